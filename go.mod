@@ -1,0 +1,3 @@
+module github.com/golora/golora
+
+go 1.26.8
