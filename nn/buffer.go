@@ -1,0 +1,21 @@
+package nn
+
+import "github.com/golora/golora/tensor"
+
+// Reuse returns an f32 tensor of the given shape, reusing buf's storage when
+// it is large enough so that steady-state steps allocate nothing. The
+// contents are unspecified; callers overwrite or clear them.
+func Reuse(buf *tensor.Tensor, shape ...int) *tensor.Tensor {
+	n := tensor.NumElems(shape)
+	if buf != nil && buf.DType() == tensor.F32 && cap(buf.F32()) >= n {
+		return tensor.FromF32(buf.F32()[:n], shape...)
+	}
+	return tensor.New(tensor.F32, shape...)
+}
+
+// withLast returns shape with its last dimension replaced by d.
+func withLast(shape []int, d int) []int {
+	s := append([]int(nil), shape...)
+	s[len(s)-1] = d
+	return s
+}
