@@ -136,3 +136,32 @@ func join(prefix, name string) string {
 
 // Join makes a child's dotted name from its parent's ("" is the root).
 func Join(prefix, name string) string { return join(prefix, name) }
+
+// Stepper is implemented by modules with randomness (dropout). SetStep gives
+// them the global training step, so a mask depends only on (module name,
+// step, element): forward and backward agree without storing masks, and a
+// resumed run draws exactly the masks an uninterrupted one would.
+type Stepper interface {
+	SetStep(step uint64)
+}
+
+// SetStep passes the training step to every Stepper of the tree.
+func SetStep(m Module, step uint64) {
+	_ = Walk(m, func(x Module) error {
+		if s, ok := x.(Stepper); ok {
+			s.SetStep(step)
+		}
+		return nil
+	})
+}
+
+// SeedFor derives a dropout seed from a module name and a step (FNV-1a of
+// the name, mixed with the step), so every module draws its own masks.
+func SeedFor(name string, step uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return h ^ (step * 0x9e3779b97f4a7c15)
+}
