@@ -1,0 +1,263 @@
+package lora
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// AllLinear is PEFT's shorthand target: every Linear except the output head.
+const AllLinear = "all-linear"
+
+// Targets is target_modules / exclude_modules: either a list of names
+// (matched exactly or as a dotted suffix) or one regular expression matched
+// against the whole module name (re.fullmatch in PEFT).
+type Targets struct {
+	Names []string
+	Regex string // used when IsRegex
+	// IsRegex is true when the JSON value was a string.
+	IsRegex bool
+}
+
+// TargetList returns list-form targets.
+func TargetList(names ...string) Targets { return Targets{Names: names} }
+
+// TargetRegex returns a regex target ("all-linear" is recognised too).
+func TargetRegex(re string) Targets { return Targets{Regex: re, IsRegex: true} }
+
+// IsZero reports whether no targets are set (JSON null).
+func (t Targets) IsZero() bool { return !t.IsRegex && t.Names == nil }
+
+// MarshalJSON writes a list (sorted, as PEFT serialises its set) or a string.
+func (t Targets) MarshalJSON() ([]byte, error) {
+	if t.IsRegex {
+		return json.Marshal(t.Regex)
+	}
+	if t.Names == nil {
+		return []byte("null"), nil
+	}
+	s := append([]string(nil), t.Names...)
+	sort.Strings(s)
+	return json.Marshal(s)
+}
+
+// UnmarshalJSON accepts null, a string or a list of strings.
+func (t *Targets) UnmarshalJSON(b []byte) error {
+	*t = Targets{}
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		t.IsRegex = true
+		return json.Unmarshal(b, &t.Regex)
+	}
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return fmt.Errorf("want a string or a list of strings: %w", err)
+	}
+	if names == nil {
+		names = []string{}
+	}
+	t.Names = names
+	return nil
+}
+
+// IntList is layers_to_transform: an int or a list of ints.
+type IntList []int
+
+// UnmarshalJSON accepts null, an int or a list of ints.
+func (l *IntList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*l = nil
+		return nil
+	}
+	var one int
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = IntList{one}
+		return nil
+	}
+	var many []int
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("want an int or a list of ints: %w", err)
+	}
+	*l = many
+	return nil
+}
+
+// StringList is layers_pattern: a string or a list of strings.
+type StringList []string
+
+// UnmarshalJSON accepts null, a string or a list of strings.
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*l = nil
+		return nil
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = StringList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("want a string or a list of strings: %w", err)
+	}
+	*l = many
+	return nil
+}
+
+// Init is init_lora_weights: true (kaiming-uniform A, zero B), "gaussian"
+// (A ~ N(0, 1/r), zero B) or false (A and B both random: a non-identity
+// adapter, for tests).
+type Init string
+
+// Init values.
+const (
+	InitDefault  Init = "true"
+	InitGaussian Init = "gaussian"
+	InitRandom   Init = "false"
+)
+
+// MarshalJSON writes true/false as booleans, other methods as strings.
+func (i Init) MarshalJSON() ([]byte, error) {
+	switch i {
+	case InitDefault, "":
+		return []byte("true"), nil
+	case InitRandom:
+		return []byte("false"), nil
+	}
+	return json.Marshal(string(i))
+}
+
+// UnmarshalJSON accepts a boolean or a method name.
+func (i *Init) UnmarshalJSON(b []byte) error {
+	var v bool
+	if err := json.Unmarshal(b, &v); err == nil {
+		if v {
+			*i = InitDefault
+		} else {
+			*i = InitRandom
+		}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a boolean or a string: %w", err)
+	}
+	*i = Init(s)
+	return nil
+}
+
+// Config is PEFT's LoraConfig. Only the fields golora acts on are typed;
+// Load keeps every other field of a file in Extra and Save writes PEFT's
+// full field set.
+type Config struct {
+	PeftType            string                     `json:"peft_type"`
+	TaskType            *string                    `json:"task_type"`
+	BaseModelNameOrPath *string                    `json:"base_model_name_or_path"`
+	InferenceMode       bool                       `json:"inference_mode"`
+	R                   int                        `json:"r"`
+	LoraAlpha           float64                    `json:"lora_alpha"`
+	LoraDropout         float64                    `json:"lora_dropout"`
+	TargetModules       Targets                    `json:"target_modules"`
+	ExcludeModules      Targets                    `json:"exclude_modules"`
+	ModulesToSave       []string                   `json:"modules_to_save"`
+	Bias                string                     `json:"bias"`
+	UseRSLoRA           bool                       `json:"use_rslora"`
+	UseDoRA             bool                       `json:"use_dora"`
+	InitLoraWeights     Init                       `json:"init_lora_weights"`
+	LayersToTransform   IntList                    `json:"layers_to_transform"`
+	LayersPattern       StringList                 `json:"layers_pattern"`
+	RankPattern         map[string]int             `json:"rank_pattern"`
+	AlphaPattern        map[string]float64         `json:"alpha_pattern"`
+	FanInFanOut         bool                       `json:"fan_in_fan_out"`
+	LoraBias            bool                       `json:"lora_bias"`
+	AutoMapping         map[string]string          `json:"auto_mapping,omitempty"`
+	Revision            *string                    `json:"revision"`
+	Extra               map[string]json.RawMessage `json:"-"`
+}
+
+// DefaultConfig returns PEFT's LoraConfig defaults (r 8, alpha 8, no
+// dropout, bias "none", init true).
+func DefaultConfig() Config {
+	return Config{PeftType: "LORA", R: 8, LoraAlpha: 8, Bias: "none", InitLoraWeights: InitDefault,
+		RankPattern: map[string]int{}, AlphaPattern: map[string]float64{}}
+}
+
+// Validate checks the fields golora needs, with errors that name them.
+func (c *Config) Validate() error {
+	if c.PeftType != "" && c.PeftType != "LORA" {
+		return fmt.Errorf("lora: peft_type %q is not LORA", c.PeftType)
+	}
+	if c.R <= 0 {
+		return fmt.Errorf("lora: r must be positive, got %d", c.R)
+	}
+	if math.IsNaN(c.LoraAlpha) || c.LoraAlpha == 0 {
+		return fmt.Errorf("lora: lora_alpha must be non-zero, got %v", c.LoraAlpha)
+	}
+	if c.LoraDropout < 0 || c.LoraDropout >= 1 || math.IsNaN(c.LoraDropout) {
+		return fmt.Errorf("lora: lora_dropout must be in [0, 1), got %v", c.LoraDropout)
+	}
+	switch c.Bias {
+	case "", "none", "all", "lora_only":
+	default:
+		return fmt.Errorf("lora: bias must be \"none\", \"all\" or \"lora_only\", got %q", c.Bias)
+	}
+	switch c.InitLoraWeights {
+	case "", InitDefault, InitGaussian, InitRandom:
+	default:
+		return fmt.Errorf("lora: init_lora_weights %q is not supported (true, false or \"gaussian\")", c.InitLoraWeights)
+	}
+	if c.UseDoRA {
+		return fmt.Errorf("lora: use_dora is not supported yet")
+	}
+	if c.LoraBias {
+		return fmt.Errorf("lora: lora_bias is not supported yet")
+	}
+	if c.TargetModules.IsZero() {
+		return fmt.Errorf("lora: target_modules is empty: name the layers to adapt (e.g. query,value)")
+	}
+	for _, t := range []Targets{c.TargetModules, c.ExcludeModules} {
+		if t.IsRegex && !strings.EqualFold(t.Regex, AllLinear) {
+			if _, err := regexp.Compile(t.Regex); err != nil {
+				return fmt.Errorf("lora: target_modules regex %q: %v", t.Regex, err)
+			}
+		}
+	}
+	if len(c.LayersPattern) > 0 && len(c.LayersToTransform) == 0 {
+		return fmt.Errorf("lora: layers_pattern is set but layers_to_transform is not")
+	}
+	if c.TargetModules.IsRegex && len(c.LayersToTransform) > 0 && !strings.EqualFold(c.TargetModules.Regex, AllLinear) {
+		return fmt.Errorf("lora: layers_to_transform cannot be used with a regex target_modules (PEFT ignores it there); put the layer in the regex")
+	}
+	for k, r := range c.RankPattern {
+		if r <= 0 {
+			return fmt.Errorf("lora: rank_pattern[%q] must be positive, got %d", k, r)
+		}
+		if _, err := patternRegexp(k); err != nil {
+			return fmt.Errorf("lora: rank_pattern key %q: %v", k, err)
+		}
+	}
+	for k := range c.AlphaPattern {
+		if _, err := patternRegexp(k); err != nil {
+			return fmt.Errorf("lora: alpha_pattern key %q: %v", k, err)
+		}
+	}
+	return nil
+}
+
+// Scaling returns s for a layer with rank r and alpha: alpha/r, or
+// alpha/√r with use_rslora.
+func (c *Config) Scaling(r int, alpha float64) float64 {
+	if c.UseRSLoRA {
+		return alpha / math.Sqrt(float64(r))
+	}
+	return alpha / float64(r)
+}

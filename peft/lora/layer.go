@@ -1,0 +1,242 @@
+package lora
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// adapter is one named pair of low-rank factors on a Linear.
+type adapter struct {
+	A, B    *nn.Param // A [r, in], B [out, r]
+	r       int
+	alpha   float64
+	scale   float32 // alpha/r, or alpha/√r with rsLoRA
+	dropout float32
+}
+
+// Linear is a LoRA layer: a frozen base nn.Linear plus, per adapter, the
+// low-rank update y += s·(drop(x)·Aᵀ)·Bᵀ.
+//
+// Backward computes dA, dB and dX through both paths, never dW. The input x
+// is kept by reference only (it is the output buffer of the module before,
+// so query and value, which read the same LayerNorm output, share it); the
+// dropout mask is regenerated from (name, step), never stored.
+type Linear struct {
+	Base *nn.Linear
+
+	adapters map[string]*adapter
+	active   string // "" when adapters are disabled
+	merged   string // adapter currently merged into Base's weight, if any
+	training bool
+	step     uint64
+	needDX   bool
+
+	// Saved by Forward for Backward.
+	x    *tensor.Tensor // input, by reference
+	used *adapter       // adapter applied in the last Forward (nil: none)
+	seed uint64         // dropout seed of the last Forward
+	h    *tensor.Tensor // drop(x)·Aᵀ [n, r]
+
+	// Workspace.
+	xd, dh, tmp *tensor.Tensor
+}
+
+var (
+	_ nn.Layer     = (*Linear)(nil)
+	_ nn.Trainable = (*Linear)(nil)
+	_ nn.Stepper   = (*Linear)(nil)
+)
+
+// newLinear wraps base (no adapters yet).
+func newLinear(base *nn.Linear) *Linear {
+	return &Linear{Base: base, adapters: map[string]*adapter{}, training: true, needDX: base.InputGrad()}
+}
+
+// Name implements nn.Module: the wrapper keeps the base layer's name.
+func (l *Linear) Name() string { return l.Base.Name() }
+
+// Params implements nn.Module: the LoRA factors of every adapter, by name.
+func (l *Linear) Params() []*nn.Param {
+	var ps []*nn.Param
+	for _, n := range l.AdapterNames() {
+		a := l.adapters[n]
+		ps = append(ps, a.A, a.B)
+	}
+	return ps
+}
+
+// Children implements nn.Module.
+func (l *Linear) Children() []nn.Module { return []nn.Module{l.Base} }
+
+// AdapterNames lists the adapters on this layer, sorted.
+func (l *Linear) AdapterNames() []string {
+	ns := make([]string, 0, len(l.adapters))
+	for n := range l.adapters {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+// Factors returns adapter name's A and B parameters.
+func (l *Linear) Factors(name string) (a, b *nn.Param, ok bool) {
+	ad, ok := l.adapters[name]
+	if !ok {
+		return nil, nil, false
+	}
+	return ad.A, ad.B, true
+}
+
+// Scale returns adapter name's scaling s.
+func (l *Linear) Scale(name string) float32 { return l.adapters[name].scale }
+
+// SetTraining implements nn.Trainable (dropout only acts in training).
+func (l *Linear) SetTraining(on bool) { l.training = on }
+
+// SetStep implements nn.Stepper.
+func (l *Linear) SetStep(step uint64) { l.step = step }
+
+// SetInputGrad implements nn.Layer.
+func (l *Linear) SetInputGrad(need bool) {
+	l.needDX = need
+	l.Base.SetInputGrad(need)
+}
+
+// addAdapter creates adapter name with rank r and the given init.
+func (l *Linear) addAdapter(name string, r int, alpha float64, scale float64, dropout float64, init Init, rng *rand.Rand) {
+	in, out := l.Base.In, l.Base.Out
+	prefix := l.Name()
+	a := &adapter{r: r, alpha: alpha, scale: float32(scale), dropout: float32(dropout)}
+	a.A = nn.NewParam(fmt.Sprintf("%s.lora_A.%s.weight", prefix, name), tensor.New(tensor.F32, r, in))
+	a.B = nn.NewParam(fmt.Sprintf("%s.lora_B.%s.weight", prefix, name), tensor.New(tensor.F32, out, r))
+	av, bv := a.A.Value.F32(), a.B.Value.F32()
+	switch init {
+	case InitGaussian: // nn.init.normal_(A, std=1/r)
+		std := 1 / float64(r)
+		for i := range av {
+			av[i] = float32(rng.NormFloat64() * std)
+		}
+	default: // kaiming_uniform_(a=√5): bound = √(6/((1+a²)·fan_in)) = 1/√fan_in
+		bound := 1 / math.Sqrt(float64(in))
+		for i := range av {
+			av[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+	}
+	if init == InitRandom { // B as nn.Linear's own default init: U(±1/√r)
+		bound := 1 / math.Sqrt(float64(r))
+		for i := range bv {
+			bv[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+	}
+	l.adapters[name] = a
+}
+
+// Forward implements nn.Layer.
+func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
+	y := l.Base.Forward(x)
+	l.used, l.x = nil, nil
+	a := l.adapters[l.active]
+	if a == nil || l.merged != "" {
+		return y
+	}
+	in, out, r := l.Base.In, l.Base.Out, a.r
+	n := x.Len() / in
+	l.used, l.x = a, x
+	l.seed = nn.SeedFor(l.Name(), l.step)
+	xd := l.dropped(x, a)
+	l.h = nn.Reuse(l.h, n, r)
+	kernels.Sgemm(false, true, n, r, in, 1, xd, in, a.A.Value.F32(), in, 0, l.h.F32(), r)
+	kernels.Sgemm(false, true, n, out, r, a.scale, l.h.F32(), r, a.B.Value.F32(), r, 1, y.F32(), out)
+	return y
+}
+
+// dropped returns drop(x) for adapter a: x itself in eval mode or with
+// p = 0, else the mask drawn from the saved seed into workspace.
+func (l *Linear) dropped(x *tensor.Tensor, a *adapter) []float32 {
+	if !l.training || a.dropout == 0 {
+		return x.F32()
+	}
+	l.xd = nn.Reuse(l.xd, x.Len())
+	kernels.DropoutForward(l.xd.F32(), x.F32(), a.dropout, l.seed, 0)
+	return l.xd.F32()
+}
+
+// Backward implements nn.Layer.
+func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	a := l.used
+	var dh []float32
+	if a != nil {
+		in, out, r := l.Base.In, l.Base.Out, a.r
+		n := dy.Len() / out
+		g := dy.F32()
+		if a.B.Trainable { // dB += s·dyᵀ·h
+			kernels.Sgemm(true, false, out, r, n, a.scale, g, out, l.h.F32(), r, 1, a.B.Grad.F32(), r)
+		}
+		if a.A.Trainable || l.needDX { // dh = s·dy·B
+			l.dh = nn.Reuse(l.dh, n, r)
+			dh = l.dh.F32()
+			kernels.Sgemm(false, false, n, r, out, a.scale, g, out, a.B.Value.F32(), r, 0, dh, r)
+		}
+		if a.A.Trainable { // dA += dhᵀ·drop(x)
+			xd := l.dropped(l.x, a)
+			kernels.Sgemm(true, false, r, in, n, 1, dh, r, xd, in, 1, a.A.Grad.F32(), in)
+		}
+	}
+	dx := l.Base.Backward(dy)
+	if dx == nil || a == nil {
+		return dx
+	}
+	in, r := l.Base.In, a.r
+	n := dy.Len() / l.Base.Out
+	if !l.training || a.dropout == 0 { // dx += dh·A
+		kernels.Sgemm(false, false, n, in, r, 1, dh, r, a.A.Value.F32(), in, 1, dx.F32(), in)
+		return dx
+	}
+	l.tmp = nn.Reuse(l.tmp, n, in)
+	kernels.Sgemm(false, false, n, in, r, 1, dh, r, a.A.Value.F32(), in, 0, l.tmp.F32(), in)
+	kernels.DropoutBackward(dx.F32(), l.tmp.F32(), a.dropout, l.seed, 0)
+	return dx
+}
+
+// deltaInto adds sign·s·B·A (transposed for fan_in_fan_out) into w.
+func (l *Linear) deltaInto(w []float32, a *adapter, sign float32) {
+	in, out, r := l.Base.In, l.Base.Out, a.r
+	if l.Base.FanInFanOut { // W[in,out] += s·Aᵀ·Bᵀ
+		kernels.Sgemm(true, true, in, out, r, sign*a.scale, a.A.Value.F32(), in, a.B.Value.F32(), r, 1, w, out)
+		return
+	}
+	kernels.Sgemm(false, false, out, in, r, sign*a.scale, a.B.Value.F32(), r, a.A.Value.F32(), in, 1, w, in)
+}
+
+// merge folds adapter name into the base weight.
+func (l *Linear) merge(name string) error {
+	a, ok := l.adapters[name]
+	if !ok {
+		return nil // this layer does not carry the adapter
+	}
+	if l.merged != "" {
+		return fmt.Errorf("lora: %s: adapter %q is already merged", l.Name(), l.merged)
+	}
+	w := l.Base.Weight.Value
+	if w.DType() != tensor.F32 {
+		return fmt.Errorf("lora: %s: cannot merge into a %v base weight without loss; load the base in f32", l.Name(), w.DType())
+	}
+	l.deltaInto(w.F32(), a, 1)
+	l.merged = name
+	return nil
+}
+
+// unmerge subtracts the merged adapter again.
+func (l *Linear) unmerge() {
+	if l.merged == "" {
+		return
+	}
+	l.deltaInto(l.Base.Weight.Value.F32(), l.adapters[l.merged], -1)
+	l.merged = ""
+}
