@@ -19,7 +19,7 @@ func F32FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16
 
 // BF16FromF32Slice converts src into dst (same length).
 func BF16FromF32Slice(dst []uint16, src []float32) {
-	_ = dst[len(src)-1:]
+	dst = dst[:len(src)]
 	for i, f := range src {
 		dst[i] = BF16FromF32(f)
 	}
@@ -27,7 +27,7 @@ func BF16FromF32Slice(dst []uint16, src []float32) {
 
 // F32FromBF16Slice converts src into dst (same length).
 func F32FromBF16Slice(dst []float32, src []uint16) {
-	_ = dst[len(src)-1:]
+	dst = dst[:len(src)]
 	for i, h := range src {
 		dst[i] = F32FromBF16(h)
 	}

@@ -1,0 +1,144 @@
+package data
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // register the decoders image.Decode uses
+	_ "image/png"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// LoadImageFolder loads root/<class>/**/*.{png,jpg,jpeg} as torchvision's
+// ImageFolder does: each subdirectory of root is a class, classes are
+// sorted by name and numbered from 0, and each class's files are taken in
+// the order of sorted(os.walk(...)) (directories by path, then files by
+// name). Extensions match in any case; other files are ignored.
+// Symbolic links to directories are not followed.
+//
+// Gray images (PNG gray, JPEG gray) keep one channel; everything else is
+// converted to RGB, dropping alpha as PIL's convert("RGB") does. PNG
+// decoding is exact; Go's JPEG decoder may differ from libjpeg (PIL's) by
+// one level in some pixels. All images are decoded into memory up front.
+func LoadImageFolder(root string) (*Dataset, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	d := &Dataset{Name: filepath.Base(root)}
+	for _, e := range ents { // ReadDir sorts by name
+		if e.IsDir() {
+			d.Classes = append(d.Classes, e.Name())
+		}
+	}
+	if len(d.Classes) == 0 {
+		return nil, fmt.Errorf("data: %s: no class subdirectories", root)
+	}
+	var empty []string
+	for label, class := range d.Classes {
+		files, err := classFiles(filepath.Join(root, class))
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			empty = append(empty, class)
+		}
+		for _, path := range files {
+			img, err := decodeImage(path)
+			if err != nil {
+				return nil, err
+			}
+			d.Images = append(d.Images, img)
+			d.Labels = append(d.Labels, label)
+		}
+	}
+	if len(empty) > 0 {
+		return nil, fmt.Errorf("data: %s: no .png, .jpg or .jpeg file in class folder(s) %s", root, strings.Join(empty, ", "))
+	}
+	return d, nil
+}
+
+// classFiles lists the image files under dir in torchvision's order.
+func classFiles(dir string) ([]string, error) {
+	byDir := map[string][]string{}
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".png", ".jpg", ".jpeg":
+			byDir[filepath.Dir(path)] = append(byDir[filepath.Dir(path)], e.Name())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	dirs := make([]string, 0, len(byDir))
+	for d := range byDir {
+		dirs = append(dirs, d)
+	}
+	slices.Sort(dirs)
+	var files []string
+	for _, d := range dirs {
+		names := byDir[d]
+		slices.Sort(names)
+		for _, n := range names {
+			files = append(files, filepath.Join(d, n))
+		}
+	}
+	return files, nil
+}
+
+// decodeImage reads a PNG or JPEG file into a 1- or 3-channel Image.
+func decodeImage(path string) (Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Image{}, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	src, _, err := image.Decode(f)
+	if err != nil {
+		return Image{}, fmt.Errorf("data: decoding %s: %w", path, err)
+	}
+	return fromImage(src), nil
+}
+
+// fromImage copies a decoded image into an Image.
+func fromImage(src image.Image) Image {
+	b := src.Bounds()
+	h, w := b.Dy(), b.Dx()
+	switch s := src.(type) {
+	case *image.Gray:
+		img := Image{Height: h, Width: w, Channels: 1, Pix: make([]uint8, h*w)}
+		for y := range h {
+			copy(img.Pix[y*w:(y+1)*w], s.Pix[y*s.Stride:])
+		}
+		return img
+	case *image.Gray16:
+		img := Image{Height: h, Width: w, Channels: 1, Pix: make([]uint8, h*w)}
+		for y := range h {
+			for x := range w {
+				img.Pix[y*w+x] = uint8(s.Gray16At(b.Min.X+x, b.Min.Y+y).Y >> 8)
+			}
+		}
+		return img
+	}
+	img := Image{Height: h, Width: w, Channels: 3, Pix: make([]uint8, h*w*3)}
+	for y := range h {
+		for x := range w {
+			// Non-premultiplied colour, so alpha is dropped, not composited.
+			c := color.NRGBAModel.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			i := 3 * (y*w + x)
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = c.R, c.G, c.B
+		}
+	}
+	return img
+}
