@@ -283,20 +283,20 @@ func (m *Model) LoadAdapter(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, peft.WeightsName)
-	f, err := safetensors.Load(path)
-	if err != nil {
-		return fmt.Errorf("lora: %w", err)
-	}
 	prevActive, prevDisabled := m.active, m.disabled
 	if err := m.AddAdapter(name, cfg, 0); err != nil {
 		return fmt.Errorf("lora: adapter %s does not fit the model: %w", dir, err)
 	}
-	if err := m.fill(name, f, path); err != nil {
+	path := filepath.Join(dir, peft.WeightsName)
+	f, err := safetensors.Load(path)
+	if err == nil {
+		err = m.fill(name, f, path)
+	}
+	if err != nil {
 		_ = m.DeleteAdapter(name)
 		m.active, m.disabled = prevActive, prevDisabled
 		_ = m.apply()
-		return err
+		return fmt.Errorf("lora: %w", err)
 	}
 	return nil
 }
@@ -331,10 +331,10 @@ func (m *Model) fill(name string, f *safetensors.File, path string) error {
 		}
 		t, err := f.Tensor(key)
 		if err != nil {
-			return fmt.Errorf("lora: %s: %w", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		if !tensor.SameShape(t.Shape(), d.Shape()) {
-			return fmt.Errorf("lora: %s: tensor %q has shape %v, the model needs %v", path, key, t.Shape(), d.Shape())
+			return fmt.Errorf("%s: tensor %q has shape %v, the model needs %v", path, key, t.Shape(), d.Shape())
 		}
 		if t.DType() != tensor.F32 {
 			t = t.To(tensor.F32)
@@ -344,7 +344,7 @@ func (m *Model) fill(name string, f *safetensors.File, path string) error {
 	}
 	for k := range dst {
 		if !seen[k] {
-			return fmt.Errorf("lora: %s: tensor %q is missing", path, k)
+			return fmt.Errorf("%s: tensor %q is missing", path, k)
 		}
 	}
 	return nil
