@@ -184,7 +184,9 @@ func TestLoadRefusesMisfits(t *testing.T) {
 		want string
 	}{
 		{"wrong shape", rewrite(func(ts map[string]*tensor.Tensor) { ts[key] = tensor.New(tensor.F32, 2, 5) }), "has shape [2 5]"},
-		{"unknown key", rewrite(func(ts map[string]*tensor.Tensor) { ts["base_model.model.foo.lora_A.weight"] = tensor.New(tensor.F32, 1) }), `"base_model.model.foo.lora_A.weight" has no place`},
+		{"unknown key", rewrite(func(ts map[string]*tensor.Tensor) {
+			ts["base_model.model.foo.lora_A.weight"] = tensor.New(tensor.F32, 1)
+		}), `"base_model.model.foo.lora_A.weight" has no place`},
 		{"missing key", rewrite(func(ts map[string]*tensor.Tensor) { delete(ts, key) }), "is missing"},
 		{"no prefix", rewrite(func(ts map[string]*tensor.Tensor) { ts["classifier.weight"] = tensor.New(tensor.F32, 1) }), "lacks PEFT's"},
 	} {
