@@ -1,0 +1,113 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/tensor"
+)
+
+// Activations maps the Hugging Face hidden_act names golora supports to
+// the function they denote. "gelu" is the exact erf form; "gelu_new",
+// "gelu_pytorch_tanh" and "gelu_fast" are the same tanh approximation
+// (gelu_fast only writes it with rounded constants).
+var Activations = map[string]string{
+	"gelu":              "gelu",
+	"gelu_new":          "gelu_tanh",
+	"gelu_pytorch_tanh": "gelu_tanh",
+	"gelu_fast":         "gelu_tanh",
+	"relu":              "relu",
+}
+
+// CheckActivation returns an error naming hidden_act when golora does not
+// implement it.
+func CheckActivation(act string) error {
+	if _, ok := Activations[act]; !ok {
+		return fmt.Errorf("unsupported hidden_act %q (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)", act)
+	}
+	return nil
+}
+
+// Activation is an elementwise activation (GELU exact, GELU tanh, ReLU)
+// selected by its Hugging Face hidden_act name. It saves its input, which
+// its backward needs.
+type Activation struct {
+	name string
+	Act  string // the hidden_act name
+
+	fn     string // "gelu", "gelu_tanh" or "relu"
+	needDX bool
+	x      *tensor.Tensor
+	y, dx  *tensor.Tensor
+}
+
+// NewActivation returns the activation named act, or an error naming it.
+func NewActivation(name, act string) (*Activation, error) {
+	if err := CheckActivation(act); err != nil {
+		return nil, fmt.Errorf("nn: %s: %w", name, err)
+	}
+	return &Activation{name: name, Act: act, fn: Activations[act], needDX: true}, nil
+}
+
+// Name implements Module.
+func (a *Activation) Name() string { return a.name }
+
+// Params implements Module.
+func (a *Activation) Params() []*Param { return nil }
+
+// Children implements Module.
+func (a *Activation) Children() []Module { return nil }
+
+// SetInputGrad implements Layer.
+func (a *Activation) SetInputGrad(need bool) { a.needDX = need }
+
+// Forward implements Layer.
+func (a *Activation) Forward(x *tensor.Tensor) *tensor.Tensor {
+	a.y = Reuse(a.y, x.Shape()...)
+	y, xs := a.y.F32(), x.F32()
+	switch a.fn {
+	case "gelu":
+		kernels.GELUForward(y, xs)
+	case "gelu_tanh":
+		kernels.GELUTanhForward(y, xs)
+	case "relu":
+		kernels.ParallelFor(len(xs), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y[i] = max(xs[i], 0)
+			}
+		})
+	}
+	a.x = x
+	return a.y
+}
+
+// Backward implements Layer.
+func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if !a.needDX {
+		return nil
+	}
+	if a.x == nil {
+		panic(fmt.Sprintf("nn: %s: Backward before Forward", a.name))
+	}
+	a.dx = Reuse(a.dx, dy.Shape()...)
+	dx, x, g := a.dx.F32(), a.x.F32(), dy.F32()
+	switch a.fn {
+	case "gelu":
+		clear(dx)
+		kernels.GELUBackward(dx, x, g)
+	case "gelu_tanh":
+		clear(dx)
+		kernels.GELUTanhBackward(dx, x, g)
+	case "relu":
+		kernels.ParallelFor(len(x), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				if x[i] > 0 {
+					dx[i] = g[i]
+				} else {
+					dx[i] = 0
+				}
+			}
+		})
+	}
+	return a.dx
+}

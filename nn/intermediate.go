@@ -1,0 +1,57 @@
+package nn
+
+import "github.com/golora/golora/tensor"
+
+// Intermediate is a dense Linear followed by the activation: Hugging Face's
+// ViTIntermediate / BertIntermediate ("intermediate.dense" +
+// "intermediate.intermediate_act_fn").
+type Intermediate struct {
+	name string
+	// Dense is a slot ("<name>.dense").
+	Dense Layer
+	Act   *Activation
+
+	needDX bool
+}
+
+// NewIntermediate returns an Intermediate with a zero Linear in→out (with
+// bias) and the activation act, or an error naming an unsupported act.
+func NewIntermediate(name string, in, out int, act string) (*Intermediate, error) {
+	a, err := NewActivation(join(name, "intermediate_act_fn"), act)
+	if err != nil {
+		return nil, err
+	}
+	return &Intermediate{name: name, needDX: true, Dense: NewLinear(join(name, "dense"), in, out, true), Act: a}, nil
+}
+
+// Name implements Module.
+func (m *Intermediate) Name() string { return m.name }
+
+// Params implements Module.
+func (m *Intermediate) Params() []*Param { return nil }
+
+// Children implements Module.
+func (m *Intermediate) Children() []Module { return []Module{m.Dense, m.Act} }
+
+// Slots implements Slotted.
+func (m *Intermediate) Slots() []Slot { return []Slot{{Name: m.Dense.Name(), Layer: &m.Dense}} }
+
+// SetInputGrad implements Layer.
+func (m *Intermediate) SetInputGrad(need bool) { m.needDX = need }
+
+// Forward implements Layer.
+func (m *Intermediate) Forward(x *tensor.Tensor) *tensor.Tensor {
+	return m.Act.Forward(m.Dense.Forward(x))
+}
+
+// Backward implements Layer. Nothing runs when Dense is frozen and no input
+// gradient is wanted.
+func (m *Intermediate) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if !m.needDX && !HasTrainable(m.Dense) {
+		return nil
+	}
+	m.Act.SetInputGrad(true)
+	g := m.Act.Backward(dy)
+	m.Dense.SetInputGrad(m.needDX)
+	return m.Dense.Backward(g)
+}

@@ -1,0 +1,91 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/tensor"
+)
+
+// LayerNorm is torch.nn.LayerNorm over the last dimension with an affine
+// weight and bias (HF names "<name>.weight", "<name>.bias").
+type LayerNorm struct {
+	name   string
+	Dim    int
+	Eps    float32
+	Weight *Param
+	Bias   *Param
+
+	needDX     bool
+	x          *tensor.Tensor // saved input (a reference, not a copy)
+	mean, rstd []float32      // per row, saved for the backward
+	y, dx      *tensor.Tensor
+}
+
+// NewLayerNorm returns a LayerNorm with weight 1 and bias 0, as torch
+// initialises it.
+func NewLayerNorm(name string, dim int, eps float32) *LayerNorm {
+	w := tensor.New(tensor.F32, dim)
+	Fill(w, 1)
+	return &LayerNorm{
+		name: name, Dim: dim, Eps: eps, needDX: true,
+		Weight: NewParam(join(name, "weight"), w),
+		Bias:   NewParam(join(name, "bias"), tensor.New(tensor.F32, dim)),
+	}
+}
+
+// Name implements Module.
+func (l *LayerNorm) Name() string { return l.name }
+
+// Params implements Module.
+func (l *LayerNorm) Params() []*Param { return []*Param{l.Weight, l.Bias} }
+
+// Children implements Module.
+func (l *LayerNorm) Children() []Module { return nil }
+
+// SetInputGrad implements Layer.
+func (l *LayerNorm) SetInputGrad(need bool) { l.needDX = need }
+
+// Forward implements Layer.
+func (l *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if x.Dim(-1) != l.Dim {
+		panic(fmt.Sprintf("nn: %s: input has last dimension %d, want %d", l.name, x.Dim(-1), l.Dim))
+	}
+	rows := x.Len() / l.Dim
+	l.y = Reuse(l.y, x.Shape()...)
+	if cap(l.mean) < rows {
+		l.mean, l.rstd = make([]float32, rows), make([]float32, rows)
+	}
+	l.mean, l.rstd = l.mean[:rows], l.rstd[:rows]
+	kernels.LayerNormForward(l.y.F32(), l.mean, l.rstd, x.F32(), l.Weight.Value.F32(), l.Bias.Value.F32(), rows, l.Dim, l.Eps)
+	l.x = x
+	return l.y
+}
+
+// Backward implements Layer. It computes only what is needed: parameter
+// gradients of trainable parameters and dx when input gradients are on.
+func (l *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	if l.x == nil {
+		panic(fmt.Sprintf("nn: %s: Backward before Forward", l.name))
+	}
+	rows := dy.Len() / l.Dim
+	var dw, db, dx []float32
+	if l.Weight.Trainable {
+		dw = l.Weight.Grad.F32()
+	}
+	if l.Bias.Trainable {
+		db = l.Bias.Grad.F32()
+	}
+	if l.needDX {
+		l.dx = Reuse(l.dx, dy.Shape()...)
+		dx = l.dx.F32()
+		clear(dx) // the kernel adds into dx
+	}
+	if dx != nil || dw != nil || db != nil {
+		kernels.LayerNormBackward(dx, dw, db, dy.F32(), l.x.F32(), l.Weight.Value.F32(), l.mean, l.rstd, rows, l.Dim)
+	}
+	if !l.needDX {
+		return nil
+	}
+	return l.dx
+}
