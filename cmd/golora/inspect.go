@@ -15,19 +15,21 @@ func init() {
 
 // inspectOptions are the parsed arguments of "golora inspect".
 type inspectOptions struct {
-	dir  string
-	json bool
+	dir     string
+	adapter string
+	json    bool
 }
 
 // inspectReport is what "golora inspect" prints, as text or JSON. Sections
 // are separate fields so that later ones (an adapter's) can be added
 // without touching the others.
 type inspectReport struct {
-	Dir          string          `json:"dir"`
-	Architecture string          `json:"architecture"`
-	ModelType    string          `json:"model_type"`
-	Config       inspectConfig   `json:"config"`
-	Parameters   vit.ParamCounts `json:"parameters"`
+	Dir          string           `json:"dir,omitempty"`
+	Architecture string           `json:"architecture,omitempty"`
+	ModelType    string           `json:"model_type,omitempty"`
+	Config       *inspectConfig   `json:"config,omitempty"`
+	Parameters   *vit.ParamCounts `json:"parameters,omitempty"`
+	Adapter      *adapterReport   `json:"adapter,omitempty"`
 }
 
 // inspectConfig is the config summary, with Hugging Face field names plus
@@ -72,8 +74,9 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 // parseInspect accepts flags before or after MODEL_DIR.
 func parseInspect(args []string, stderr io.Writer) (inspectOptions, error) {
 	var opts inspectOptions
-	fs := newFlagSet("inspect", "MODEL_DIR [--json]", stderr)
+	fs := newFlagSet("inspect", "[MODEL_DIR] [--adapter DIR] [--json]", stderr)
 	fs.BoolVar(&opts.json, "json", false, "print the report as JSON")
+	fs.StringVar(&opts.adapter, "adapter", "", "a PEFT adapter directory to describe (with MODEL_DIR: loaded onto the model)")
 	var pos []string
 	for {
 		if err := parseFlags(fs, args); err != nil {
@@ -85,25 +88,37 @@ func parseInspect(args []string, stderr io.Writer) (inspectOptions, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != 1 {
-		return opts, usagef("inspect: want one MODEL_DIR, got %d arguments (usage: golora inspect MODEL_DIR [--json])", len(pos))
+	if len(pos) > 1 || len(pos) == 0 && opts.adapter == "" {
+		return opts, usagef("inspect: want one MODEL_DIR and/or --adapter DIR, got %d arguments (usage: golora inspect [MODEL_DIR] [--adapter DIR] [--json])", len(pos))
 	}
-	opts.dir = pos[0]
+	if len(pos) == 1 {
+		opts.dir = pos[0]
+	}
 	return opts, nil
 }
 
-// inspect loads the model (checking every tensor) and builds the report.
+// inspect loads the model (checking every tensor) and/or the adapter and
+// builds the report.
 func inspect(opts inspectOptions) (*inspectReport, error) {
+	if opts.dir == "" {
+		a, err := inspectAdapter(opts.adapter, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &inspectReport{Adapter: a}, nil
+	}
 	m, err := vit.Load(opts.dir, vit.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
 	c := &m.Config
-	return &inspectReport{
+	counts := vit.Count(m)
+	rep := &inspectReport{
 		Dir:          opts.dir,
 		Architecture: vit.Architecture,
 		ModelType:    c.ModelType,
-		Config: inspectConfig{
+		Parameters:   &counts,
+		Config: &inspectConfig{
 			HiddenSize: c.HiddenSize, NumHiddenLayers: c.NumHiddenLayers, NumAttentionHeads: c.NumAttentionHeads,
 			HeadDim: c.HeadDim(), IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct,
 			LayerNormEps: c.LayerNormEps, QKVBias: c.QKVBias,
@@ -111,12 +126,22 @@ func inspect(opts inspectOptions) (*inspectReport, error) {
 			ImageSize: c.ImageSize, PatchSize: c.PatchSize, NumChannels: c.NumChannels, Tokens: c.Tokens(),
 			NumLabels: c.NumLabels, Labels: c.Labels(),
 		},
-		Parameters: vit.Count(m),
-	}, nil
+	}
+	if opts.adapter != "" {
+		if rep.Adapter, err = inspectAdapter(opts.adapter, m); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
 }
 
 func (r *inspectReport) writeText(w io.Writer) {
-	c, p := &r.Config, &r.Parameters
+	if r.Config == nil {
+		r.Adapter.writeText(w)
+		return
+	}
+	defer r.Adapter.writeText(w)
+	c, p := r.Config, r.Parameters
 	fmt.Fprintf(w, "model         %s\n", r.Dir)
 	fmt.Fprintf(w, "architecture  %s (model_type %s)\n", r.Architecture, r.ModelType)
 	fmt.Fprintf(w, "encoder       %d layers, hidden %d, %d heads of %d, intermediate %d, %s, layer_norm_eps %g, qkv_bias %v\n",

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/peft/lora"
+)
+
+func init() {
+	commands["merge"] = command{summary: "merge a LoRA adapter into its base and write a plain HF model", run: runMerge}
+}
+
+func runMerge(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("merge", "--model DIR --adapter DIR --out DIR", stderr)
+	model := fs.String("model", "", "base model directory (config.json + model.safetensors)")
+	adapter := fs.String("adapter", "", "PEFT LoRA adapter directory")
+	out := fs.String("out", "", "output directory for the merged model")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("merge: unexpected argument %q", fs.Arg(0))
+	case *model == "" || *adapter == "" || *out == "":
+		return usagef("merge: --model, --adapter and --out are required")
+	}
+	if _, err := os.Stat(*out); err == nil {
+		if entries, _ := os.ReadDir(*out); len(entries) > 0 {
+			return fmt.Errorf("merge: output directory %s is not empty", *out)
+		}
+	}
+	base, err := vit.Load(*model, vit.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	m, err := lora.Load(base, *adapter)
+	if err != nil {
+		return err
+	}
+	plain, err := m.MergeAndUnload()
+	if err != nil {
+		return err
+	}
+	if err := plain.(*vit.Model).Save(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "merged %s into %s: wrote %s\n", *adapter, *model, *out)
+	return nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/golora/golora/models/vit"
+)
+
+func TestMergeCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "merged")
+	var so, se bytes.Buffer
+	code := run([]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", "../../testdata/lora/adapter", "--out", out}, &so, &se)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	if _, err := vit.Load(out, vit.LoadOptions{}); err != nil {
+		t.Fatalf("merged model does not load as a plain ViT: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"merge", "--model", "x"}, 2, "required"},
+		{[]string{"merge", "--bogus"}, 2, "bogus"},
+		{[]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", "../../testdata/nope", "--out", filepath.Join(t.TempDir(), "o")}, 1, "adapter_config.json"},
+		{[]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", "../../testdata/lora/adapter", "--out", out}, 1, "not empty"},
+	} {
+		se.Reset()
+		if code := run(tc.args, &so, &se); code != tc.code || !strings.Contains(se.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, se.String(), tc.code, tc.want)
+		}
+	}
+}
+
+func TestInspectAdapter(t *testing.T) {
+	var so, se bytes.Buffer
+	if code := run([]string{"inspect", "--adapter", "../../testdata/lora-rank-pattern/adapter", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	var rep struct {
+		Adapter adapterReport `json:"adapter"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	a := rep.Adapter
+	// rank_pattern: layer.0 query r=5, layer.0 value 3, layer.1 query 4, layer.1 value 2 (in 32, out 32).
+	if a.R != 4 || len(a.Tensors) != 10 || a.LoraParams != (5+3+4+2)*64 || a.OtherParams != 165 {
+		t.Errorf("report %+v", a)
+	}
+	so.Reset()
+	if code := run([]string{"inspect", "../../testdata/vit-tiny", "--adapter", "../../testdata/lora/adapter"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	if !strings.Contains(so.String(), "trainable params: 1,189 || all params: 20,650 || trainable%: 5.7579") {
+		t.Errorf("no PEFT trainable line in:\n%s", so.String())
+	}
+}
