@@ -4,25 +4,35 @@ package kernels
 func AddBias(y, b []float32, rows, cols int) {
 	checkLen("AddBias", "y", y, rows*cols)
 	checkLen("AddBias", "b", b, cols)
-	ParallelFor(rows, func(lo, hi int) {
+	b = b[:cols]
+	parallelRows(rows, cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			yr := y[r*cols : (r+1)*cols]
-			for j := range yr {
-				yr[j] += b[j]
+			yr = yr[:len(b)]
+			for j, v := range b {
+				yr[j] += v
 			}
 		}
 	})
 }
 
-// BiasBackward adds the column sums of dy (rows×cols) into db.
+// BiasBackward adds the column sums of dy (rows×cols) into db. A nil db is
+// skipped.
 func BiasBackward(db, dy []float32, rows, cols int) {
+	if db == nil {
+		return
+	}
 	checkLen("BiasBackward", "dy", dy, rows*cols)
 	checkLen("BiasBackward", "db", db, cols)
-	ParallelFor(cols, func(lo, hi int) {
+	// Columns are split over threads, so each db element is summed by one
+	// goroutine in row order: no partials, same bits for any thread count.
+	parallelRows(cols, rows, func(lo, hi int) {
+		dbs := db[lo:hi]
 		for r := 0; r < rows; r++ {
-			dyr := dy[r*cols : (r+1)*cols]
-			for j := lo; j < hi; j++ {
-				db[j] += dyr[j]
+			dyr := dy[r*cols+lo : r*cols+hi]
+			dyr = dyr[:len(dbs)]
+			for j, v := range dyr {
+				dbs[j] += v
 			}
 		}
 	})
@@ -32,9 +42,11 @@ func BiasBackward(db, dy []float32, rows, cols int) {
 func Add(y, a, b []float32) {
 	checkLen("Add", "a", a, len(y))
 	checkLen("Add", "b", b, len(y))
-	ParallelFor(len(y), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y[i] = a[i] + b[i]
+	parallelRows(len(y), 1, func(lo, hi int) {
+		ys, as, bs := y[lo:hi], a[lo:hi], b[lo:hi]
+		as, bs = as[:len(ys)], bs[:len(ys)]
+		for i := range ys {
+			ys[i] = as[i] + bs[i]
 		}
 	})
 }
@@ -42,18 +54,21 @@ func Add(y, a, b []float32) {
 // AddTo adds x into y elementwise (gradient accumulation).
 func AddTo(y, x []float32) {
 	checkLen("AddTo", "x", x, len(y))
-	ParallelFor(len(y), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y[i] += x[i]
+	parallelRows(len(y), 1, func(lo, hi int) {
+		ys, xs := y[lo:hi], x[lo:hi]
+		xs = xs[:len(ys)]
+		for i, v := range xs {
+			ys[i] += v
 		}
 	})
 }
 
 // Scale multiplies x by s in place.
 func Scale(x []float32, s float32) {
-	ParallelFor(len(x), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x[i] *= s
+	parallelRows(len(x), 1, func(lo, hi int) {
+		xs := x[lo:hi]
+		for i := range xs {
+			xs[i] *= s
 		}
 	})
 }

@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // SoftmaxForward sets y[r] = softmax(scale·x[r]) for each of rows rows of
 // length cols. With causal, row r is query position r mod cols of a square
@@ -12,52 +9,75 @@ import (
 func SoftmaxForward(y, x []float32, rows, cols int, scale float32, causal bool) {
 	checkLen("SoftmaxForward", "x", x, rows*cols)
 	checkLen("SoftmaxForward", "y", y, rows*cols)
-	ParallelFor(rows, func(lo, hi int) {
+	parallelRows(rows, 8*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
 			n := cols
 			if causal {
 				n = r%cols + 1
 			}
-			mx := float32(math.Inf(-1))
-			for _, v := range xr[:n] {
-				if v > mx {
-					mx = v
-				}
-			}
-			var sum float32
-			for j := 0; j < n; j++ {
-				e := float32(math.Exp(float64(scale * (xr[j] - mx))))
-				yr[j] = e
-				sum += e
-			}
-			inv := 1 / sum
-			for j := 0; j < n; j++ {
-				yr[j] *= inv
-			}
-			for j := n; j < cols; j++ {
-				yr[j] = 0
-			}
+			softmaxRow(yr[:n], xr[:n], scale)
+			clear(yr[n:])
 		}
 	})
 }
 
+// softmaxRow sets y = softmax(scale·x); len(y) ≥ len(x). The exponent
+// scale·(x − pivot) is formed in float64, so a large logit spread costs no
+// precision, and is ≤ 0: the pivot is the max for scale ≥ 0, the min
+// otherwise.
+func softmaxRow(y, x []float32, scale float32) {
+	if len(x) == 0 {
+		return
+	}
+	y = y[:len(x)]
+	pivot := x[0]
+	// Compare-and-branch, not max(): the branch is almost never taken, so
+	// no loop-carried dependency through the running max stalls the loop.
+	if scale >= 0 {
+		for _, v := range x {
+			if v > pivot {
+				pivot = v
+			}
+		}
+	} else {
+		for _, v := range x {
+			if v < pivot {
+				pivot = v
+			}
+		}
+	}
+	p, s := float64(pivot), float64(scale)
+	var sum float64
+	for j, v := range x {
+		e := fastExp(s * (float64(v) - p))
+		sum += e
+		y[j] = float32(e)
+	}
+	inv := float32(1 / sum)
+	for j := range y {
+		y[j] *= inv
+	}
+}
+
 // SoftmaxBackward adds into dx the gradient of y = softmax(scale·x) given
 // y and dy: dx += scale·y⊙(dy − Σ dy⊙y). Masked (zero-probability) entries
-// get zero gradient, so it serves the causal case unchanged.
+// get zero gradient, so it serves the causal case unchanged. A nil dx is
+// skipped.
 func SoftmaxBackward(dx, y, dy []float32, rows, cols int, scale float32) {
+	if dx == nil {
+		return
+	}
 	checkLen("SoftmaxBackward", "y", y, rows*cols)
 	checkLen("SoftmaxBackward", "dy", dy, rows*cols)
 	checkLen("SoftmaxBackward", "dx", dx, rows*cols)
-	ParallelFor(rows, func(lo, hi int) {
+	parallelRows(rows, 3*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			yr, dyr, dxr := y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
-			var dot float32
-			for j := range yr {
-				dot += yr[j] * dyr[j]
-			}
-			for j := range yr {
-				dxr[j] += scale * yr[j] * (dyr[j] - dot)
+			dyr, dxr = dyr[:len(yr)], dxr[:len(yr)]
+			dot := dotRow(yr, dyr)
+			for j, p := range yr {
+				dxr[j] += scale * p * (dyr[j] - dot)
 			}
 		}
 	})
