@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -63,7 +64,7 @@ func (a *Activation) SetInputGrad(need bool) { a.needDX = need }
 
 // Forward implements Layer.
 func (a *Activation) Forward(x *tensor.Tensor) *tensor.Tensor {
-	a.y = Reuse(a.y, x.Shape()...)
+	a.y = ReuseAs(memory.Activations, a.y, x.Shape()...)
 	y, xs := a.y.F32(), x.F32()
 	switch a.fn {
 	case "gelu":
@@ -89,7 +90,7 @@ func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if a.x == nil {
 		panic(fmt.Sprintf("nn: %s: Backward before Forward", a.name))
 	}
-	a.dx = Reuse(a.dx, dy.Shape()...)
+	a.dx = ReuseAs(memory.Workspace, a.dx, dy.Shape()...)
 	dx, x, g := a.dx.F32(), a.x.F32(), dy.F32()
 	switch a.fn {
 	case "gelu":
@@ -110,4 +111,20 @@ func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		})
 	}
 	return a.dx
+}
+
+// Buffers implements Buffered.
+func (a *Activation) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&a.y}, []**tensor.Tensor{&a.dx}
+}
+
+// Plan implements Planner: y is an activation, dx workspace.
+func (a *Activation) Plan(in []int, backward bool) Cost {
+	var c Cost
+	n := tensor.NumElems(in)
+	c.f32(memory.Activations, n)
+	if backward && a.needDX {
+		c.f32(memory.Workspace, n)
+	}
+	return c
 }

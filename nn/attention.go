@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -107,7 +108,7 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	nh, d, tt := s.Heads, s.HeadDim, T*T
 	Q, K, V := s.q.F32(), s.k.F32(), s.v.F32()
-	s.probs = Reuse(s.probs, B, nh, T, T)
+	s.probs = ReuseAs(memory.Activations, s.probs, B, nh, T, T)
 	P := s.probs.F32()
 	// Scores per (batch, head): Q_bh·K_bhᵀ, heads addressed by offset h·d
 	// and leading dimension H.
@@ -122,11 +123,11 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 	use := P
 	s.Dropout.masked = s.Dropout.Active()
 	if s.Dropout.masked {
-		s.Scratch.a = Reuse(s.Scratch.a, B, nh, T, T)
+		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)
 		use = s.Scratch.a.F32()
 		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.next(), 0)
 	}
-	s.ctx = Reuse(s.ctx, B, T, H)
+	s.ctx = ReuseAs(memory.Activations, s.ctx, B, T, H)
 	C := s.ctx.F32()
 	kernels.ParallelFor(B*nh, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
@@ -149,9 +150,7 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 	if dctx.Len() != B*T*H {
 		panic(fmt.Sprintf("nn: %s: dcontext %v, want [%d %d %d]", s.name, dctx, B, T, H))
 	}
-	needQ := s.needDX || HasTrainable(s.Query)
-	needK := s.needDX || HasTrainable(s.Key)
-	needV := s.needDX || HasTrainable(s.Value)
+	needQ, needK, needV := s.prepare()
 	if !needQ && !needK && !needV {
 		return nil
 	}
@@ -159,17 +158,17 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 	Q, K, V, P, G := s.q.F32(), s.k.F32(), s.v.F32(), s.probs.F32(), dctx.F32()
 	use := P
 	if s.Dropout.masked { // regenerate the dropped probabilities
-		s.Scratch.a = Reuse(s.Scratch.a, B, nh, T, T)
+		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)
 		use = s.Scratch.a.F32()
 		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.key, 0)
 	}
 	var dV, dP []float32
 	if needV {
-		s.dv = Reuse(s.dv, B, T, H)
+		s.dv = ReuseAs(memory.Workspace, s.dv, B, T, H)
 		dV = s.dv.F32()
 	}
 	if needQ || needK {
-		s.Scratch.b = Reuse(s.Scratch.b, B, nh, T, T)
+		s.Scratch.b = ReuseAs(memory.Workspace, s.Scratch.b, B, nh, T, T)
 		dP = s.Scratch.b.F32()
 	}
 	kernels.ParallelFor(B*nh, func(lo, hi int) {
@@ -188,17 +187,17 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 			kernels.DropoutForward(dP, dP, s.Dropout.P, s.Dropout.key, 0)
 		}
 		// dS into scratch a (the dropped probabilities are no longer needed).
-		s.Scratch.a = Reuse(s.Scratch.a, B, nh, T, T)
+		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)
 		dS := s.Scratch.a.F32()
 		clear(dS)
 		kernels.SoftmaxBackward(dS, P, dP, B*nh*T, T, float32(1/math.Sqrt(float64(d))))
 		var dQ, dK []float32
 		if needQ {
-			s.dq = Reuse(s.dq, B, T, H)
+			s.dq = ReuseAs(memory.Workspace, s.dq, B, T, H)
 			dQ = s.dq.F32()
 		}
 		if needK {
-			s.dk = Reuse(s.dk, B, T, H)
+			s.dk = ReuseAs(memory.Workspace, s.dk, B, T, H)
 			dK = s.dk.F32()
 		}
 		kernels.ParallelFor(B*nh, func(lo, hi int) {
@@ -223,7 +222,6 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 		if !st.need {
 			continue
 		}
-		st.l.SetInputGrad(s.needDX)
 		if r := st.l.Backward(st.g); r != nil {
 			dxs = append(dxs, r)
 		}
@@ -231,7 +229,7 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 	if !s.needDX || len(dxs) == 0 {
 		return nil
 	}
-	s.dx = Reuse(s.dx, dxs[0].Shape()...)
+	s.dx = ReuseAs(memory.Workspace, s.dx, dxs[0].Shape()...)
 	if len(dxs) == 1 {
 		copy(s.dx.F32(), dxs[0].F32())
 		return s.dx
@@ -241,4 +239,73 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 		kernels.AddTo(s.dx.F32(), r.F32())
 	}
 	return s.dx
+}
+
+// prepare decides which projections the Backward goes through (a slot
+// needs its output gradient when it trains or when dx is wanted) and sets
+// their input-gradient flags; Backward and Plan share it.
+func (s *SelfAttention) prepare() (needQ, needK, needV bool) {
+	needQ = s.needDX || HasTrainable(s.Query)
+	needK = s.needDX || HasTrainable(s.Key)
+	needV = s.needDX || HasTrainable(s.Value)
+	for _, l := range []Layer{s.Query, s.Key, s.Value} {
+		l.SetInputGrad(s.needDX)
+	}
+	return needQ, needK, needV
+}
+
+// Buffers implements Buffered (the scratch is shared separately).
+func (s *SelfAttention) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&s.probs, &s.ctx}, []**tensor.Tensor{&s.dq, &s.dk, &s.dv, &s.dx}
+}
+
+// Plan implements Planner for x [B, T, hidden]: probs and the context are
+// activations; dQ, dK, dV, dx are workspace; the [B, heads, T, T] scratch
+// is Shared, since a model's blocks share one.
+func (s *SelfAttention) Plan(in []int, backward bool) Cost {
+	B, T, H := in[0], in[1], s.hidden()
+	nh, d := s.Heads, s.HeadDim
+	probs := B * nh * T * T
+	var c Cost
+	c.f32(memory.Activations, probs+B*T*H)
+	c.Forward = int64(B*nh) * (gemm(T, T, d) + gemm(T, d, T))
+	var scratchA, scratchB bool
+	scratchA = s.Dropout.Active()
+	needQ, needK, needV := false, false, false
+	if backward {
+		needQ, needK, needV = s.prepare()
+	}
+	if needV {
+		c.f32(memory.Workspace, B*T*H)
+		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+	}
+	if needQ || needK {
+		scratchA, scratchB = true, true
+		c.BackwardDX += int64(B*nh) * gemm(T, T, d)
+	}
+	if needQ {
+		c.f32(memory.Workspace, B*T*H)
+		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+	}
+	if needK {
+		c.f32(memory.Workspace, B*T*H)
+		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+	}
+	if backward && s.needDX {
+		c.f32(memory.Workspace, B*T*H)
+	}
+	c.Attention = c.Forward + c.BackwardDX
+	if scratchA {
+		c.Shared[memory.Workspace] += 4 * int64(probs)
+	}
+	if scratchB {
+		c.Shared[memory.Workspace] += 4 * int64(probs)
+	}
+	for _, st := range []struct {
+		need bool
+		l    Layer
+	}{{needQ, s.Query}, {needK, s.Key}, {needV, s.Value}} {
+		c = c.Plus(PlanOf(st.l, in, st.need))
+	}
+	return c
 }

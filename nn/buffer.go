@@ -1,16 +1,26 @@
 package nn
 
-import "github.com/golora/golora/tensor"
+import (
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/tensor"
+)
 
-// Reuse returns an f32 tensor of the given shape, reusing buf's storage when
-// it is large enough so that steady-state steps allocate nothing. The
+// ReuseAs returns an f32 tensor of the given shape, reusing buf's storage
+// when it is large enough so that steady-state steps allocate nothing; a new
+// buffer is counted in category c (memory.Activations for what a forward
+// writes and its backward may read, memory.Workspace for the rest). The
 // contents are unspecified; callers overwrite or clear them.
-func Reuse(buf *tensor.Tensor, shape ...int) *tensor.Tensor {
+func ReuseAs(c memory.Category, buf *tensor.Tensor, shape ...int) *tensor.Tensor {
 	n := tensor.NumElems(shape)
 	if buf != nil && buf.DType() == tensor.F32 && cap(buf.F32()) >= n {
 		return tensor.FromF32(buf.F32()[:n], shape...)
 	}
-	return tensor.New(tensor.F32, shape...)
+	return memory.Tensor(c, shape...)
+}
+
+// Reuse is ReuseAs(memory.Workspace, ...).
+func Reuse(buf *tensor.Tensor, shape ...int) *tensor.Tensor {
+	return ReuseAs(memory.Workspace, buf, shape...)
 }
 
 // withLast returns shape with its last dimension replaced by d.

@@ -9,6 +9,14 @@
 // Buffers: each module owns its output and input-gradient buffers and reuses
 // them from step to step (no allocation churn). A tensor returned by Forward
 // or Backward stays valid until that module's next Forward or Backward.
+// Buffers are allocated through package memory with a category: what a
+// Forward writes is an activation, what a Backward or a scratch uses is
+// workspace (ReuseAs). Each module declares, in Plan, the bytes per category
+// and the GEMM FLOPs its Forward and Backward take for an input shape; the
+// planner sums these declarations and tests check them against what runs.
+// Modules list their buffers (Buffered) so a model can hand one set from
+// block to block (SwapBuffers): shared workspace, and with gradient
+// checkpointing shared activations.
 //
 // Backward contract: Backward(dy) adds into the gradients of the module's
 // trainable parameters and returns dx, or nil when the module was told (via

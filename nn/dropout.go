@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -74,7 +75,7 @@ func (d *Dropout) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if !d.masked {
 		return x
 	}
-	d.y = Reuse(d.y, x.Shape()...)
+	d.y = ReuseAs(memory.Activations, d.y, x.Shape()...)
 	kernels.DropoutForward(d.y.F32(), x.F32(), d.P, d.next(), 0)
 	return d.y
 }
@@ -87,7 +88,7 @@ func (d *Dropout) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !d.masked {
 		return dy
 	}
-	d.dx = Reuse(d.dx, dy.Shape()...)
+	d.dx = ReuseAs(memory.Workspace, d.dx, dy.Shape()...)
 	// Masking is linear and diagonal: the backward is the forward mask
 	// applied to dy (the same key regenerates the same mask).
 	kernels.DropoutForward(d.dx.F32(), dy.F32(), d.P, d.key, 0)
@@ -101,4 +102,24 @@ func splitmix(z uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
+}
+
+// Buffers implements Buffered.
+func (d *Dropout) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&d.y}, []**tensor.Tensor{&d.dx}
+}
+
+// Plan implements Planner: an inactive dropout passes its input through and
+// owns nothing; an active one writes y (activation) and dx (workspace).
+func (d *Dropout) Plan(in []int, backward bool) Cost {
+	var c Cost
+	if !d.Active() {
+		return c
+	}
+	n := tensor.NumElems(in)
+	c.f32(memory.Activations, n)
+	if backward && d.needDX {
+		c.f32(memory.Workspace, n)
+	}
+	return c
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -38,7 +39,7 @@ func (e *Embedding) Forward(ids []int32, shape ...int) *tensor.Tensor {
 	if tensor.NumElems(shape) != len(ids) {
 		panic(fmt.Sprintf("nn: %s: %d ids do not fill shape %v", e.name, len(ids), shape))
 	}
-	e.y = Reuse(e.y, append(append([]int(nil), shape...), e.Dim)...)
+	e.y = ReuseAs(memory.Activations, e.y, append(append([]int(nil), shape...), e.Dim)...)
 	y := e.y.F32()
 	for i, id := range ids {
 		if id < 0 || int(id) >= e.Num {
@@ -78,4 +79,15 @@ func (e *Embedding) Backward(dy *tensor.Tensor) {
 			row[j] += v
 		}
 	}
+}
+
+// Buffers implements Buffered.
+func (e *Embedding) Buffers() (act, work []**tensor.Tensor) { return []**tensor.Tensor{&e.y}, nil }
+
+// Plan implements Planner for ids of shape in: y is an activation (the
+// saved ids are int32 bookkeeping, not counted).
+func (e *Embedding) Plan(in []int, backward bool) Cost {
+	var c Cost
+	c.f32(memory.Activations, tensor.NumElems(in)*e.Dim)
+	return c
 }

@@ -47,11 +47,26 @@ func (m *Intermediate) Forward(x *tensor.Tensor) *tensor.Tensor {
 // Backward implements Layer. Nothing runs when Dense is frozen and no input
 // gradient is wanted.
 func (m *Intermediate) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	if !m.needDX && !HasTrainable(m.Dense) {
+	if !m.prepare() {
 		return nil
 	}
+	return m.Dense.Backward(m.Act.Backward(dy))
+}
+
+// prepare sets the children's input-gradient flags for a Backward and
+// reports whether it runs at all; Backward and Plan share it.
+func (m *Intermediate) prepare() bool {
+	if !m.needDX && !HasTrainable(m.Dense) {
+		return false
+	}
 	m.Act.SetInputGrad(true)
-	g := m.Act.Backward(dy)
 	m.Dense.SetInputGrad(m.needDX)
-	return m.Dense.Backward(g)
+	return true
+}
+
+// Plan implements Planner.
+func (m *Intermediate) Plan(in []int, backward bool) Cost {
+	backward = backward && m.prepare()
+	c := PlanOf(m.Dense, in, backward)
+	return c.Plus(m.Act.Plan(withLast(in, OutFeatures(m.Dense)), backward))
 }

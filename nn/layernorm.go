@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -18,7 +19,7 @@ type LayerNorm struct {
 
 	needDX     bool
 	x          *tensor.Tensor // saved input (a reference, not a copy)
-	mean, rstd []float32      // per row, saved for the backward
+	mean, rstd *tensor.Tensor // per row, saved for the backward
 	y, dx      *tensor.Tensor
 }
 
@@ -52,12 +53,10 @@ func (l *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 		panic(fmt.Sprintf("nn: %s: input has last dimension %d, want %d", l.name, x.Dim(-1), l.Dim))
 	}
 	rows := x.Len() / l.Dim
-	l.y = Reuse(l.y, x.Shape()...)
-	if cap(l.mean) < rows {
-		l.mean, l.rstd = make([]float32, rows), make([]float32, rows)
-	}
-	l.mean, l.rstd = l.mean[:rows], l.rstd[:rows]
-	kernels.LayerNormForward(l.y.F32(), l.mean, l.rstd, x.F32(), l.Weight.Value.F32(), l.Bias.Value.F32(), rows, l.Dim, l.Eps)
+	l.y = ReuseAs(memory.Activations, l.y, x.Shape()...)
+	l.mean = ReuseAs(memory.Activations, l.mean, rows)
+	l.rstd = ReuseAs(memory.Activations, l.rstd, rows)
+	kernels.LayerNormForward(l.y.F32(), l.mean.F32(), l.rstd.F32(), x.F32(), l.Weight.Value.F32(), l.Bias.Value.F32(), rows, l.Dim, l.Eps)
 	l.x = x
 	return l.y
 }
@@ -77,15 +76,31 @@ func (l *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		db = l.Bias.Grad.F32()
 	}
 	if l.needDX {
-		l.dx = Reuse(l.dx, dy.Shape()...)
+		l.dx = ReuseAs(memory.Workspace, l.dx, dy.Shape()...)
 		dx = l.dx.F32()
 		clear(dx) // the kernel adds into dx
 	}
 	if dx != nil || dw != nil || db != nil {
-		kernels.LayerNormBackward(dx, dw, db, dy.F32(), l.x.F32(), l.Weight.Value.F32(), l.mean, l.rstd, rows, l.Dim)
+		kernels.LayerNormBackward(dx, dw, db, dy.F32(), l.x.F32(), l.Weight.Value.F32(), l.mean.F32(), l.rstd.F32(), rows, l.Dim)
 	}
 	if !l.needDX {
 		return nil
 	}
 	return l.dx
+}
+
+// Buffers implements Buffered.
+func (l *LayerNorm) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&l.y, &l.mean, &l.rstd}, []**tensor.Tensor{&l.dx}
+}
+
+// Plan implements Planner: y, mean and rstd are activations, dx workspace.
+func (l *LayerNorm) Plan(in []int, backward bool) Cost {
+	var c Cost
+	n := tensor.NumElems(in)
+	c.f32(memory.Activations, n+2*(n/l.Dim))
+	if backward && l.needDX {
+		c.f32(memory.Workspace, n)
+	}
+	return c
 }

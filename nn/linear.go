@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -80,7 +81,7 @@ func (l *Linear) rows(x *tensor.Tensor, what string) int {
 // Forward implements Layer.
 func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	n := l.rows(x, "input")
-	l.y = Reuse(l.y, withLast(x.Shape(), l.Out)...)
+	l.y = ReuseAs(memory.Activations, l.y, withLast(x.Shape(), l.Out)...)
 	// y = x·Wᵀ ([n,in]·[in,out]); with FanInFanOut W is already [in,out].
 	kernels.Gemm(false, !l.FanInFanOut, n, l.Out, l.In, 1, kernels.F32Operand(x.F32(), l.In), l.weight(), 0, l.y.F32(), l.Out)
 	if l.Bias != nil {
@@ -119,8 +120,33 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !l.needDX {
 		return nil
 	}
-	l.dx = Reuse(l.dx, withLast(dy.Shape(), l.In)...)
+	l.dx = ReuseAs(memory.Workspace, l.dx, withLast(dy.Shape(), l.In)...)
 	// dx = dy·W ([n,out]·[out,in]); with FanInFanOut W is [in,out]: dy·Wᵀ.
 	kernels.Gemm(false, l.FanInFanOut, n, l.In, l.Out, 1, kernels.F32Operand(g, l.Out), l.weight(), 0, l.dx.F32(), l.In)
 	return l.dx
+}
+
+// Buffers implements Buffered.
+func (l *Linear) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&l.y}, []**tensor.Tensor{&l.dx}
+}
+
+// Plan implements Planner: y is an activation; the backward computes dW
+// only for a trainable weight and dx (workspace) only when asked.
+func (l *Linear) Plan(in []int, backward bool) Cost {
+	var c Cost
+	n := tensor.NumElems(in) / l.In
+	c.f32(memory.Activations, n*l.Out)
+	c.Forward = gemm(n, l.Out, l.In)
+	if !backward {
+		return c
+	}
+	if l.Weight.Trainable {
+		c.BackwardDW = gemm(l.Out, l.In, n)
+	}
+	if l.needDX {
+		c.f32(memory.Workspace, n*l.In)
+		c.BackwardDX = gemm(n, l.In, l.Out)
+	}
+	return c
 }

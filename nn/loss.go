@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
 
@@ -40,7 +41,7 @@ func (c *CrossEntropyLoss) Forward(logits *tensor.Tensor, targets []int32) (floa
 	}
 	c.rows, c.cols = rows, cols
 	c.targets = append(c.targets[:0], targets...)
-	c.probs = Reuse(c.probs, rows, cols)
+	c.probs = ReuseAs(memory.Activations, c.probs, rows, cols)
 	loss, n := kernels.CrossEntropyForward(c.probs.F32(), logits.F32(), c.targets, rows, cols)
 	c.n = n
 	return loss, nil
@@ -55,11 +56,23 @@ func (c *CrossEntropyLoss) Backward() *tensor.Tensor {
 	if c.probs == nil {
 		panic("nn: cross-entropy: Backward before Forward")
 	}
-	c.dlogits = Reuse(c.dlogits, c.rows, c.cols)
+	c.dlogits = ReuseAs(memory.Workspace, c.dlogits, c.rows, c.cols)
 	d := c.dlogits.F32()
 	clear(d)
 	if c.n > 0 {
 		kernels.CrossEntropyBackward(d, c.probs.F32(), c.targets, c.rows, c.cols, 1/float32(c.n))
 	}
 	return c.dlogits
+}
+
+// Plan declares the buffers of a Forward and Backward on logits of shape
+// in: the probabilities (activation) and dlogits (workspace).
+func (c *CrossEntropyLoss) Plan(in []int, backward bool) Cost {
+	var k Cost
+	n := tensor.NumElems(in)
+	k.f32(memory.Activations, n)
+	if backward {
+		k.f32(memory.Workspace, n)
+	}
+	return k
 }

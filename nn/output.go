@@ -48,11 +48,26 @@ func (o *Output) Forward(x *tensor.Tensor) *tensor.Tensor {
 // Backward implements Layer. Nothing runs when Dense is frozen and no input
 // gradient is wanted.
 func (o *Output) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	if !o.needDX && !HasTrainable(o.Dense) {
+	if !o.prepare() {
 		return nil
 	}
+	return o.Dense.Backward(o.Dropout.Backward(dy))
+}
+
+// prepare sets the children's input-gradient flags for a Backward and
+// reports whether it runs at all; Backward and Plan share it.
+func (o *Output) prepare() bool {
+	if !o.needDX && !HasTrainable(o.Dense) {
+		return false
+	}
 	o.Dropout.SetInputGrad(true)
-	g := o.Dropout.Backward(dy)
 	o.Dense.SetInputGrad(o.needDX)
-	return o.Dense.Backward(g)
+	return true
+}
+
+// Plan implements Planner.
+func (o *Output) Plan(in []int, backward bool) Cost {
+	backward = backward && o.prepare()
+	c := PlanOf(o.Dense, in, backward)
+	return c.Plus(o.Dropout.Plan(withLast(in, OutFeatures(o.Dense)), backward))
 }

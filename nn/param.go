@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 
+	"github.com/golora/golora/memory"
+
 	"github.com/golora/golora/tensor"
 )
 
@@ -34,7 +36,7 @@ func (p *Param) SetTrainable(on bool) error {
 		return fmt.Errorf("nn: parameter %s is stored as %v; only f32 parameters can be trained", p.Name, p.Value.DType())
 	}
 	if p.Grad == nil {
-		p.Grad = tensor.New(tensor.F32, p.Value.Shape()...)
+		p.Grad = memory.Tensor(memory.Gradients, p.Value.Shape()...)
 	}
 	p.Trainable = true
 	return nil

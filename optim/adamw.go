@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -83,7 +84,7 @@ func NewAdamW(params []*nn.Param, cfg AdamWConfig) (*AdamW, error) {
 }
 
 func newAdamState(p *nn.Param) *adamState {
-	return &adamState{m: tensor.New(tensor.F32, p.Value.Shape()...), v: tensor.New(tensor.F32, p.Value.Shape()...)}
+	return &adamState{m: memory.Tensor(memory.Optimizer, p.Value.Shape()...), v: memory.Tensor(memory.Optimizer, p.Value.Shape()...)}
 }
 
 // SetLR sets the learning rate of the following steps.

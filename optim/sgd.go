@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -58,7 +59,7 @@ func NewSGD(params []*nn.Param, cfg SGDConfig) (*SGD, error) {
 	if cfg.Momentum != 0 {
 		for _, p := range params {
 			if hasGrad("SGD", p) {
-				o.buf[p.Name] = tensor.New(tensor.F32, p.Value.Shape()...)
+				o.buf[p.Name] = memory.Tensor(memory.Optimizer, p.Value.Shape()...)
 			}
 		}
 	}
@@ -89,7 +90,7 @@ func (o *SGD) Step() {
 		}
 		b := o.buf[p.Name]
 		if b == nil {
-			b = tensor.New(tensor.F32, p.Value.Shape()...)
+			b = memory.Tensor(memory.Optimizer, p.Value.Shape()...)
 			o.buf[p.Name] = b
 		}
 		buf := b.F32()[:len(w)]
@@ -136,7 +137,7 @@ func (o *SGD) LoadStateDict(sd map[string]*tensor.Tensor) error {
 	for _, p := range names {
 		b := o.buf[p.Name]
 		if b == nil {
-			b = tensor.New(tensor.F32, p.Value.Shape()...)
+			b = memory.Tensor(memory.Optimizer, p.Value.Shape()...)
 			o.buf[p.Name] = b
 		}
 		copy(b.F32(), sd[p.Name+".momentum_buffer"].F32())

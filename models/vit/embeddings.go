@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -54,7 +55,7 @@ func (e *PatchEmbeddings) Forward(pix *tensor.Tensor) *tensor.Tensor {
 	}
 	B, g := pix.Dim(0), s/p
 	e.b = B
-	e.patches = nn.Reuse(e.patches, B, g*g, c*p*p)
+	e.patches = nn.ReuseAs(memory.Activations, e.patches, B, g*g, c*p*p)
 	src, dst := pix.F32(), e.patches.F32()
 	row := c * p * p
 	kernels.ParallelFor(B*g*g, func(lo, hi int) {
@@ -86,7 +87,7 @@ func (e *PatchEmbeddings) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	}
 	s, c, p, B := e.Image, e.Channels, e.Patch, e.b
 	g, row := s/p, c*p*p
-	e.dpix = nn.Reuse(e.dpix, B, c, s, s)
+	e.dpix = nn.ReuseAs(memory.Workspace, e.dpix, B, c, s, s)
 	src, dst := dp.F32(), e.dpix.F32()
 	// Patches tile the image, so each pixel gets exactly one value.
 	kernels.ParallelFor(B*g*g, func(lo, hi int) {
@@ -147,7 +148,7 @@ func (e *Embeddings) Forward(pix *tensor.Tensor) *tensor.Tensor {
 	B := pix.Dim(0)
 	T, H := e.PositionEmbeddings.Value.Dim(1), e.PositionEmbeddings.Value.Dim(2)
 	e.b = B
-	e.y = nn.Reuse(e.y, B, T, H)
+	e.y = nn.ReuseAs(memory.Activations, e.y, B, T, H)
 	y, cls, pos := e.y.F32(), e.CLSToken.Value.F32(), e.PositionEmbeddings.Value.F32()
 	for b := 0; b < B; b++ {
 		yb := y[b*T*H : (b+1)*T*H]
@@ -180,10 +181,55 @@ func (e *Embeddings) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !needPatch {
 		return nil
 	}
-	e.dproj = nn.Reuse(e.dproj, B, T-1, H)
+	e.dproj = nn.ReuseAs(memory.Workspace, e.dproj, B, T-1, H)
 	for b := 0; b < B; b++ {
 		copy(e.dproj.F32()[b*(T-1)*H:(b+1)*(T-1)*H], g[b*T*H+H:(b+1)*T*H])
 	}
 	e.Patch.SetInputGrad(e.needDX)
 	return e.Patch.Backward(e.dproj)
+}
+
+// Buffers implements nn.Buffered.
+func (e *PatchEmbeddings) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&e.patches}, []**tensor.Tensor{&e.dpix}
+}
+
+// Plan implements nn.Planner for pixel_values [B, C, S, S]: the patches
+// (activation, the projection's input), the projection, dpix (workspace).
+func (e *PatchEmbeddings) Plan(in []int, backward bool) nn.Cost {
+	B, g, row := in[0], e.Image/e.Patch, e.Channels*e.Patch*e.Patch
+	var c nn.Cost
+	c.Bytes[memory.Activations] = 4 * int64(B*g*g*row)
+	bw := backward && (e.needDX || nn.HasTrainable(e.Projection))
+	if bw {
+		e.Projection.SetInputGrad(e.needDX)
+	}
+	if bw && e.needDX {
+		c.Bytes[memory.Workspace] = 4 * int64(tensor.NumElems(in))
+	}
+	return c.Plus(nn.PlanOf(e.Projection, []int{B, g * g, row}, bw))
+}
+
+// Buffers implements nn.Buffered.
+func (e *Embeddings) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&e.y}, []**tensor.Tensor{&e.dproj}
+}
+
+// Plan implements nn.Planner for pixel_values [B, C, S, S].
+func (e *Embeddings) Plan(in []int, backward bool) nn.Cost {
+	B := in[0]
+	T, H := e.PositionEmbeddings.Value.Dim(1), e.PositionEmbeddings.Value.Dim(2)
+	needPatch := e.needDX || nn.HasTrainable(e.Patch)
+	bw := backward && (needPatch || e.CLSToken.Trainable || e.PositionEmbeddings.Trainable)
+	var c nn.Cost
+	c.Bytes[memory.Activations] = 4 * int64(B*T*H)
+	if bw {
+		e.Dropout.SetInputGrad(true)
+		e.Patch.SetInputGrad(e.needDX)
+	}
+	if bw && needPatch {
+		c.Bytes[memory.Workspace] = 4 * int64(B*(T-1)*H)
+	}
+	c = c.Plus(e.Dropout.Plan([]int{B, T, H}, bw))
+	return c.Plus(e.Patch.Plan(in, bw && needPatch))
 }

@@ -2,6 +2,7 @@ package vit
 
 import (
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -44,13 +45,27 @@ func (a *Attention) Forward(x *tensor.Tensor) *tensor.Tensor {
 
 // Backward implements nn.Layer.
 func (a *Attention) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	a.Output.SetInputGrad(a.needDX || nn.HasTrainable(a.Attention))
+	a.prepare()
 	g := a.Output.Backward(dy)
 	if g == nil {
 		return nil
 	}
-	a.Attention.SetInputGrad(a.needDX)
 	return a.Attention.Backward(g)
+}
+
+// prepare sets the children's input-gradient flags and reports whether the
+// backward goes on into the self-attention; Backward and Plan share it.
+func (a *Attention) prepare() bool {
+	down := a.needDX || nn.HasTrainable(a.Attention)
+	a.Output.SetInputGrad(down)
+	a.Attention.SetInputGrad(a.needDX)
+	return down
+}
+
+// Plan implements nn.Planner.
+func (a *Attention) Plan(in []int, backward bool) nn.Cost {
+	down := backward && a.prepare()
+	return a.Attention.Plan(in, down).Plus(a.Output.Plan(in, backward))
 }
 
 // Layer is ViTLayer, one pre-norm encoder block:
@@ -66,6 +81,9 @@ type Layer struct {
 	Output          *nn.Output
 
 	needDX bool
+	// pooled: gradient checkpointing hands the block's internal buffers
+	// (all but y and dx) from block to block, so they count once.
+	pooled bool
 	r, y   *tensor.Tensor
 	dr, dx *tensor.Tensor
 }
@@ -103,10 +121,10 @@ func (l *Layer) SetInputGrad(need bool) { l.needDX = need }
 // Forward implements nn.Layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	a := l.Attention.Forward(l.LayernormBefore.Forward(x))
-	l.r = nn.Reuse(l.r, x.Shape()...)
+	l.r = nn.ReuseAs(memory.Activations, l.r, x.Shape()...)
 	kernels.Add(l.r.F32(), a.F32(), x.F32())
 	o := l.Output.Forward(l.Intermediate.Forward(l.LayernormAfter.Forward(l.r)))
-	l.y = nn.Reuse(l.y, x.Shape()...)
+	l.y = nn.ReuseAs(memory.Activations, l.y, x.Shape()...)
 	kernels.Add(l.y.F32(), o.F32(), l.r.F32())
 	return l.y
 }
@@ -116,40 +134,113 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 // trainable parameters sit in its attention runs no MLP weight gradient,
 // and a block that neither trains nor passes gradients down does nothing.
 func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	trBefore := nn.HasTrainable(l.LayernormBefore)
-	trAttn := nn.HasTrainable(l.Attention)
-	trAfter := nn.HasTrainable(l.LayernormAfter)
-	trInter := nn.HasTrainable(l.Intermediate)
-	if !l.needDX && !trBefore && !trAttn && !trAfter && !trInter && !nn.HasTrainable(l.Output) {
+	f := l.prepare()
+	if !f.active {
 		return nil
 	}
-	// belowR: does anything under the residual r need a gradient?
-	belowR := l.needDX || trBefore || trAttn
-	l.Output.SetInputGrad(belowR || trAfter || trInter)
 	g := l.Output.Backward(dy)
 	if g != nil {
-		l.Intermediate.SetInputGrad(belowR || trAfter)
 		g = l.Intermediate.Backward(g)
 	}
 	if g != nil {
-		l.LayernormAfter.SetInputGrad(belowR)
 		g = l.LayernormAfter.Backward(g)
 	}
-	if !belowR {
+	if !f.belowR {
 		return nil
 	}
-	l.dr = nn.Reuse(l.dr, dy.Shape()...)
+	l.dr = nn.ReuseAs(memory.Workspace, l.dr, dy.Shape()...)
 	kernels.Add(l.dr.F32(), dy.F32(), g.F32())
-	l.Attention.SetInputGrad(l.needDX || trBefore)
 	g = l.Attention.Backward(l.dr)
 	if g != nil {
-		l.LayernormBefore.SetInputGrad(l.needDX)
 		g = l.LayernormBefore.Backward(g)
 	}
 	if !l.needDX {
 		return nil
 	}
-	l.dx = nn.Reuse(l.dx, dy.Shape()...)
+	l.dx = nn.ReuseAs(memory.Workspace, l.dx, dy.Shape()...)
 	kernels.Add(l.dx.F32(), l.dr.F32(), g.F32())
 	return l.dx
+}
+
+// layerFlags is which parts of a block's backward run.
+type layerFlags struct {
+	active bool // anything at all
+	belowR bool // anything under the residual r needs a gradient
+	mlpDX  bool // the output sub-layer passes a gradient down
+	interX bool // the intermediate passes a gradient down
+	attnDX bool // the attention passes a gradient down
+}
+
+// prepare sets every child's input-gradient flag for a Backward and
+// returns which parts run; Backward and Plan share it, so the plan is the
+// backward's own decision.
+func (l *Layer) prepare() layerFlags {
+	trBefore := nn.HasTrainable(l.LayernormBefore)
+	trAttn := nn.HasTrainable(l.Attention)
+	trAfter := nn.HasTrainable(l.LayernormAfter)
+	trInter := nn.HasTrainable(l.Intermediate)
+	f := layerFlags{active: l.needDX || trBefore || trAttn || trAfter || trInter || nn.HasTrainable(l.Output)}
+	f.belowR = l.needDX || trBefore || trAttn
+	f.mlpDX = f.belowR || trAfter || trInter
+	f.interX = f.belowR || trAfter
+	f.attnDX = l.needDX || trBefore
+	l.Output.SetInputGrad(f.mlpDX)
+	l.Intermediate.SetInputGrad(f.interX)
+	l.LayernormAfter.SetInputGrad(f.belowR)
+	l.Attention.SetInputGrad(f.attnDX)
+	l.LayernormBefore.SetInputGrad(l.needDX)
+	return f
+}
+
+// Buffers implements nn.Buffered: the internal buffers only. y (the next
+// block's input, kept by checkpointing) and dx (the next block's incoming
+// gradient) stay with their block.
+func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr}
+}
+
+// Plan implements nn.Planner for x [B, T, H]. The internal workspace is
+// Shared (blocks hand it on), and with pooled buffers (gradient
+// checkpointing) the internal activations too: only y and dx are the
+// block's own.
+func (l *Layer) Plan(in []int, backward bool) nn.Cost {
+	var f layerFlags
+	if backward {
+		f = l.prepare()
+	}
+	bw := backward && f.active
+	n := 4 * int64(tensor.NumElems(in))
+	var own, inner nn.Cost
+	own.Bytes[memory.Activations] += n   // y
+	inner.Bytes[memory.Activations] += n // r
+	if bw && f.belowR {
+		inner.Bytes[memory.Workspace] += n // dr
+	}
+	if bw && l.needDX {
+		own.Bytes[memory.Workspace] += n // dx
+	}
+	inter := withLast(in, nn.OutFeatures(l.Intermediate.Dense))
+	inner = inner.Plus(l.Output.Plan(inter, bw))
+	inner = inner.Plus(l.Intermediate.Plan(in, bw && f.mlpDX))
+	inner = inner.Plus(l.LayernormAfter.Plan(in, bw && f.interX))
+	inner = inner.Plus(l.Attention.Plan(in, bw && f.belowR))
+	inner = inner.Plus(l.LayernormBefore.Plan(in, bw && f.attnDX))
+	// The blocks share one set of workspace (the model hands it from block
+	// to block), and with checkpointing one set of activations too.
+	c := inner // the FLOPs
+	c.Bytes, c.Shared = own.Bytes, memory.Bytes{}
+	c.Shared[memory.Workspace] = inner.Bytes[memory.Workspace] + inner.Shared[memory.Workspace]
+	if l.pooled {
+		c.Shared[memory.Activations] = inner.Bytes[memory.Activations] + inner.Shared[memory.Activations]
+	} else {
+		c.Bytes[memory.Activations] += inner.Bytes[memory.Activations]
+		c.Shared[memory.Activations] = inner.Shared[memory.Activations]
+	}
+	return c
+}
+
+func withLast(shape []int, d int) []int {
+	s := append([]int(nil), shape...)
+	s[len(s)-1] = d
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -25,6 +26,18 @@ type Model struct {
 	b, t                    int
 	cls                     *tensor.Tensor // [B, H]: the CLS rows of the encoder output
 	dseq                    *tensor.Tensor // [B, T, H]
+
+	// holder is the block that holds the blocks' one pooled set of internal
+	// buffers (workspace; with checkpointing, activations too); park keeps
+	// the own buffers of wrappers that only some blocks have. With
+	// checkpointing, inputs are the blocks' inputs (references to the
+	// previous block's output) and rewind the dropout rewinds of each
+	// block's forward.
+	holder     int
+	park       nn.Parking
+	checkpoint bool
+	inputs     []*tensor.Tensor
+	rewind     []func()
 }
 
 // node is a named module without parameters of its own ("vit",
@@ -101,6 +114,10 @@ func build(cfg Config, seed uint64) (*Model, error) {
 	return m, nil
 }
 
+// NewZero returns a model with zero weights (LayerNorms at weight 1, bias
+// 0) in training mode, for planning and for loaders that fill the values.
+func NewZero(cfg Config, seed uint64) (*Model, error) { return build(cfg, seed) }
+
 // New returns a randomly initialised model in training mode, initialised
 // as transformers' ViTPreTrainedModel._init_weights: Linear and Conv2d
 // weights, cls_token and position_embeddings from a normal with std
@@ -129,12 +146,16 @@ func New(cfg Config, seed uint64) (*Model, error) {
 // classifier reads nothing else, so the logits are those of transformers.
 func (m *Model) Forward(pix *tensor.Tensor) *tensor.Tensor {
 	h := m.Embeddings.Forward(pix)
-	for _, l := range m.Layers {
+	for i, l := range m.Layers {
+		m.take(i)
+		if m.checkpoint {
+			m.inputs[i], m.rewind[i] = h, nn.Rewind(l)
+		}
 		h = l.Forward(h)
 	}
 	B, T, H := h.Dim(0), h.Dim(1), h.Dim(2)
 	m.b, m.t = B, T
-	m.cls = nn.Reuse(m.cls, B, H)
+	m.cls = nn.ReuseAs(memory.Activations, m.cls, B, H)
 	for b := 0; b < B; b++ {
 		copy(m.cls.F32()[b*H:(b+1)*H], h.F32()[b*T*H:])
 	}
@@ -149,17 +170,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	if m.cls == nil {
 		panic("vit: Backward before Forward")
 	}
-	trEmb := nn.HasTrainable(m.Embeddings)
-	lowest := -1 // lowest block with a trainable parameter
-	for i, l := range m.Layers {
-		if nn.HasTrainable(l) {
-			lowest = i
-			break
-		}
-	}
-	// below(i): does anything under block i need a gradient?
-	below := func(i int) bool { return m.InputGrad || trEmb || (lowest >= 0 && lowest < i) }
-	belowNorm := below(len(m.Layers))
+	below, belowNorm := m.belowFunc()
 	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
 	g := m.Classifier.Backward(dlogits)
 	if g == nil {
@@ -171,7 +182,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
-	m.dseq = nn.Reuse(m.dseq, B, T, H)
+	m.dseq = nn.ReuseAs(memory.Workspace, m.dseq, B, T, H)
 	d := m.dseq.F32()
 	clear(d)
 	for b := 0; b < B; b++ {
@@ -179,6 +190,10 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	g = m.dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
+		if m.checkpoint && m.holder != i {
+			m.recompute(i)
+		}
+		m.take(i)
 		m.Layers[i].SetInputGrad(below(i))
 		if g = m.Layers[i].Backward(g); g == nil {
 			return nil

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -51,6 +52,8 @@ var (
 	_ nn.Layer     = (*Linear)(nil)
 	_ nn.Trainable = (*Linear)(nil)
 	_ nn.Stepper   = (*Linear)(nil)
+	_ nn.Planner   = (*Linear)(nil)
+	_ nn.Buffered  = (*Linear)(nil)
 )
 
 // newLinear wraps base (no adapters yet).
@@ -150,7 +153,7 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	l.used, l.x = a, x
 	l.seed = nn.SeedFor(l.Name(), l.step)
 	xd := l.dropped(x, a)
-	l.h = nn.Reuse(l.h, n, r)
+	l.h = nn.ReuseAs(memory.Activations, l.h, n, r)
 	kernels.Sgemm(false, true, n, r, in, 1, xd, in, a.A.Value.F32(), in, 0, l.h.F32(), r)
 	kernels.Sgemm(false, true, n, out, r, a.scale, l.h.F32(), r, a.B.Value.F32(), r, 1, y.F32(), out)
 	return y
@@ -162,7 +165,7 @@ func (l *Linear) dropped(x *tensor.Tensor, a *adapter) []float32 {
 	if !l.training || a.dropout == 0 {
 		return x.F32()
 	}
-	l.xd = nn.Reuse(l.xd, x.Len())
+	l.xd = nn.ReuseAs(memory.Workspace, l.xd, x.Len())
 	kernels.DropoutForward(l.xd.F32(), x.F32(), a.dropout, l.seed, 0)
 	return l.xd.F32()
 }
@@ -179,7 +182,7 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 			kernels.Sgemm(true, false, out, r, n, a.scale, g, out, l.h.F32(), r, 1, a.B.Grad.F32(), r)
 		}
 		if a.A.Trainable || l.needDX { // dh = s·dy·B
-			l.dh = nn.Reuse(l.dh, n, r)
+			l.dh = nn.ReuseAs(memory.Workspace, l.dh, n, r)
 			dh = l.dh.F32()
 			kernels.Sgemm(false, false, n, r, out, a.scale, g, out, a.B.Value.F32(), r, 0, dh, r)
 		}
@@ -198,7 +201,7 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		kernels.Sgemm(false, false, n, in, r, 1, dh, r, a.A.Value.F32(), in, 1, dx.F32(), in)
 		return dx
 	}
-	l.tmp = nn.Reuse(l.tmp, n, in)
+	l.tmp = nn.ReuseAs(memory.Workspace, l.tmp, n, in)
 	kernels.Sgemm(false, false, n, in, r, 1, dh, r, a.A.Value.F32(), in, 0, l.tmp.F32(), in)
 	kernels.DropoutBackward(dx.F32(), l.tmp.F32(), a.dropout, l.seed, 0)
 	return dx
@@ -239,4 +242,50 @@ func (l *Linear) unmerge() {
 	}
 	l.deltaInto(l.Base.Weight.Value.F32(), l.adapters[l.merged], -1)
 	l.merged = ""
+}
+
+// Buffers implements nn.Buffered (the base layer's are its own).
+func (l *Linear) Buffers() (act, work []**tensor.Tensor) {
+	return []**tensor.Tensor{&l.h}, []**tensor.Tensor{&l.xd, &l.dh, &l.tmp}
+}
+
+// Plan implements nn.Planner: the base layer's cost plus, for the active
+// unmerged adapter, h [n, r] (activation), the dropped input, dh and the
+// dropout's dx term (workspace), and the rank-r GEMMs; dA and dB count as
+// weight gradients, dh and dh·A as input gradients.
+func (l *Linear) Plan(in []int, backward bool) nn.Cost {
+	c := l.Base.Plan(in, backward)
+	a := l.adapters[l.active]
+	if a == nil || l.merged != "" {
+		return c
+	}
+	din, out, r := l.Base.In, l.Base.Out, a.r
+	n := tensor.NumElems(in) / din
+	dropped := l.training && a.dropout != 0
+	var k nn.Cost
+	k.Bytes[memory.Activations] += 4 * int64(n*r)
+	if dropped {
+		k.Bytes[memory.Workspace] += 4 * int64(n*din)
+	}
+	k.Forward = nn.GemmFLOPs(n, r, din) + nn.GemmFLOPs(n, out, r)
+	if backward {
+		if a.B.Trainable {
+			k.BackwardDW += nn.GemmFLOPs(out, r, n)
+		}
+		if a.A.Trainable || l.needDX {
+			k.Bytes[memory.Workspace] += 4 * int64(n*r)
+			k.BackwardDX += nn.GemmFLOPs(n, r, out)
+		}
+		if a.A.Trainable {
+			k.BackwardDW += nn.GemmFLOPs(r, din, n)
+		}
+		if l.Base.InputGrad() { // the base returned dx
+			k.BackwardDX += nn.GemmFLOPs(n, din, r)
+			if dropped {
+				k.Bytes[memory.Workspace] += 4 * int64(n*din)
+			}
+		}
+	}
+	k.LowRank = k.Forward + k.BackwardDX + k.BackwardDW
+	return c.Plus(k)
 }

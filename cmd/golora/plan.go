@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/plan"
+	"github.com/golora/golora/tensor"
+)
+
+func init() {
+	commands["plan"] = command{summary: "predict memory per category, FLOPs and step time of a training step", run: runPlan}
+}
+
+// planFlags are the model and method flags shared by plan and bench train.
+type planFlags struct {
+	model, preset  *string
+	r              *int
+	alpha, dropout *float64
+	targets, save  *string
+	baseDType      *string
+	checkpoint     *bool
+	threads        *int
+}
+
+func addPlanFlags(fs interface {
+	String(name, value, usage string) *string
+	Int(name string, value int, usage string) *int
+	Float64(name string, value float64, usage string) *float64
+	Bool(name string, value bool, usage string) *bool
+}) planFlags {
+	d := plan.DefaultLoRA()
+	return planFlags{
+		model:      fs.String("model", "", "model directory (its config.json is read)"),
+		preset:     fs.String("preset", "", "preset model: "+strings.Join(presetNames(), ", ")),
+		r:          fs.Int("r", d.R, "LoRA rank"),
+		alpha:      fs.Float64("lora-alpha", d.LoraAlpha, "LoRA alpha"),
+		dropout:    fs.Float64("lora-dropout", 0, "LoRA dropout"),
+		targets:    fs.String("target-modules", strings.Join(d.TargetModules.Names, ","), "LoRA target modules, comma-separated"),
+		save:       fs.String("modules-to-save", strings.Join(d.ModulesToSave, ","), "modules trained in full beside LoRA, comma-separated"),
+		baseDType:  fs.String("base-dtype", "f32", "storage of frozen Linear weights: f32 or bf16"),
+		checkpoint: fs.Bool("gradient-checkpointing", false, "recompute each block's forward in the backward"),
+		threads:    fs.Int("threads", 0, "kernel threads (0: all cores)"),
+	}
+}
+
+func presetNames() []string {
+	var ns []string
+	for n := range plan.Presets {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+// config resolves --model or --preset (exactly one); a bad model directory
+// is a run error, a bad flag combination a usage error.
+func (f planFlags) config() (vit.Config, string, error) {
+	switch {
+	case *f.model != "" && *f.preset != "":
+		return vit.Config{}, "", usagef("give --model or --preset, not both")
+	case *f.preset != "":
+		c, err := plan.Preset(*f.preset)
+		if err != nil {
+			return c, "", usagef("%v", err)
+		}
+		return c, *f.preset, nil
+	case *f.model != "":
+		c, err := vit.LoadConfig(filepath.Join(*f.model, vit.ConfigFile))
+		if err != nil {
+			return c, "", fmt.Errorf("model %s: %w", *f.model, err)
+		}
+		return c, *f.model, nil
+	}
+	return vit.Config{}, "", usagef("missing --model DIR or --preset NAME")
+}
+
+// setup makes the Setup of one method ("full" or "lora") with the flags'
+// LoRA settings, dtype and checkpointing.
+func (f planFlags) setup(c vit.Config, method string) (plan.Setup, error) {
+	s := plan.Setup{Config: c, Method: method, GradientCheckpointing: *f.checkpoint}
+	switch strings.ToLower(*f.baseDType) {
+	case "f32", "fp32", "float32":
+		s.BaseDType = tensor.F32
+	case "bf16", "bfloat16":
+		s.BaseDType = tensor.BF16
+	default:
+		return s, usagef("--base-dtype %q: want f32 or bf16", *f.baseDType)
+	}
+	if method != "full" && method != "lora" {
+		return s, usagef("--method %q: want full or lora", method)
+	}
+	l := plan.DefaultLoRA()
+	l.R, l.LoraAlpha, l.LoraDropout = *f.r, *f.alpha, *f.dropout
+	l.TargetModules = lora.TargetList(splitList(*f.targets)...)
+	l.ModulesToSave = splitList(*f.save)
+	if method == "lora" {
+		if err := l.Validate(); err != nil {
+			return s, usagef("%v", err)
+		}
+		if l.LoraDropout < 0 || l.LoraDropout >= 1 {
+			return s, usagef("--lora-dropout %v outside [0, 1)", l.LoraDropout)
+		}
+	}
+	s.LoRA = l
+	return s, nil
+}
+
+// compareSetups are the four methods golora compares, by name.
+func (f planFlags) compareSetups(c vit.Config) ([]string, []plan.Setup, error) {
+	names := []string{"full", "lora", "lora-bf16", "lora-ckpt"}
+	var out []plan.Setup
+	for _, n := range names {
+		method := "lora"
+		if n == "full" {
+			method = "full"
+		}
+		s, err := f.setup(c, method)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.BaseDType, s.GradientCheckpointing = tensor.F32, n == "lora-ckpt"
+		if n == "lora-bf16" {
+			s.BaseDType = tensor.BF16
+		}
+		out = append(out, s)
+	}
+	return names, out, nil
+}
+
+// planResult is one prediction, as --json prints it.
+type planResult struct {
+	Method     string           `json:"method,omitempty"`
+	Bytes      map[string]int64 `json:"bytes"`
+	WeightsBy  map[string]int64 `json:"weights_by_dtype"`
+	TotalBytes int64            `json:"total_bytes"`
+	FLOPs      struct {
+		Forward    int64 `json:"forward"`
+		BackwardDX int64 `json:"backward_dx"`
+		BackwardDW int64 `json:"backward_dw"`
+	} `json:"flops"`
+	StepMS   float64 `json:"step_ms"`
+	MaxBatch *int    `json:"max_batch,omitempty"`
+}
+
+func predict(name string, s plan.Setup, batch int, budget int64) (planResult, error) {
+	m, err := plan.Build(s, false, 1)
+	if err != nil {
+		return planResult{}, err
+	}
+	e := m.Estimate(batch)
+	r := planResult{Method: name, Bytes: e.Bytes.Map(), TotalBytes: e.TotalBytes()}
+	r.WeightsBy = map[string]int64{"F32": e.Bytes[memory.WeightsF32], "BF16": e.Bytes[memory.WeightsBF16]}
+	r.FLOPs.Forward, r.FLOPs.BackwardDX, r.FLOPs.BackwardDW = e.Forward, e.BackwardDX, e.BackwardDW
+	rank := 0
+	if s.Method == "lora" {
+		rank = s.LoRA.R
+	}
+	r.StepMS = plan.Calibrate(s.Config, batch, rank, s.BaseDType == tensor.BF16).StepMS(e)
+	if budget > 0 {
+		mb := m.MaxBatch(budget)
+		r.MaxBatch = &mb
+	}
+	return r, nil
+}
+
+func runPlan(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora [--r --lora-alpha --target-modules ...] --batch N [--base-dtype bf16] [--gradient-checkpointing] [--budget 2GiB] [--compare] [--json]", stderr)
+	pf := addPlanFlags(fs)
+	method := fs.String("method", "lora", "full or lora")
+	batch := fs.Int("batch", 8, "batch size")
+	budgetFlag := fs.String("budget", "", "memory budget (e.g. 2GiB, 512MiB): report the largest batch that fits")
+	compare := fs.Bool("compare", false, "predict full, lora, lora-bf16 and lora-ckpt side by side")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("plan: unexpected argument %q", fs.Arg(0))
+	}
+	if *batch <= 0 {
+		return usagef("plan: --batch must be positive, got %d", *batch)
+	}
+	if *pf.threads < 0 {
+		return usagef("plan: --threads must be >= 0, got %d", *pf.threads)
+	}
+	var budget int64
+	if *budgetFlag != "" {
+		b, err := parseByteSize(*budgetFlag)
+		if err != nil {
+			return usagef("plan: --budget: %v", err)
+		}
+		budget = b
+	}
+	cfg, what, err := pf.config()
+	if err != nil {
+		return err
+	}
+	names, setups := []string{*method}, []plan.Setup(nil)
+	if *compare {
+		if names, setups, err = pf.compareSetups(cfg); err != nil {
+			return err
+		}
+	} else {
+		s, err := pf.setup(cfg, *method)
+		if err != nil {
+			return err
+		}
+		setups = []plan.Setup{s}
+	}
+	if *pf.threads > 0 {
+		defer kernels.SetThreads(kernels.SetThreads(*pf.threads))
+	}
+	var results []planResult
+	for i, s := range setups {
+		r, err := predict(names[i], s, *batch, budget)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if *compare {
+			return enc.Encode(map[string]any{"results": results})
+		}
+		results[0].Method = ""
+		return enc.Encode(results[0])
+	}
+	fmt.Fprintf(stdout, "plan: %s, batch %d, %d kernel threads\n\n", what, *batch, kernels.Threads())
+	printPlanTable(stdout, results)
+	return nil
+}
+
+func printPlanTable(w io.Writer, rs []planResult) {
+	fmt.Fprintf(w, "%-14s", "")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%14s", r.Method)
+	}
+	fmt.Fprintln(w)
+	row := func(name string, f func(r planResult) string) {
+		fmt.Fprintf(w, "%-14s", name)
+		for _, r := range rs {
+			fmt.Fprintf(w, "%14s", f(r))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, c := range []string{"weights", "gradients", "optimizer", "activations", "workspace", "data"} {
+		row(c, func(r planResult) string { return humanBytes(r.Bytes[c]) })
+	}
+	row("  (bf16)", func(r planResult) string { return humanBytes(r.WeightsBy["BF16"]) })
+	row("total", func(r planResult) string { return humanBytes(r.TotalBytes) })
+	row("GFLOP fwd", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.Forward)/1e9) })
+	row("GFLOP bwd dX", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.BackwardDX)/1e9) })
+	row("GFLOP bwd dW", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.BackwardDW)/1e9) })
+	row("step ms", func(r planResult) string { return fmt.Sprintf("%.1f", r.StepMS) })
+	if rs[0].MaxBatch != nil {
+		row("max batch", func(r planResult) string { return strconv.Itoa(*r.MaxBatch) })
+	}
+}
+
+// parseByteSize reads "2GiB", "512MiB", "1.5GB", "100KB" or a plain byte
+// count.
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+	}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) && (len(u.suffix) > 1 || !strings.HasSuffix(strings.ToUpper(t), "IB")) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || v*mult > 1<<62 {
+		return 0, fmt.Errorf("%q is not a positive size like 2GiB or 512MiB", s)
+	}
+	return int64(v * mult), nil
+}

@@ -1,0 +1,78 @@
+package vit
+
+import (
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/nn"
+)
+
+// Plan implements nn.Planner for pixel_values of shape in [B, C, S, S]:
+// the buffers and GEMM FLOPs of a Forward and, when backward, of the
+// Backward from dL/dlogits, with the current trainability, input-gradient
+// flag and checkpointing. It follows Backward's decisions step by step
+// (and sets the same flags), so it declares exactly what a step runs.
+func (m *Model) Plan(in []int, backward bool) nn.Cost {
+	B, T, H := in[0], m.Config.Tokens(), m.Config.HiddenSize
+	seq := []int{B, T, H}
+	below, belowNorm := m.belowFunc()
+
+	var c nn.Cost
+	c.Bytes[memory.Activations] = 4 * int64(B*H) // cls
+	cls := []int{B, H}
+	// Walk down as Backward does; goes says whether the gradient still flows.
+	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
+	c = c.Plus(nn.PlanOf(m.Classifier, cls, backward))
+	goes := backward && (belowNorm || nn.HasTrainable(m.LayerNorm))
+	m.LayerNorm.SetInputGrad(belowNorm)
+	c = c.Plus(m.LayerNorm.Plan(cls, goes))
+	goes = goes && belowNorm
+	if goes {
+		c.Bytes[memory.Workspace] += 4 * int64(B*T*H) // dseq
+	}
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		l := m.Layers[i]
+		l.SetInputGrad(below(i))
+		c = c.Plus(l.Plan(seq, goes))
+		if m.checkpoint && goes && i != len(m.Layers)-1 {
+			re := l.Plan(seq, false) // the recomputation
+			c.Forward += re.Forward
+			c.Attention += re.Attention
+			c.LowRank += re.LowRank
+		}
+		goes = goes && below(i)
+	}
+	m.Embeddings.SetInputGrad(m.InputGrad)
+	return c.Plus(m.Embeddings.Plan(in, goes))
+}
+
+// belowFunc returns below(i), whether anything under block i needs a
+// gradient, and below(len(Layers)) for the final LayerNorm.
+func (m *Model) belowFunc() (func(int) bool, bool) {
+	trEmb := nn.HasTrainable(m.Embeddings)
+	lowest := -1 // lowest block with a trainable parameter
+	for i, l := range m.Layers {
+		if nn.HasTrainable(l) {
+			lowest = i
+			break
+		}
+	}
+	below := func(i int) bool { return m.InputGrad || trEmb || (lowest >= 0 && lowest < i) }
+	return below, below(len(m.Layers))
+}
+
+// BlocksBackward is how many encoder blocks a Backward runs through with
+// the current trainability (the gradient stops at the lowest block that
+// needs one).
+func (m *Model) BlocksBackward() int {
+	below, belowNorm := m.belowFunc()
+	if !belowNorm {
+		return 0
+	}
+	n := 0
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		n++
+		if !below(i) {
+			break
+		}
+	}
+	return n
+}

@@ -1,0 +1,90 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/golora/golora/memory"
+)
+
+// Cost is what one Forward (and, when planned, the following Backward) of a
+// module allocates and computes, declared by the module itself from its
+// sizes and flags. The planner sums it over a model; tests check it against
+// the accounting and the GEMM counters, so the two agree by construction.
+type Cost struct {
+	// Bytes are the buffers the module owns, by category.
+	Bytes memory.Bytes
+	// Shared are buffers shared with the module's siblings of the same kind
+	// (attention scratch, a checkpointed block's internals): they combine
+	// by maximum, not by sum.
+	Shared memory.Bytes
+	// GEMM FLOPs (2·m·n·k per product): forward (with any recomputation),
+	// backward to activations (dX, also LoRA's dh and attention's dQ/dK/dV),
+	// backward to weights (dW, LoRA's dA and dB).
+	Forward, BackwardDX, BackwardDW int64
+	// Of all those FLOPs, the ones in attention's per-head products and in
+	// rank-r products (LoRA): GEMM shapes that run slower than the wide
+	// Linear ones, so the planner times them apart.
+	Attention, LowRank int64
+}
+
+// Plus combines two costs: Bytes and FLOPs add, Shared takes the maximum.
+func (c Cost) Plus(o Cost) Cost {
+	c.Bytes = c.Bytes.Add(o.Bytes)
+	c.Shared = c.Shared.Max(o.Shared)
+	c.Forward += o.Forward
+	c.BackwardDX += o.BackwardDX
+	c.BackwardDW += o.BackwardDW
+	c.Attention += o.Attention
+	c.LowRank += o.LowRank
+	return c
+}
+
+// Total is owned plus shared bytes.
+func (c Cost) Total() memory.Bytes { return c.Bytes.Add(c.Shared) }
+
+// FLOPs is the sum of forward and backward FLOPs.
+func (c Cost) FLOPs() int64 { return c.Forward + c.BackwardDX + c.BackwardDW }
+
+// f32 adds the bytes of an f32 buffer of n values to category cat.
+func (c *Cost) f32(cat memory.Category, n int) { c.Bytes[cat] += 4 * int64(n) }
+
+// gemm returns the FLOPs of an m×n×k product.
+func gemm(m, n, k int) int64 { return 2 * int64(m) * int64(n) * int64(k) }
+
+// GemmFLOPs returns the FLOPs of an m×n×k product, as kernels counts them.
+func GemmFLOPs(m, n, k int) int64 { return gemm(m, n, k) }
+
+// Planner is implemented by modules that declare their cost: Plan returns
+// the cost of a Forward on an input of shape in and, when backward, of the
+// Backward after it, with the module's current trainability, training mode
+// and input-gradient flag. A parent sets its children's input-gradient flags
+// exactly as its Backward does before asking them.
+type Planner interface {
+	Plan(in []int, backward bool) Cost
+}
+
+// PlanOf returns m's declared cost, panicking with the module's name when m
+// does not declare one (every module in golora's trees does).
+func PlanOf(m Module, in []int, backward bool) Cost {
+	p, ok := m.(Planner)
+	if !ok {
+		panic(fmt.Sprintf("nn: %s (%T) does not implement Planner", m.Name(), m))
+	}
+	return p.Plan(in, backward)
+}
+
+// OutFeatures is the output width of a Linear or of a layer wrapping one
+// (found as the first *Linear at or below l).
+func OutFeatures(l Module) int {
+	out := -1
+	_ = Walk(l, func(x Module) error {
+		if lin, ok := x.(*Linear); ok && out < 0 {
+			out = lin.Out
+		}
+		return nil
+	})
+	if out < 0 {
+		panic(fmt.Sprintf("nn: %s (%T) holds no Linear", l.Name(), l))
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package lora
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// TestLinearPlan checks that a LoRA layer's Forward and Backward allocate
+// and compute exactly what its Plan declares.
+func TestLinearPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		dropout          float64
+		training, needDX bool
+		trainA, trainB   bool
+	}{
+		{"plain", 0, true, true, true, true},
+		{"dropout", 0.3, true, true, true, true},
+		{"dropout no dx", 0.3, true, false, true, true},
+		{"eval dropout", 0.3, false, true, true, true},
+		{"B only, no dx", 0, true, false, false, true},
+		{"frozen adapter, dx", 0.1, true, true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 9))
+			const n, in, out, r = 6, 7, 5, 3
+			base := nn.NewLinear("blk.value", in, out, true)
+			randFill(rng, base.Weight.Value.F32(), 0.5)
+			l := newLinear(base)
+			l.addAdapter("default", r, 8, 8.0/r, tc.dropout, InitRandom, rng)
+			l.active = "default"
+			l.SetTraining(tc.training)
+			a, b, _ := l.Factors("default")
+			for _, p := range []struct {
+				p  *nn.Param
+				on bool
+			}{{a, tc.trainA}, {b, tc.trainB}} {
+				if err := p.p.SetTrainable(p.on); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.SetInputGrad(tc.needDX)
+			x := tensor.New(tensor.F32, 2, n/2, in)
+			randFill(rng, x.F32(), 1)
+			dy := tensor.New(tensor.F32, 2, n/2, out)
+			randFill(rng, dy.F32(), 1)
+			m0, c0 := memory.Take().Allocated, kernels.ReadCounters()
+			l.Forward(x)
+			l.Backward(dy)
+			got, flops := memory.Take().Allocated.Sub(m0), kernels.ReadCounters().Sub(c0).Flops
+			want := l.Plan(x.Shape(), true)
+			if got != want.Total() {
+				t.Errorf("allocated %v, declared %v", got.Map(), want.Total().Map())
+			}
+			if flops != want.FLOPs() {
+				t.Errorf("ran %d FLOPs, declared %d", flops, want.FLOPs())
+			}
+		})
+	}
+}

@@ -1,0 +1,14 @@
+// Package plan predicts what a training step costs before it runs: bytes
+// per memory category (weights by dtype, gradients, optimizer state,
+// activations, workspace, data), GEMM FLOPs (forward, backward to
+// activations, backward to weights) and step time, for a ViT with full
+// fine-tuning or LoRA, f32 or bf16 frozen weights, with or without gradient
+// checkpointing; with a budget, the largest batch that fits.
+//
+// Sizes come from one place, as in llm.c's fill_in_activation_sizes: the
+// modules' own Plan methods (nn.Planner), which declare what their Forward
+// and Backward allocate and compute from their sizes and flags. The planner
+// builds the module tree of the configuration (zero weights), applies the
+// method, and asks it; the modules' tests check each declaration against
+// what actually runs, so prediction and measurement agree by construction.
+package plan

@@ -1,0 +1,212 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/tensor"
+)
+
+// small is a ViT small enough for tests, with dropout everywhere.
+func small() vit.Config {
+	c := vit.DefaultConfig()
+	c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize = 12, 3, 2, 20
+	c.ImageSize, c.PatchSize = 8, 4
+	c.HiddenDropoutProb, c.AttentionProbsDropoutProb = 0.1, 0.1
+	c.SetLabels(vit.DefaultLabels(3))
+	return c
+}
+
+// methods are the four setups golora compares.
+func methods(c vit.Config) map[string]Setup {
+	l := DefaultLoRA()
+	l.LoraDropout = 0.1
+	return map[string]Setup{
+		"full":      {Config: c, Method: "full", BaseDType: tensor.F32},
+		"lora":      {Config: c, Method: "lora", LoRA: l, BaseDType: tensor.F32},
+		"lora-bf16": {Config: c, Method: "lora", LoRA: l, BaseDType: tensor.BF16},
+		"lora-ckpt": {Config: c, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: true},
+	}
+}
+
+// partial is LoRA on some blocks only (PEFT's layers_to_transform), whose
+// blocks differ in structure yet share their buffers.
+func partial(c vit.Config, ckpt bool) Setup {
+	l := DefaultLoRA()
+	l.LayersToTransform = []int{0, 2}
+	l.TargetModules = lora.TargetList("query", "dense")
+	return Setup{Config: c, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: ckpt}
+}
+
+// TestEstimateMatchesMeasurement builds each method, runs real steps and
+// checks every category and the GEMM FLOPs of a step against Estimate.
+func TestEstimateMatchesMeasurement(t *testing.T) {
+	const batch = 3
+	ms := methods(small())
+	ms["lora-partial"], ms["lora-partial-ckpt"] = partial(small(), false), partial(small(), true)
+	for name, s := range ms {
+		t.Run(name, func(t *testing.T) {
+			a0 := memory.Take().Allocated
+			m, err := Build(s, true, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewRunner(m, batch, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c0 := kernels.ReadCounters()
+			if _, err := r.Step(); err != nil {
+				t.Fatal(err)
+			}
+			flops := kernels.ReadCounters().Sub(c0).Flops
+			got := memory.Take().Allocated.Sub(a0)
+			got[memory.WeightsF32], got[memory.WeightsBF16] = nn.AccountWeights(m.Root())
+			want := m.Estimate(batch)
+			for c := memory.Category(0); c < memory.NumCategories; c++ {
+				if got[c] != want.Bytes[c] {
+					t.Errorf("%v: measured %d bytes, planned %d", c, got[c], want.Bytes[c])
+				}
+			}
+			if flops != want.FLOPs() {
+				t.Errorf("measured %d GEMM FLOPs, planned %d (forward %d, dX %d, dW %d)", flops, want.FLOPs(), want.Forward, want.BackwardDX, want.BackwardDW)
+			}
+			a1 := memory.Take().Allocated
+			if _, err := r.Step(); err != nil {
+				t.Fatal(err)
+			}
+			if d := memory.Take().Allocated.Sub(a1); d.Total() != 0 {
+				t.Errorf("second step allocated %v", d.Map())
+			}
+		})
+	}
+}
+
+// TestMethodsRelations checks what the methods are for, on the planned
+// numbers of vit-small-64: LoRA drops the base's gradients and Adam states,
+// bf16 halves the frozen weights, checkpointing cuts activations and adds
+// forward FLOPs, and LoRA skips the frozen dW.
+func TestMethodsRelations(t *testing.T) {
+	c, err := Preset("vit-small-64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := map[string]Estimate{}
+	for name, s := range methods(c) {
+		s.LoRA.LoraDropout = 0 // the benchmark setting
+		if e[name], err = Predict(s, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, lo, bf, ck := e["full"], e["lora"], e["lora-bf16"], e["lora-ckpt"]
+	// LoRA saves 12 bytes (gradient, two Adam moments) per frozen value and
+	// pays 16 per adapter value (value, gradient, moments) and its h [B·T, r]
+	// per adapted layer; nothing else may grow.
+	frozen := vit.ExpectedCount(c).Total - int64(c.HiddenSize*c.NumLabels+c.NumLabels)
+	r, layers, n := int64(16), int64(2*c.NumHiddenLayers), int64(4*c.Tokens())
+	adapter := layers * r * 2 * int64(c.HiddenSize)
+	if d, want := full.TotalBytes()-lo.TotalBytes(), 12*frozen-16*adapter-4*n*r*layers; d < want {
+		t.Errorf("LoRA saves %d bytes, want at least %d", d, want)
+	}
+	if r := float64(bf.Bytes.Weights()) / float64(lo.Bytes.Weights()); r > 0.55 || r < 0.45 {
+		t.Errorf("bf16 weights are %.3fx of f32", r)
+	}
+	if r := float64(ck.Bytes[memory.Activations]) / float64(lo.Bytes[memory.Activations]); r > 0.35 {
+		t.Errorf("checkpointed activations are %.2fx", r)
+	}
+	if ck.Forward <= lo.Forward || ck.BackwardDX != lo.BackwardDX || ck.BackwardDW != lo.BackwardDW {
+		t.Errorf("checkpointing: forward %d vs %d, backward %d/%d vs %d/%d", ck.Forward, lo.Forward, ck.BackwardDX, ck.BackwardDW, lo.BackwardDX, lo.BackwardDW)
+	}
+	if r := float64(lo.FLOPs()) / float64(full.FLOPs()); r < 0.6 || r > 0.8 {
+		t.Errorf("LoRA/full FLOPs %.3f, want about 0.72", r)
+	}
+}
+
+func TestMaxBatch(t *testing.T) {
+	c, err := Preset("vit-small-64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Build(methods(c)["lora"], false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, budget := range []int64{1 << 20, 64 << 20, 1 << 30} {
+		b := m.MaxBatch(budget)
+		if b > 0 && m.Estimate(b).TotalBytes() > budget {
+			t.Errorf("budget %d: batch %d does not fit", budget, b)
+		}
+		if m.Estimate(b+1).TotalBytes() <= budget {
+			t.Errorf("budget %d: batch %d fits too", budget, b+1)
+		}
+	}
+	if b := m.MaxBatch(1); b != 0 {
+		t.Errorf("a 1-byte budget fits batch %d", b)
+	}
+}
+
+// TestCheckpointLoRAGradients checks that gradient checkpointing leaves
+// LoRA's gradients bitwise unchanged, with LoRA, hidden and attention
+// dropout on.
+func TestCheckpointLoRAGradients(t *testing.T) {
+	ms := methods(small())
+	grads := func(s Setup) map[string][]float32 {
+		m, err := Build(s, true, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewRunner(m, 2, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // the second step starts from updated weights
+			if _, err := r.Step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g := map[string][]float32{}
+		for _, p := range nn.TrainableParams(m.Root()) {
+			g[p.Name] = append([]float32(nil), p.Grad.F32()...)
+		}
+		return g
+	}
+	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(small(), false), partial(small(), true)}} {
+		plain, ckpt := grads(pair[0]), grads(pair[1])
+		if len(plain) == 0 || len(plain) != len(ckpt) {
+			t.Fatalf("%d vs %d trainable parameters", len(plain), len(ckpt))
+		}
+		for name, g := range plain {
+			nonzero := false
+			for i := range g {
+				nonzero = nonzero || g[i] != 0
+				if g[i] != ckpt[name][i] {
+					t.Fatalf("%s[%d]: %v with checkpointing, %v without", name, i, ckpt[name][i], g[i])
+				}
+			}
+			if !nonzero {
+				t.Errorf("%s: zero gradient", name)
+			}
+		}
+	}
+}
+
+func TestWriteBreakdown(t *testing.T) {
+	var e Estimate
+	e.Bytes[memory.Activations] = 1 << 20
+	var m memory.Bytes
+	m[memory.Activations] = 1<<20 + 1<<18
+	var b strings.Builder
+	if err := WriteBreakdown(&b, m, 5<<20, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"activations", "1.2 MiB", "1.0 MiB", "+25.0%", "peak RSS", "5.0 MiB"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("breakdown lacks %q:\n%s", want, b.String())
+		}
+	}
+}

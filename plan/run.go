@@ -1,0 +1,76 @@
+package plan
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/optim"
+	"github.com/golora/golora/tensor"
+)
+
+// Runner runs plain training steps (forward, cross-entropy, backward,
+// AdamW) of a model on one fixed random batch, with every buffer counted
+// by memory: the measurement the planner's Estimate is checked against.
+type Runner struct {
+	Model  *Model
+	Batch  int
+	opt    *optim.AdamW
+	pix    *tensor.Tensor
+	labels []int32
+	ce     nn.CrossEntropyLoss
+	step   uint64
+}
+
+// NewRunner makes the optimizer and the batch (counted as data) for m.
+func NewRunner(m *Model, batch int, seed uint64) (*Runner, error) {
+	if batch <= 0 {
+		return nil, fmt.Errorf("plan: batch must be positive, got %d", batch)
+	}
+	root := m.Root()
+	before := memory.Take().Allocated[memory.Optimizer]
+	opt, err := optim.NewAdamW(nn.TrainableParams(root), optim.DefaultAdamW())
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	c := &m.ViT.Config
+	r := &Runner{Model: m, Batch: batch, opt: opt}
+	if memory.Take().Allocated[memory.Optimizer] == before {
+		// optim does not report its state to memory (yet): count it here,
+		// for as long as the runner lives.
+		var n int64
+		for k, t := range opt.StateDict() {
+			if strings.HasSuffix(k, ".exp_avg") || strings.HasSuffix(k, ".exp_avg_sq") {
+				n += t.Bytes()
+			}
+		}
+		memory.Track(memory.Optimizer, n)
+		runtime.AddCleanup(r, func(n int64) { memory.Track(memory.Optimizer, -n) }, n)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x62617463)) // "batc"
+	r.pix = memory.Tensor(memory.Data, batch, c.NumChannels, c.ImageSize, c.ImageSize)
+	nn.Normal(r.pix, 1, rng)
+	r.labels = memory.AllocInt32(memory.Data, batch)
+	for i := range r.labels {
+		r.labels[i] = int32(rng.IntN(c.NumLabels))
+	}
+	return r, nil
+}
+
+// Step runs one training step and returns its loss.
+func (r *Runner) Step() (float64, error) {
+	m := r.Model.ViT
+	nn.SetStep(m, r.step)
+	r.step++
+	m.ZeroGrads()
+	loss, err := r.ce.Forward(m.Forward(r.pix), r.labels)
+	if err != nil {
+		return 0, fmt.Errorf("plan: %w", err)
+	}
+	m.Backward(r.ce.Backward())
+	r.opt.Step()
+	return loss, nil
+}
