@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // decoders for image.Decode
+	_ "image/png"
+	"io"
+	"os"
+
+	"github.com/golora/golora/data"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+	"github.com/golora/golora/train"
+)
+
+func init() {
+	commands["predict"] = command{"classify images with a model (and adapter): label and logits per image", runPredict}
+}
+
+// prediction is one image's result.
+type prediction struct {
+	Image  string    `json:"image"`
+	Label  string    `json:"label"`
+	ID     int       `json:"label_id"`
+	Logits []float32 `json:"logits"`
+}
+
+func runPredict(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("predict", "--model DIR [--adapter DIR] [--json] IMAGE...", stderr)
+	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors)")
+	adapterDir := fs.String("adapter", "", "PEFT adapter directory to apply")
+	asJSON := fs.Bool("json", false, "print one JSON object per image")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	if err := parseCommandFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *modelDir == "" {
+		return usagef("predict: --model is required")
+	}
+	if fs.NArg() == 0 {
+		return usagef("predict: give at least one image file (PNG or JPEG)")
+	}
+	if err := setThreads(*threads); err != nil {
+		return err
+	}
+	lm, err := loadModel(*modelDir, *adapterDir)
+	if err != nil {
+		return err
+	}
+	proc, err := data.NewProcessor(lm.pc, lm.vit.Config.NumChannels)
+	if err != nil {
+		return err
+	}
+	// Decode and check every image before printing anything.
+	paths := fs.Args()
+	x := make([]float32, len(paths)*proc.Len())
+	for i, path := range paths {
+		img, err := readImage(path)
+		if err != nil {
+			return err
+		}
+		if err := proc.Process(x[i*proc.Len():(i+1)*proc.Len()], img); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	nn.SetTraining(lm.vit, false)
+	labels := lm.vit.Config.Labels()
+	enc := json.NewEncoder(stdout)
+	const chunk = 64
+	for lo := 0; lo < len(paths); lo += chunk {
+		k := min(chunk, len(paths)-lo)
+		in := tensor.FromF32(x[lo*proc.Len():(lo+k)*proc.Len()], k, proc.Channels(), proc.Height(), proc.Width())
+		logits := lm.vit.Forward(in)
+		c := logits.Dim(-1)
+		for i := range k {
+			row := append([]float32(nil), logits.F32()[i*c:(i+1)*c]...)
+			id := train.Argmax(row)
+			p := prediction{Image: paths[lo+i], Label: labels[id], ID: id, Logits: row}
+			if *asJSON {
+				if err := enc.Encode(p); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%v\n", p.Image, p.Label, p.Logits)
+		}
+	}
+	return nil
+}
+
+// readImage decodes a PNG or JPEG file: gray images keep one channel,
+// everything else becomes RGB (alpha dropped), as the image-folder loader
+// reads them.
+func readImage(path string) (data.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return data.Image{}, err
+	}
+	defer f.Close()
+	src, _, err := image.Decode(f)
+	if err != nil {
+		return data.Image{}, fmt.Errorf("%s: not a PNG or JPEG image: %w", path, err)
+	}
+	b := src.Bounds()
+	h, w := b.Dy(), b.Dx()
+	if g, ok := src.(*image.Gray); ok {
+		img := data.Image{Height: h, Width: w, Channels: 1, Pix: make([]uint8, h*w)}
+		for y := range h {
+			copy(img.Pix[y*w:(y+1)*w], g.Pix[y*g.Stride:])
+		}
+		return img, nil
+	}
+	img := data.Image{Height: h, Width: w, Channels: 3, Pix: make([]uint8, 3*h*w)}
+	for y := range h {
+		for x := range w {
+			c := color.NRGBAModel.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			i := 3 * (y*w + x)
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = c.R, c.G, c.B
+		}
+	}
+	return img, nil
+}

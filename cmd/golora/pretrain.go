@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/train"
+)
+
+func init() {
+	commands["pretrain"] = command{"train a ViT from scratch (full training) to make a base model", runPretrain}
+}
+
+func runPretrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("pretrain", "--output-dir DIR [--config config.json | size flags] [--dataset mnist] [--classes 0-4] [flags]", stderr)
+	a := train.DefaultArgs()
+	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 1e-3, 64, 64
+	a.LRSchedulerType, a.WarmupRatio, a.WeightDecay = "cosine", 0.05, 0.05
+	a.LoggingSteps, a.SaveSteps = 50, 0
+	addTrainArgs(fs, &a)
+	configPath := fs.String("config", "", "ViT config.json to train (its num_labels is set from the data); otherwise the size flags")
+	hidden := fs.Int("hidden-size", 64, "hidden_size")
+	layers := fs.Int("num-hidden-layers", 4, "num_hidden_layers")
+	heads := fs.Int("num-attention-heads", 4, "num_attention_heads")
+	inter := fs.Int("intermediate-size", 0, "intermediate_size (0: 4 x hidden_size)")
+	patch := fs.Int("patch-size", 4, "patch_size")
+	dataset := fs.String("dataset", "mnist", "mnist, fashion-mnist, or a directory (idx files or image folders)")
+	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 0-4)")
+	shift := fs.Int("augment-shift", 0, "augmentation: move each training image by up to this many pixels")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	var resume resumeFlag
+	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
+	if err := parseCommandFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("pretrain: unexpected argument %q", fs.Arg(0))
+	}
+	if a.OutputDir == "" {
+		return usagef("pretrain: --output-dir is required")
+	}
+	if err := checkArgs(&a); err != nil {
+		return err
+	}
+	if *shift < 0 {
+		return usagef("pretrain: --augment-shift %d: want >= 0", *shift)
+	}
+	if err := setThreads(*threads); err != nil {
+		return err
+	}
+	src := dataSource{spec: *dataset}
+	if *classes != "" {
+		cl, err := parseClasses(*classes)
+		if err != nil {
+			return usagef("pretrain: %v", err)
+		}
+		src.classes = cl
+	}
+	if resume.v == "" {
+		if _, err := os.Stat(filepath.Join(a.OutputDir, vit.ConfigFile)); err == nil {
+			return fmt.Errorf("%s already holds a model; choose another --output-dir or pass --resume", a.OutputDir)
+		}
+	}
+
+	// Everything is read and checked before anything is written.
+	trainSet, testSet, err := src.load(a.Seed)
+	if err != nil {
+		return err
+	}
+	var cfg vit.Config
+	if *configPath != "" {
+		if cfg, err = vit.LoadConfig(*configPath); err != nil {
+			return err
+		}
+	} else {
+		img := trainSet.Images[0]
+		cfg = vit.DefaultConfig()
+		cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads = *hidden, *layers, *heads
+		cfg.IntermediateSize = *inter
+		if cfg.IntermediateSize == 0 {
+			cfg.IntermediateSize = 4 * *hidden
+		}
+		cfg.ImageSize, cfg.PatchSize, cfg.NumChannels = img.Height, *patch, img.Channels
+		cfg.EncoderStride = *patch
+	}
+	cfg.SetLabels(classNames(trainSet))
+	if err := cfg.Validate(); err != nil {
+		return usagef("pretrain: %v", err)
+	}
+	model, err := vit.New(cfg, a.Seed)
+	if err != nil {
+		return err
+	}
+	for _, p := range nn.AllParams(model) {
+		if err := p.SetTrainable(true); err != nil {
+			return err
+		}
+	}
+	pc := grayProcessorConfig(cfg.ImageSize, cfg.NumChannels)
+	tp, err := newProcessed(trainSet, pc, cfg.NumChannels)
+	if err != nil {
+		return err
+	}
+	ep, err := newProcessed(testSet, pc, cfg.NumChannels)
+	if err != nil {
+		return err
+	}
+	var td train.Dataset = tp
+	if *shift > 0 {
+		td = &shifted{processed: tp, max: *shift, seed: a.Seed}
+	}
+	fmt.Fprintf(stderr, "pretrain: ViT hidden %d, %d layers, %d heads, patch %d, %d labels: %d parameters; %d training and %d test images\n",
+		cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.PatchSize, cfg.NumLabels,
+		countParams(model), trainSet.Len(), testSet.Len())
+	r := &trainingRun{args: a, model: model, pc: pc, trainSet: td, evalSet: ep, resume: resume.v, stderr: stderr}
+	_, res, err := r.run()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "pretrained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; model written to %s\n",
+		res.GlobalStep, res.Elapsed.Round(1e9), ms(res.StepTime), res.Eval.Loss, 100*res.Eval.Accuracy, a.OutputDir)
+	return nil
+}
+
+func countParams(m nn.Module) int64 {
+	var n int64
+	for _, p := range nn.AllParams(m) {
+		n += int64(p.Len())
+	}
+	return n
+}

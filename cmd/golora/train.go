@@ -1,0 +1,216 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft"
+	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/train"
+)
+
+func init() {
+	commands["train"] = command{"fine-tune a model with LoRA (default) or in full", runTrain}
+}
+
+// loraFlags are the LoraConfig fields as flags.
+type loraFlags struct {
+	r                 int
+	alpha             float64
+	dropout           float64
+	targets           string
+	modulesToSave     string
+	bias              string
+	rslora            bool
+	layersToTransform string
+}
+
+func (f *loraFlags) register(fs interface {
+	IntVar(*int, string, int, string)
+	Float64Var(*float64, string, float64, string)
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fs.IntVar(&f.r, "r", f.r, "LoRA rank (r)")
+	fs.Float64Var(&f.alpha, "lora-alpha", f.alpha, "LoRA alpha (scale alpha/r)")
+	fs.Float64Var(&f.dropout, "lora-dropout", f.dropout, "dropout on the LoRA branch input")
+	fs.StringVar(&f.targets, "target-modules", f.targets, `comma-separated module names to adapt, or "all-linear"`)
+	fs.StringVar(&f.modulesToSave, "modules-to-save", f.modulesToSave, "comma-separated modules trained in full and saved with the adapter")
+	fs.StringVar(&f.bias, "bias", f.bias, "none, all or lora_only")
+	fs.BoolVar(&f.rslora, "use-rslora", f.rslora, "scale by alpha/sqrt(r) (rsLoRA)")
+	fs.StringVar(&f.layersToTransform, "layers-to-transform", f.layersToTransform, "comma-separated layer indices to adapt (default all)")
+}
+
+// config builds and validates the LoraConfig; errors are usage errors.
+func (f *loraFlags) config() (lora.Config, error) {
+	c := lora.DefaultConfig()
+	c.R, c.LoraAlpha, c.LoraDropout, c.Bias, c.UseRSLoRA = f.r, f.alpha, f.dropout, f.bias, f.rslora
+	if f.targets == lora.AllLinear {
+		c.TargetModules = lora.TargetRegex(lora.AllLinear)
+	} else {
+		c.TargetModules = lora.TargetList(splitList(f.targets)...)
+	}
+	c.ModulesToSave = splitList(f.modulesToSave)
+	layers, err := parseInts("--layers-to-transform", f.layersToTransform)
+	if err != nil {
+		return c, usagef("%v", err)
+	}
+	c.LayersToTransform = layers
+	if err := c.Validate(); err != nil {
+		return c, usagef("%v", err)
+	}
+	return c, nil
+}
+
+func defaultLoraFlags() loraFlags {
+	return loraFlags{r: 16, alpha: 16, targets: "query,value", modulesToSave: "classifier", bias: "none"}
+}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|DIR --output-dir DIR [--method lora|full] [flags]", stderr)
+	a := train.DefaultArgs()
+	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 2e-3, 32, 64
+	a.NumTrainEpochs, a.WarmupRatio, a.LoggingSteps, a.SaveSteps = 1, 0.05, 50, 0
+	addTrainArgs(fs, &a)
+	lf := defaultLoraFlags()
+	lf.register(fs)
+	modelDir := fs.String("model", "", "base model directory (config.json, model.safetensors)")
+	method := fs.String("method", "lora", "lora, or full for full fine-tuning")
+	dataset := fs.String("dataset", "", "mnist, fashion-mnist, or a directory (idx files or image folders)")
+	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	var resume resumeFlag
+	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
+	if err := parseCommandFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("train: unexpected argument %q", fs.Arg(0))
+	case *modelDir == "":
+		return usagef("train: --model is required")
+	case *dataset == "":
+		return usagef("train: --dataset is required")
+	case a.OutputDir == "":
+		return usagef("train: --output-dir is required")
+	case *method != "lora" && *method != "full":
+		return usagef("train: --method %q: want lora or full", *method)
+	}
+	if err := checkArgs(&a); err != nil {
+		return err
+	}
+	var lcfg lora.Config
+	if *method == "lora" {
+		var err error
+		if lcfg, err = lf.config(); err != nil {
+			return err
+		}
+	}
+	if err := setThreads(*threads); err != nil {
+		return err
+	}
+	src := dataSource{spec: *dataset}
+	if *classes != "" {
+		cl, err := parseClasses(*classes)
+		if err != nil {
+			return usagef("train: %v", err)
+		}
+		src.classes = cl
+	}
+	if resume.v == "" {
+		for _, f := range []string{peft.ConfigName, vit.ConfigFile} {
+			if _, err := os.Stat(filepath.Join(a.OutputDir, f)); err == nil {
+				return fmt.Errorf("%s already holds a result (%s); choose another --output-dir or pass --resume", a.OutputDir, f)
+			}
+		}
+	}
+
+	// Read and check everything before writing anything.
+	if err := checkModelDir(*modelDir); err != nil {
+		return err
+	}
+	trainSet, testSet, err := src.load(a.Seed)
+	if err != nil {
+		return err
+	}
+	r, err := prepareFineTune(*modelDir, *method, lcfg, classNames(trainSet), a.Seed)
+	if err != nil {
+		return err
+	}
+	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Config.NumChannels); err != nil {
+		return err
+	}
+	if r.evalSet, err = newProcessed(testSet, r.pc, r.model.Config.NumChannels); err != nil {
+		return err
+	}
+	r.args, r.resume, r.stderr = a, resume.v, stderr
+	trainable, total := r.counts()
+	fmt.Fprintf(stderr, "train: %s on %d images (%d classes), evaluating on %d: trainable params %d of %d (%.2f%%)\n",
+		*method, trainSet.Len(), len(trainSet.Classes), testSet.Len(), trainable, total, 100*float64(trainable)/float64(total))
+	_, res, err := r.run()
+	if err != nil {
+		return err
+	}
+	what := "model"
+	if r.lora != nil {
+		what = "PEFT adapter"
+	}
+	fmt.Fprintf(stdout, "trained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; %s written to %s\n",
+		res.GlobalStep, res.Elapsed.Round(1e9), ms(res.StepTime), res.Eval.Loss, 100*res.Eval.Accuracy, what, a.OutputDir)
+	return nil
+}
+
+// prepareFineTune loads the base in dir with a head for labels (fresh
+// unless the base already has exactly these labels) and makes it
+// trainable by method: LoRA with cfg, or every parameter ("full").
+func prepareFineTune(dir, method string, cfg lora.Config, labels []string, seed uint64) (*trainingRun, error) {
+	if err := checkModelDir(dir); err != nil {
+		return nil, err
+	}
+	m, err := vit.Load(dir, vit.LoadOptions{Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	pc, err := loadProcessorConfig(dir, &m.Config)
+	if err != nil {
+		return nil, err
+	}
+	if !sameLabels(&m.Config, labels) {
+		if err := freshHead(m, labels, seed); err != nil {
+			return nil, err
+		}
+	}
+	r := &trainingRun{model: m, pc: pc}
+	if method == "full" {
+		for _, p := range nn.AllParams(m) {
+			if err := p.SetTrainable(true); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		if r.lora, err = lora.Inject(m, cfg, seed); err != nil {
+			return nil, err
+		}
+	}
+	nn.SetTraining(m, true)
+	return r, nil
+}
+
+// counts returns the trainable and total parameter counts (PEFT's, with
+// LoRA).
+func (r *trainingRun) counts() (trainable, total int64) {
+	if r.lora != nil {
+		return r.lora.ParamCounts()
+	}
+	for _, p := range nn.AllParams(r.model) {
+		total += int64(p.Len())
+		if p.Trainable {
+			trainable += int64(p.Len())
+		}
+	}
+	return trainable, total
+}

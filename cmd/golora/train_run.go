@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/golora/golora/data"
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/train"
+)
+
+// resumeFlag is --resume: bare, it resumes from the latest checkpoint in
+// --output-dir; --resume=DIR names a checkpoint.
+type resumeFlag struct{ v string }
+
+func (r *resumeFlag) String() string   { return r.v }
+func (r *resumeFlag) IsBoolFlag() bool { return true }
+func (r *resumeFlag) Set(s string) error {
+	switch s {
+	case "true":
+		r.v = "latest"
+	case "false":
+		r.v = ""
+	default:
+		r.v = s
+	}
+	return nil
+}
+
+// setThreads applies --threads (0: all cores).
+func setThreads(n int) error {
+	if n < 0 {
+		return usagef("--threads %d: want >= 0 (0: all cores)", n)
+	}
+	kernels.SetThreads(n)
+	return nil
+}
+
+// trainingRun is one training of a ViT, full or with LoRA.
+type trainingRun struct {
+	args     train.Args
+	model    *vit.Model
+	lora     *lora.Model // nil: every trainable parameter of model is trained in full
+	pc       data.ProcessorConfig
+	trainSet train.Dataset
+	evalSet  train.Dataset
+	resume   string // "", "latest" or a checkpoint directory
+	stderr   io.Writer
+}
+
+// save writes the run's result into dir: the PEFT adapter (with the label
+// names beside it), or the full model directory.
+func (r *trainingRun) save(dir string) error {
+	if r.lora != nil {
+		if err := r.lora.Save(dir); err != nil {
+			return err
+		}
+		return writeLabels(dir, r.model.Config.Labels())
+	}
+	return saveModelDir(r.model, r.pc, dir)
+}
+
+// run trains and writes the result into the output directory.
+func (r *trainingRun) run() (*train.Trainer, *train.Result, error) {
+	tr := &train.Trainer{Args: r.args, Model: r.model, TrainData: r.trainSet, EvalData: r.evalSet,
+		SaveModel: r.save, Progress: r.stderr}
+	if r.resume != "" {
+		dir := r.resume
+		if dir == "latest" {
+			d, err := train.LatestCheckpoint(r.args.OutputDir)
+			if err != nil {
+				return nil, nil, err
+			}
+			if d == "" {
+				return nil, nil, fmt.Errorf("--resume: no checkpoint in %s", r.args.OutputDir)
+			}
+			dir = d
+		}
+		if err := tr.Resume(dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	res, err := tr.Train()
+	if err != nil {
+		return tr, nil, err
+	}
+	if r.args.OutputDir != "" {
+		if err := os.MkdirAll(r.args.OutputDir, 0o755); err != nil {
+			return tr, nil, err
+		}
+		if err := r.save(r.args.OutputDir); err != nil {
+			return tr, nil, err
+		}
+	}
+	return tr, res, nil
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// freshHead gives m a newly initialised classifier for labels, as
+// transformers does for a new head: weight ~ N(0, initializer_range²)
+// truncated, bias 0.
+func freshHead(m *vit.Model, labels []string, seed uint64) error {
+	base, ok := m.Classifier.(*nn.Linear)
+	if !ok {
+		return fmt.Errorf("the classifier is already wrapped; cannot replace it")
+	}
+	h := nn.NewLinear("classifier", base.In, len(labels), true)
+	rng := rand.New(rand.NewPCG(seed, 0x6865616421)) // "head!"
+	nn.TruncNormal(h.Weight.Value, m.Config.InitializerRange, rng)
+	m.Classifier = h
+	m.Config.SetLabels(labels)
+	return nil
+}
+
+// sameLabels reports whether the model's labels are names, in order.
+func sameLabels(cfg *vit.Config, names []string) bool {
+	return slices.Equal(cfg.Labels(), names)
+}

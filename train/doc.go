@@ -1,0 +1,18 @@
+// Package train runs the training loop: micro-batches with gradient
+// accumulation, the optimizer and learning-rate schedule, gradient
+// clipping, evaluation, progress on a terminal, metrics as JSON lines,
+// a chart of the curves, and checkpoints that resume bit for bit.
+//
+// Its configuration, Args, uses the names of Hugging Face's
+// TrainingArguments where they fit, so a recipe reads the same in both
+// worlds. It trains any Model: an nn.Module tree with a Forward from
+// inputs to logits and a Backward from dlogits, whose trainable
+// parameters (nn.TrainableParams) are what the optimizer updates. A full
+// model and a model with LoRA adapters injected look the same to it.
+//
+// A resumed run ends with the same bits as an uninterrupted one (same seed,
+// same thread count) because everything random is a function of saved
+// state: the data order is a permutation drawn from (seed, epoch), dropout
+// masks are drawn from (module, micro-step) through nn.SetStep, and the
+// checkpoint holds the exact trainable values and optimizer moments.
+package train

@@ -1,0 +1,386 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
+)
+
+// Trainer trains Model on TrainData with Args. Set the fields, optionally
+// call Resume, then Train.
+type Trainer struct {
+	Args      Args
+	Model     Model
+	TrainData Dataset
+	EvalData  Dataset // optional: evaluated every EvalSteps and at the end
+
+	// SaveModel, if set, writes the model in its user-facing format into a
+	// checkpoint directory: a PEFT adapter, or config.json and
+	// model.safetensors. The checkpoint's own files (trainer state,
+	// trainable values, optimizer) are written besides.
+	SaveModel func(dir string) error
+
+	// Progress receives the progress bar or lines (usually os.Stderr);
+	// nil or Args.Quiet means none.
+	Progress io.Writer
+
+	params  []*nn.Param
+	opt     *optimizer
+	state   State
+	resumed bool
+	loss    nn.CrossEntropyLoss
+}
+
+// Result summarises a finished run.
+type Result struct {
+	GlobalStep int
+	TrainLoss  float64       // mean training loss over the steps run in this process
+	Eval       *EvalResult   // final evaluation, if EvalData is set
+	Steps      int           // optimizer steps run in this process
+	StepTime   time.Duration // mean wall time of one optimizer step (no eval, no saving)
+	Elapsed    time.Duration // whole Train call
+	History    []Record
+}
+
+// LossError is returned when a loss or gradient norm stops being finite.
+type LossError struct {
+	Step       int     // the optimizer step (1-based) that failed
+	What       string  // "loss" or "gradient norm"
+	Value      float64 // NaN or ±Inf
+	Checkpoint string  // last good checkpoint on disk, "" if none
+}
+
+func (e *LossError) Error() string {
+	last := "no checkpoint was saved"
+	if e.Checkpoint != "" {
+		last = "the last good checkpoint is " + e.Checkpoint
+	}
+	return fmt.Sprintf("train: %s is %v at step %d: training stopped before updating the weights (%s); lower the learning rate or check the data", e.What, e.Value, e.Step, last)
+}
+
+// setup validates the configuration and builds the optimizer once.
+func (t *Trainer) setup() error {
+	if t.opt != nil {
+		return nil
+	}
+	if err := t.Args.Validate(); err != nil {
+		return err
+	}
+	if t.Model == nil || t.TrainData == nil {
+		return fmt.Errorf("train: Trainer needs a Model and TrainData")
+	}
+	t.params = nn.TrainableParams(t.Model)
+	if len(t.params) == 0 {
+		return fmt.Errorf("train: the model has no trainable parameters")
+	}
+	n := t.TrainData.Len()
+	if t.Args.StepsPerEpoch(n) == 0 {
+		return fmt.Errorf("train: %d training examples are fewer than one optimizer step needs (%d x %d)",
+			n, t.Args.PerDeviceTrainBatchSize, t.Args.GradientAccumulationSteps)
+	}
+	total := t.Args.TotalSteps(n)
+	opt, err := newOptimizer(&t.Args, t.params, total)
+	if err != nil {
+		return err
+	}
+	t.opt = opt
+	t.state = State{
+		MaxSteps:                  total,
+		Seed:                      t.Args.Seed,
+		TrainLen:                  n,
+		LRSchedulerType:           t.Args.LRSchedulerType,
+		LearningRate:              t.Args.LearningRate,
+		WarmupSteps:               t.Args.Warmup(total),
+		BatchSize:                 t.Args.PerDeviceTrainBatchSize,
+		GradientAccumulationSteps: t.Args.GradientAccumulationSteps,
+		Threads:                   kernels.Threads(),
+		Optim:                     t.Args.Optim,
+	}
+	return nil
+}
+
+// Resume loads the checkpoint in dir (trainable values, optimizer state,
+// step, data position and log history), so that Train continues the saved
+// run. The checkpoint must come from the same model, data and batch
+// arrangement; the bits of the result match an uninterrupted run when the
+// thread count matches too.
+func (t *Trainer) Resume(dir string) error {
+	if err := t.setup(); err != nil {
+		return err
+	}
+	st, err := ReadState(dir)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, StateFile)
+	switch {
+	case st.TrainLen != t.state.TrainLen:
+		return fmt.Errorf("train: %s: saved with %d training examples, this run has %d", path, st.TrainLen, t.state.TrainLen)
+	case st.BatchSize != t.state.BatchSize || st.GradientAccumulationSteps != t.state.GradientAccumulationSteps:
+		return fmt.Errorf("train: %s: saved with batch %d x accumulation %d, this run has %d x %d", path,
+			st.BatchSize, st.GradientAccumulationSteps, t.state.BatchSize, t.state.GradientAccumulationSteps)
+	case st.Optim != t.state.Optim:
+		return fmt.Errorf("train: %s: saved with optim %q, this run uses %q", path, st.Optim, t.state.Optim)
+	case st.Seed != t.state.Seed:
+		return fmt.Errorf("train: %s: saved with seed %d, this run has %d (the data order would differ)", path, st.Seed, t.state.Seed)
+	case st.GlobalStep > t.state.MaxSteps:
+		return fmt.Errorf("train: %s: step %d is beyond this run's %d steps", path, st.GlobalStep, t.state.MaxSteps)
+	}
+	if err := loadParams(filepath.Join(dir, ParamsFile), t.params); err != nil {
+		return err
+	}
+	if err := t.opt.load(filepath.Join(dir, OptimizerFile), st); err != nil {
+		return err
+	}
+	threads := t.state.Threads
+	total, warm := t.state.MaxSteps, t.state.WarmupSteps
+	t.state = *st
+	t.state.Threads, t.state.MaxSteps, t.state.WarmupSteps = threads, total, warm
+	t.resumed = true
+	if st.Threads != threads && !t.Args.Quiet && t.Progress != nil {
+		fmt.Fprintf(t.Progress, "train: warning: checkpoint was written with %d threads, this run uses %d: results will differ in the last bits\n", st.Threads, threads)
+	}
+	return nil
+}
+
+// Train runs the optimizer steps from the current state (step 0, or the
+// resumed checkpoint) to the end, and returns the summary. A non-finite
+// loss or gradient norm stops it with a *LossError before the weights are
+// touched.
+func (t *Trainer) Train() (*Result, error) {
+	start := time.Now()
+	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	a := &t.Args
+	st := &t.state
+	n := t.TrainData.Len()
+	B, GA := a.PerDeviceTrainBatchSize, a.GradientAccumulationSteps
+	perStep := B * GA
+	total := st.MaxSteps
+	spe := a.StepsPerEpoch(n)
+
+	var metrics *os.File
+	if a.OutputDir != "" {
+		if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := writeMetrics(a.OutputDir, st.LogHistory); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(a.OutputDir, MetricsFile), os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		metrics = f
+		defer metrics.Close()
+	}
+	logRecord := func(r Record) error {
+		st.LogHistory = append(st.LogHistory, r)
+		if metrics == nil {
+			return nil
+		}
+		b, _ := json.Marshal(r)
+		if _, err := metrics.Write(append(b, '\n')); err != nil {
+			return fmt.Errorf("train: writing %s: %w", metrics.Name(), err)
+		}
+		return nil
+	}
+
+	prog := newProgress(t.Progress, a.Quiet, total, st.GlobalStep, perStep)
+	defer prog.end()
+	if t.resumed {
+		prog.line("resuming from step %d of %d", st.GlobalStep, total)
+	}
+
+	nn.SetTraining(t.Model, true)
+	bt := newBatch(B, t.TrainData.Shape())
+	x := tensor.FromF32(bt.x, bt.shape...)
+	order := epochOrder(st.Seed, st.DataEpoch, n)
+	setEpoch := func() {
+		if es, ok := t.TrainData.(EpochSetter); ok {
+			es.SetEpoch(st.DataEpoch)
+		}
+	}
+	setEpoch()
+	lastCkpt := ""
+
+	var (
+		res      = &Result{}
+		stepTime time.Duration
+		runSum   float64
+		lastEval = -1
+	)
+	for st.GlobalStep < total {
+		t0 := time.Now()
+		step := st.GlobalStep
+		if st.Position+perStep > spe*perStep {
+			st.DataEpoch++
+			st.Position = 0
+			order = epochOrder(st.Seed, st.DataEpoch, n)
+			setEpoch()
+		}
+		for _, p := range t.params {
+			p.ZeroGrad()
+		}
+		var stepLoss float64
+		for g := range GA {
+			bt.fill(t.TrainData, order[st.Position:st.Position+B])
+			// Dropout masks are a function of the micro-step, so a resumed
+			// run draws the same ones.
+			nn.SetStep(t.Model, uint64(step*GA+g))
+			logits := t.Model.Forward(x)
+			l, err := t.loss.Forward(logits, bt.labels)
+			if err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+			if math.IsNaN(l) || math.IsInf(l, 0) {
+				return nil, &LossError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.lastGood(lastCkpt)}
+			}
+			d := t.loss.Backward()
+			if GA > 1 {
+				// HF divides each micro-batch's mean loss by the number of
+				// accumulation steps: the sum is the mean over the step.
+				kernels.Scale(d.F32(), 1/float32(GA))
+			}
+			t.Model.Backward(d)
+			stepLoss += l / float64(GA)
+			st.Position += B
+		}
+		norm := t.opt.clip(a.MaxGradNorm)
+		if math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return nil, &LossError{Step: step + 1, What: "gradient norm", Value: norm, Checkpoint: t.lastGood(lastCkpt)}
+		}
+		lr := t.opt.lr(step)
+		t.opt.step(lr)
+		st.GlobalStep++
+		st.Epoch = float64(st.DataEpoch) + float64(st.Position)/float64(spe*perStep)
+		dt := time.Since(t0)
+		stepTime += dt
+		res.Steps++
+		st.LogLossSum += stepLoss
+		st.LogLossCount++
+		runSum += stepLoss
+
+		shown := stepLoss // the bar shows this step's loss, log lines the interval's mean
+		logged := a.LoggingSteps > 0 && st.GlobalStep%a.LoggingSteps == 0
+		if logged {
+			shown = st.LogLossSum / float64(st.LogLossCount)
+			ips := float64(res.Steps*perStep) / stepTime.Seconds()
+			err := logRecord(Record{Step: st.GlobalStep, Epoch: round4(st.Epoch), Loss: ptr(shown),
+				LearningRate: ptr(lr), GradNorm: ptr(norm), ImagesPerSec: ptr(math.Round(ips))})
+			if err != nil {
+				return nil, err
+			}
+			st.LogLossSum, st.LogLossCount = 0, 0
+		}
+		prog.step(st.GlobalStep, shown, logged)
+
+		if t.EvalData != nil && a.EvalSteps > 0 && st.GlobalStep%a.EvalSteps == 0 {
+			ev, err := t.eval(logRecord)
+			if err != nil {
+				return nil, err
+			}
+			prog.line("step %d: eval loss %.4f, accuracy %.2f%%", st.GlobalStep, ev.Loss, 100*ev.Accuracy)
+			lastEval = st.GlobalStep
+			res.Eval = &ev
+		}
+		if a.SaveSteps > 0 && st.GlobalStep%a.SaveSteps == 0 {
+			dir, err := t.SaveCheckpoint()
+			if err != nil {
+				return nil, err
+			}
+			lastCkpt = dir
+		}
+	}
+	if t.EvalData != nil && lastEval != st.GlobalStep {
+		ev, err := t.eval(logRecord)
+		if err != nil {
+			return nil, err
+		}
+		prog.line("step %d: eval loss %.4f, accuracy %.2f%%", st.GlobalStep, ev.Loss, 100*ev.Accuracy)
+		res.Eval = &ev
+	}
+	prog.end()
+	if a.OutputDir != "" && len(st.LogHistory) > 0 {
+		if err := WriteChart(chartPath(a.OutputDir), st.LogHistory); err != nil {
+			return nil, err
+		}
+	}
+	res.GlobalStep = st.GlobalStep
+	if res.Steps > 0 {
+		res.TrainLoss = runSum / float64(res.Steps)
+		res.StepTime = stepTime / time.Duration(res.Steps)
+	}
+	res.History = st.LogHistory
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// lastGood names the last checkpoint on disk for error messages.
+func (t *Trainer) lastGood(saved string) string {
+	if saved != "" {
+		return saved
+	}
+	if t.Args.OutputDir == "" {
+		return ""
+	}
+	d, _ := LatestCheckpoint(t.Args.OutputDir)
+	return d
+}
+
+// eval evaluates on EvalData and logs the result.
+func (t *Trainer) eval(log func(Record) error) (EvalResult, error) {
+	ev, err := Evaluate(t.Model, t.EvalData, t.Args.PerDeviceEvalBatchSize)
+	if err != nil {
+		return ev, err
+	}
+	st := &t.state
+	err = log(Record{Step: st.GlobalStep, Epoch: round4(st.Epoch), EvalLoss: ptr(ev.Loss), EvalAccuracy: ptr(ev.Accuracy)})
+	return ev, err
+}
+
+// SaveCheckpoint writes output_dir/checkpoint-<step>/ atomically: the
+// model's own format (SaveModel), the exact trainable values, the
+// optimizer state and trainer_state.json. It returns the directory.
+func (t *Trainer) SaveCheckpoint() (string, error) {
+	if err := t.setup(); err != nil {
+		return "", err
+	}
+	if t.Args.OutputDir == "" {
+		return "", fmt.Errorf("train: cannot save a checkpoint without output_dir")
+	}
+	dst := CheckpointDir(t.Args.OutputDir, t.state.GlobalStep)
+	err := writeCheckpointDir(dst, func(tmp string) error {
+		if t.SaveModel != nil {
+			if err := t.SaveModel(tmp); err != nil {
+				return fmt.Errorf("train: saving the model into %s: %w", dst, err)
+			}
+		}
+		if err := saveParams(filepath.Join(tmp, ParamsFile), t.params); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		st := t.state
+		if err := t.opt.save(filepath.Join(tmp, OptimizerFile), &st); err != nil {
+			return err
+		}
+		return writeState(tmp, &st)
+	})
+	if err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// State returns a copy of the trainer's current state.
+func (t *Trainer) State() State { return t.state }
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
