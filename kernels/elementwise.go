@@ -8,10 +8,7 @@ func AddBias(y, b []float32, rows, cols int) {
 	parallelRows(rows, cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			yr := y[r*cols : (r+1)*cols]
-			yr = yr[:len(b)]
-			for j, v := range b {
-				yr[j] += v
-			}
+			addRowVec(yr, yr, b)
 		}
 	})
 }
@@ -29,11 +26,7 @@ func BiasBackward(db, dy []float32, rows, cols int) {
 	parallelRows(cols, rows, func(lo, hi int) {
 		dbs := db[lo:hi]
 		for r := 0; r < rows; r++ {
-			dyr := dy[r*cols+lo : r*cols+hi]
-			dyr = dyr[:len(dbs)]
-			for j, v := range dyr {
-				dbs[j] += v
-			}
+			addRowVec(dbs, dbs, dy[r*cols+lo:r*cols+hi])
 		}
 	})
 }
@@ -43,11 +36,7 @@ func Add(y, a, b []float32) {
 	checkLen("Add", "a", a, len(y))
 	checkLen("Add", "b", b, len(y))
 	parallelRows(len(y), 1, func(lo, hi int) {
-		ys, as, bs := y[lo:hi], a[lo:hi], b[lo:hi]
-		as, bs = as[:len(ys)], bs[:len(ys)]
-		for i := range ys {
-			ys[i] = as[i] + bs[i]
-		}
+		addRowVec(y[lo:hi], a[lo:hi], b[lo:hi])
 	})
 }
 
@@ -55,11 +44,7 @@ func Add(y, a, b []float32) {
 func AddTo(y, x []float32) {
 	checkLen("AddTo", "x", x, len(y))
 	parallelRows(len(y), 1, func(lo, hi int) {
-		ys, xs := y[lo:hi], x[lo:hi]
-		xs = xs[:len(ys)]
-		for i, v := range xs {
-			ys[i] += v
-		}
+		addRowVec(y[lo:hi], y[lo:hi], x[lo:hi])
 	})
 }
 

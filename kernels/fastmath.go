@@ -4,6 +4,8 @@ import "math"
 
 // Fast scalar approximations of exp and of the normal distribution's tails,
 // used by softmax, cross-entropy and GELU in place of math.Exp and math.Erf.
+// (Where AVX2/FMA assembly runs, softmax and GELU use its 8-lane float32
+// versions of the same formulas instead: see rows.go.)
 //
 // They compute in float64: on amd64 a scalar float64 multiply or add costs
 // the same as a float32 one, and working in float64 removes the usual float32

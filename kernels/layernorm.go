@@ -22,11 +22,11 @@ func LayerNormForward(y, mean, rstd, x, w, b []float32, rows, cols int, eps floa
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
 			// Two passes (mean, then squared deviations) rather than
 			// E[x²]−E[x]², which cancels catastrophically when |mean| ≫ std.
-			m := float32(sumRow(xr) / float64(cols))
-			v := sqDevRow(xr, m) / float64(cols)
+			m := float32(sumRowVec(xr) / float64(cols))
+			v := sqDevRowVec(xr, m) / float64(cols)
 			rs := float32(1 / math.Sqrt(v+float64(eps)))
 			mean[r], rstd[r] = m, rs
-			layerNormRow(yr, xr, w, b, m, rs)
+			layerNormRowVec(yr, xr, w, b, m, rs)
 		}
 	})
 }
@@ -103,9 +103,9 @@ func LayerNormBackward(dx, dw, db, dy, x, w, mean, rstd []float32, rows, cols in
 			xr, dyr := x[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols]
 			m, rs := mean[r], rstd[r]
 			if dx != nil {
-				layerNormBackwardRow(dx[r*cols:(r+1)*cols], dyr, xr, w, m, rs)
+				layerNormBackwardRowVec(dx[r*cols:(r+1)*cols], dyr, xr, w, m, rs)
 			}
-			layerNormParamGradRow(cdw, cdb, dyr, xr, m, rs)
+			layerNormParamGradRowVec(cdw, cdb, dyr, xr, m, rs)
 		}
 	})
 	for c := 1; c < chunks && part != nil; c++ {

@@ -9,14 +9,14 @@ import "fmt"
 func SoftmaxForward(y, x []float32, rows, cols int, scale float32, causal bool) {
 	checkLen("SoftmaxForward", "x", x, rows*cols)
 	checkLen("SoftmaxForward", "y", y, rows*cols)
-	parallelRows(rows, 8*cols, func(lo, hi int) {
+	parallelRows(rows, rowCost(8, asmCost)*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
 			n := cols
 			if causal {
 				n = r%cols + 1
 			}
-			softmaxRow(yr[:n], xr[:n], scale)
+			softmaxRowVec(yr[:n], xr[:n], scale)
 			clear(yr[n:])
 		}
 	})
@@ -74,11 +74,7 @@ func SoftmaxBackward(dx, y, dy []float32, rows, cols int, scale float32) {
 	parallelRows(rows, 3*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			yr, dyr, dxr := y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
-			dyr, dxr = dyr[:len(yr)], dxr[:len(yr)]
-			dot := dotRow(yr, dyr)
-			for j, p := range yr {
-				dxr[j] += scale * p * (dyr[j] - dot)
-			}
+			softmaxBackwardRowVec(dxr, yr, dyr, scale)
 		}
 	})
 }

@@ -71,7 +71,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test images only (0: all 4,861)")
 	trainLimit := fs.Int("train-limit", 0, "train on the first N training images only (0: all)")
 	seed := fs.Uint64("seed", 42, "seed for data order, initialisation and dropout")
-	if err := parseCommandFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -24,7 +24,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	limit := fs.Int("limit", 0, "evaluate only the first N images (0: all)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
-	if err := parseCommandFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {

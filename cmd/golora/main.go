@@ -48,16 +48,22 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args into fs and turns flag errors into usage errors;
-// --help returns flag.ErrHelp, which main treats as success.
+// parseFlags parses args into fs and turns flag errors into one-line usage
+// errors; --help prints the usage and flags and returns flag.ErrHelp, which
+// main treats as success.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard) // the flag package would print usage on every error
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
 		return err
 	}
 	if err != nil {
-		return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+		return usageError{fmt.Sprintf("%s: %v", strings.TrimPrefix(fs.Name(), "golora "), err)}
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory to apply")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
-	if err := parseCommandFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *modelDir == "" {

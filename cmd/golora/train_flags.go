@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -89,18 +87,4 @@ func parseInts(name, s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// parseCommandFlags is parseFlags with the usage text (and every flag's
-// description) printed for --help only, so that a bad flag is reported in
-// one line. (parseFlags silences the FlagSet, PrintDefaults included.)
-func parseCommandFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	usage := fs.Usage
-	fs.Usage = func() {}
-	err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stderr)
-		usage()
-	}
-	return err
 }

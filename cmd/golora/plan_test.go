@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type planJSON struct {
+	Bytes      map[string]int64 `json:"bytes"`
+	TotalBytes int64            `json:"total_bytes"`
+	FLOPs      map[string]int64 `json:"flops"`
+	StepMS     float64          `json:"step_ms"`
+	MaxBatch   *int             `json:"max_batch"`
+}
+
+func TestPlanCommand(t *testing.T) {
+	var so, se bytes.Buffer
+	if code := run([]string{"plan", "--model", "../../testdata/vit-tiny", "--method", "lora", "--batch", "2", "--budget", "64MiB", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	var p planJSON
+	if err := json.Unmarshal(so.Bytes(), &p); err != nil {
+		t.Fatalf("%v in %s", err, so.String())
+	}
+	var sum int64
+	for _, k := range []string{"weights", "gradients", "optimizer", "activations", "workspace", "data"} {
+		v, ok := p.Bytes[k]
+		if !ok || v <= 0 {
+			t.Errorf("bytes.%s = %d (present %v)", k, v, ok)
+		}
+		sum += v
+	}
+	if sum != p.TotalBytes {
+		t.Errorf("total_bytes %d, categories sum to %d", p.TotalBytes, sum)
+	}
+	if p.FLOPs["forward"] <= 0 || p.FLOPs["backward_dx"] <= 0 || p.FLOPs["backward_dw"] <= 0 || p.StepMS <= 0 {
+		t.Errorf("flops %v, step_ms %v", p.FLOPs, p.StepMS)
+	}
+	if p.MaxBatch == nil || *p.MaxBatch < 2 {
+		t.Errorf("max_batch %v with a 64 MiB budget", p.MaxBatch)
+	}
+
+	so.Reset()
+	if code := run([]string{"plan", "--preset", "vit-small-64", "--batch", "2", "--compare", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	var cmp struct {
+		Results []struct {
+			Method string `json:"method"`
+			planJSON
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &cmp); err != nil || len(cmp.Results) != 4 {
+		t.Fatalf("%v: %s", err, so.String())
+	}
+	full, lora, bf16, ckpt := cmp.Results[0], cmp.Results[1], cmp.Results[2], cmp.Results[3]
+	if full.Method != "full" || lora.Method != "lora" || bf16.Method != "lora-bf16" || ckpt.Method != "lora-ckpt" {
+		t.Errorf("methods %s %s %s %s", full.Method, lora.Method, bf16.Method, ckpt.Method)
+	}
+	if !(lora.Bytes["optimizer"] < full.Bytes["optimizer"] && bf16.Bytes["weights"] < lora.Bytes["weights"] &&
+		ckpt.Bytes["activations"] < lora.Bytes["activations"] && lora.FLOPs["backward_dw"] < full.FLOPs["backward_dw"]) {
+		t.Errorf("the methods do not save what they should: %+v", cmp.Results)
+	}
+
+	so.Reset()
+	if code := run([]string{"plan", "--preset", "vit-small-64", "--batch", "3"}, &so, &se); code != 0 || !strings.Contains(so.String(), "activations") {
+		t.Errorf("text output (exit %d): %s%s", code, so.String(), se.String())
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "qlora"}, 2, "qlora"},
+		{[]string{"plan", "--preset", "vit-small-64", "--base-dtype", "f8"}, 2, "f8"},
+		{[]string{"plan", "--preset", "vit-small-64", "--budget", "lots"}, 2, "lots"},
+		{[]string{"plan", "--preset", "vit-small-64", "--batch", "0"}, 2, "batch"},
+		{[]string{"plan", "--preset", "vit-small-64", "--r", "0"}, 2, "r must be positive"},
+		{[]string{"plan", "--preset", "nope"}, 2, "vit-tiny-224"},
+		{[]string{"plan"}, 2, "--model"},
+		{[]string{"plan", "--preset", "vit-small-64", "--model", "x"}, 2, "not both"},
+		{[]string{"plan", "--bogus"}, 2, "bogus"},
+		{[]string{"plan", "--model", filepath.Join(t.TempDir(), "none")}, 1, "config.json"},
+	} {
+		se.Reset()
+		code := run(tc.args, &so, &se)
+		oneLine := tc.want == "bogus" || strings.Count(strings.TrimSpace(se.String()), "\n") == 0 // flag errors print the usage too
+		if code != tc.code || !strings.Contains(se.String(), tc.want) || !oneLine {
+			t.Errorf("%v: exit %d, stderr %q; want %d and one line with %q", tc.args, code, se.String(), tc.code, tc.want)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"2GiB", 2 << 30}, {"512MiB", 512 << 20}, {"1.5GB", 1500000000}, {"100KB", 100000},
+		{"4096", 4096}, {"3k", 3 << 10}, {"7 B", 7}, {"1g", 1 << 30},
+	} {
+		if got, err := parseByteSize(tc.in); err != nil || got != tc.want {
+			t.Errorf("%q: %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "GiB", "-1GiB", "2XB", "0"} {
+		if _, err := parseByteSize(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestBenchTrainCommand(t *testing.T) {
+	var so, se bytes.Buffer
+	if code := run([]string{"bench", "train", "--preset", "vit-small-64", "--batch", "1", "--steps", "1", "--warmup", "0", "--methods", "full,lora-ckpt", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	var rep struct {
+		Results []trainResult `json:"results"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &rep); err != nil || len(rep.Results) != 2 {
+		t.Fatalf("%v: %s", err, so.String())
+	}
+	for _, r := range rep.Results {
+		for k, v := range r.Planned.Bytes {
+			if r.Bytes[k] != v {
+				t.Errorf("%s: %s measured %d, planned %d", r.Method, k, r.Bytes[k], v)
+			}
+		}
+		if r.StepMS <= 0 || r.ImagesPerS <= 0 {
+			t.Errorf("%s: step %v ms, %v images/s", r.Method, r.StepMS, r.ImagesPerS)
+		}
+	}
+	if rep.Results[1].RatioToFull == nil {
+		t.Error("no ratio to full")
+	}
+	for _, args := range [][]string{
+		{"bench", "train", "--preset", "vit-small-64", "--methods", "full,qlora"},
+		{"bench", "train", "--preset", "vit-small-64", "--steps", "0"},
+	} {
+		se.Reset()
+		if code := run(args, &so, &se); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, se.String())
+		}
+	}
+}

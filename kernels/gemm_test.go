@@ -1,0 +1,350 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golora/golora/tensor"
+)
+
+// gemmCase is one product to check against GemmRef.
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	padA, padB     int // leading dimension minus row length
+	padC           int
+	bf16A, bf16B   bool
+	alpha, beta    float32
+}
+
+func (tc gemmCase) String() string {
+	tr := func(t bool) string {
+		if t {
+			return "T"
+		}
+		return "N"
+	}
+	return fmt.Sprintf("%s%s_m%d_n%d_k%d_pad%d,%d,%d_bf16%v,%v_a%g_b%g", tr(tc.transA), tr(tc.transB),
+		tc.m, tc.n, tc.k, tc.padA, tc.padB, tc.padC, tc.bf16A, tc.bf16B, tc.alpha, tc.beta)
+}
+
+// gemmImpl is one way of running the fast path: kernel, A packing policy,
+// threads.
+type gemmImpl struct {
+	name      string
+	asm       bool
+	packA     int // gemmPackAForce
+	threads   int
+	minFlops  int // gemmMinFlopsPerThread
+	serialAPI bool
+}
+
+// gemmImpls lists the pure-Go kernel and, where the CPU has AVX2/FMA, the
+// assembly with A packed and read in place, each on 1 and 2 threads. The
+// split threshold is 0 so that even small products use both threads.
+func gemmImpls() []gemmImpl {
+	impls := []gemmImpl{
+		{name: "go/1", threads: 1},
+		{name: "go/2", threads: 2},
+	}
+	if haveAsm {
+		impls = append(impls,
+			gemmImpl{name: "asm-packA/1", asm: true, packA: 1, threads: 1},
+			gemmImpl{name: "asm-strideA/1", asm: true, packA: 2, threads: 1},
+			gemmImpl{name: "asm-packA/2", asm: true, packA: 1, threads: 2},
+			gemmImpl{name: "asm-strideA/3", asm: true, packA: 2, threads: 3},
+			gemmImpl{name: "asm-default/serial", asm: true, serialAPI: true},
+		)
+	}
+	return impls
+}
+
+// use switches the implementation for the duration of a test.
+func (im gemmImpl) use(t testing.TB) {
+	oldAsm, oldForce, oldMin := useAsm, gemmPackAForce, gemmMinFlopsPerThread
+	oldThreads := SetThreads(im.threads)
+	useAsm, gemmPackAForce, gemmMinFlopsPerThread = im.asm, im.packA, im.minFlops
+	t.Cleanup(func() {
+		useAsm, gemmPackAForce, gemmMinFlopsPerThread = oldAsm, oldForce, oldMin
+		SetThreads(oldThreads)
+	})
+}
+
+// randOperand returns a rows×cols operand with leading dimension cols+pad,
+// values uniform in [-1, 1) (bf16-rounded when bf16), the padding NaN so
+// that reading it shows up; and the same matrix as f32 absolute values.
+func randOperand(rng *rand.Rand, rows, cols, pad int, bf16 bool) (op, abs Operand) {
+	ld := cols + pad
+	n := 0
+	if rows > 0 {
+		n = (rows-1)*ld + cols
+	}
+	f := make([]float32, n)
+	h := make([]uint16, n)
+	af := make([]float32, n)
+	nan := float32(math.NaN())
+	for i := range f {
+		if i%ld >= cols {
+			f[i], h[i], af[i] = nan, tensor.BF16FromF32(nan), nan
+			continue
+		}
+		x := float32(rng.Float64()*2 - 1)
+		if bf16 {
+			h[i] = tensor.BF16FromF32(x)
+			x = tensor.F32FromBF16(h[i])
+		}
+		f[i], af[i] = x, float32(math.Abs(float64(x)))
+	}
+	if bf16 {
+		return BF16Operand(h, ld), F32Operand(af, ld)
+	}
+	return F32Operand(f, ld), F32Operand(af, ld)
+}
+
+// checkGemmCase runs tc with the current implementation and compares with
+// GemmRef elementwise. The bound is the classical one for a dot product in
+// floating point (Higham, Accuracy and Stability, §3.1): the error of an
+// n-term sum of products is at most γ_n·Σ|x_i·y_i|, γ_n ≈ n·u, u = 2^-24;
+// alpha and beta add two more roundings. So the tolerance per element is
+// (k+4)·u·(|alpha|·Σ_p|A_ip||B_pj| + |beta|·|C_ij|), the magnitude sum,
+// computed with GemmRef on absolute values. Any wrong index, missing term or
+// wrong scaling is O(1) of that sum and fails.
+func checkGemmCase(t testing.TB, rng *rand.Rand, tc gemmCase, serial bool) {
+	t.Helper()
+	ar, ac := tc.m, tc.k
+	if tc.transA {
+		ar, ac = ac, ar
+	}
+	br, bc := tc.k, tc.n
+	if tc.transB {
+		br, bc = bc, br
+	}
+	a, absA := randOperand(rng, ar, ac, tc.padA, tc.bf16A)
+	b, absB := randOperand(rng, br, bc, tc.padB, tc.bf16B)
+	ldc := tc.n + tc.padC
+	clen := 0
+	if tc.m > 0 {
+		clen = (tc.m-1)*ldc + tc.n
+	}
+	c0 := make([]float32, clen)
+	absC := make([]float32, clen)
+	for i := range c0 {
+		switch {
+		case i%ldc >= tc.n:
+			c0[i] = 7 // padding: must stay untouched
+		case tc.beta == 0:
+			c0[i] = float32(math.NaN()) // must be overwritten, not read
+		default:
+			c0[i] = float32(rng.Float64()*2 - 1)
+			absC[i] = float32(math.Abs(float64(c0[i])))
+		}
+	}
+	want := append([]float32(nil), c0...)
+	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, b, tc.beta, want, ldc)
+	mag := append([]float32(nil), absC...)
+	abs := func(x float32) float32 { return float32(math.Abs(float64(x))) }
+	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, abs(tc.alpha), absA, absB, abs(tc.beta), mag, ldc)
+	got := append([]float32(nil), c0...)
+	if serial {
+		GemmSerial(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, b, tc.beta, got, ldc)
+	} else {
+		Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, b, tc.beta, got, ldc)
+	}
+	const u = 1.0 / (1 << 24)
+	tol := float64(tc.k+4) * u
+	bad := 0
+	for i := range got {
+		if i%ldc >= tc.n {
+			if got[i] != 7 {
+				t.Fatalf("%v: C padding element %d changed to %g", tc, i, got[i])
+			}
+			continue
+		}
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if !(d <= tol*float64(mag[i])+1e-30) { // also catches NaN
+			if bad++; bad <= 3 {
+				t.Errorf("%v: C[%d,%d] = %g, want %g (|diff| %.3g > bound %.3g)", tc, i/ldc, i%ldc, got[i], want[i], d, tol*float64(mag[i]))
+			}
+		}
+	}
+	if bad > 3 {
+		t.Fatalf("%v: %d elements wrong", tc, bad)
+	}
+}
+
+// gemmShapes cover edge tiles (sizes not multiples of 6 or 16), several k
+// blocks (k > 256, with an uneven split), several row blocks (m > 144) and
+// column blocks (n > 2048), and vectors.
+var gemmShapes = [][3]int{ // m, n, k
+	{1, 1, 1}, {7, 17, 5}, {17, 7, 63}, {63, 65, 17}, {65, 63, 100},
+	{100, 1, 65}, {1, 100, 7}, {6, 16, 256}, {12, 32, 257}, {150, 40, 300},
+	{13, 2100, 3}, {31, 16, 16}, {64, 48, 1},
+}
+
+func TestGemmMatchesRef(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, im := range gemmImpls() {
+		t.Run(im.name, func(t *testing.T) {
+			im.use(t)
+			for _, s := range gemmShapes {
+				for tr := 0; tr < 4; tr++ {
+					tc := gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: 1, beta: 0}
+					checkGemmCase(t, rng, tc, im.serialAPI)
+				}
+			}
+		})
+	}
+}
+
+// TestGemmVariants crosses alpha/beta, leading dimensions and bf16 storage
+// with every transpose on shapes with edges in every direction.
+func TestGemmVariants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	type ab struct{ alpha, beta float32 }
+	scalings := []ab{{1, 0}, {-0.5, 0}, {1, 1}, {2, -1.5}, {0, 0.5}}
+	shapes := [][3]int{{17, 33, 19}, {65, 7, 300}, {7, 100, 63}}
+	for _, im := range gemmImpls() {
+		t.Run(im.name, func(t *testing.T) {
+			im.use(t)
+			for _, s := range shapes {
+				for tr := 0; tr < 4; tr++ {
+					for v, sc := range scalings {
+						tc := gemmCase{
+							transA: tr&1 != 0, transB: tr&2 != 0,
+							m: s[0], n: s[1], k: s[2],
+							padA: v % 3 * 5, padB: (v + 1) % 3 * 3, padC: v % 2 * 4,
+							bf16A: v%2 == 1, bf16B: v >= 3,
+							alpha: sc.alpha, beta: sc.beta,
+						}
+						checkGemmCase(t, rng, tc, im.serialAPI)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestGemmZeroSizes(t *testing.T) {
+	c := []float32{1, 2, 3, float32(math.NaN())}
+	before := ReadCounters()
+	// k = 0: C = beta·C, and with beta = 0 the NaN is overwritten.
+	Sgemm(false, false, 2, 2, 0, 1, nil, 0, nil, 2, 2, c, 2)
+	if c[0] != 2 || c[1] != 4 || c[2] != 6 || !math.IsNaN(float64(c[3])) {
+		t.Errorf("k=0 beta=2: C = %v", c)
+	}
+	Sgemm(true, true, 2, 2, 0, 1, nil, 0, nil, 2, 0, c, 2)
+	for i, x := range c {
+		if x != 0 {
+			t.Errorf("k=0 beta=0: C[%d] = %g, want 0", i, x)
+		}
+	}
+	// m = 0 or n = 0: nothing to do, nothing counted.
+	Sgemm(false, false, 0, 5, 3, 1, nil, 3, make([]float32, 15), 5, 0, nil, 5)
+	if d := ReadCounters().Sub(before); d.Calls != 2 || d.Flops != 0 {
+		t.Errorf("counters after k=0 and m=0 calls: %+v, want 2 calls, 0 flops", d)
+	}
+}
+
+// TestGemmSerialConcurrent runs GemmSerial from several goroutines at once,
+// as attention does per head: the packing buffers must not be shared.
+func TestGemmSerialConcurrent(t *testing.T) {
+	const m, n, k, g = 37, 41, 29, 8
+	rng := rand.New(rand.NewPCG(5, 6))
+	a, _ := randOperand(rng, m, k, 0, false)
+	b, _ := randOperand(rng, k, n, 0, false)
+	want := make([]float32, m*n)
+	GemmRef(false, false, m, n, k, 1, a, b, 0, want, n)
+	got := make([][]float32, g)
+	var wg sync.WaitGroup
+	for i := range got {
+		got[i] = make([]float32, m*n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < 20; r++ {
+				GemmSerial(false, false, m, n, k, 1, a, b, 0, got[i], n)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		for j := range want {
+			if d := math.Abs(float64(got[i][j] - want[j])); d > 1e-5 {
+				t.Fatalf("goroutine %d: C[%d] = %g, want %g", i, j, got[i][j], want[j])
+			}
+		}
+	}
+}
+
+func TestGemmGrid(t *testing.T) {
+	for _, tc := range []struct {
+		m, n, k, threads int
+		tm, tn           int
+	}{
+		{2048, 2048, 2048, 2, 2, 1},
+		{1576, 16, 192, 2, 1, 1},  // rank-16 product: too small to gain
+		{6, 2048, 2048, 2, 1, 2},  // one row panel: split columns
+		{4, 4, 4, 2, 1, 1},        // too small to split
+		{1576, 192, 192, 1, 1, 1}, // one thread
+		{600, 600, 600, 4, 4, 1},  // 25×38 tiles each, as 2×2: rows preferred
+		{600, 600, 600, 3, 3, 1},
+		{60, 600, 600, 4, 2, 2}, // 5×19 tiles each
+	} {
+		tm, tn := gemmGrid(tc.m, tc.n, tc.k, tc.threads)
+		if tm != tc.tm || tn != tc.tn {
+			t.Errorf("gemmGrid(%d, %d, %d, %d) = %d×%d, want %d×%d", tc.m, tc.n, tc.k, tc.threads, tm, tn, tc.tm, tc.tn)
+		}
+	}
+}
+
+// TestGemmNoAllocs checks that steady-state calls reuse the packing buffers.
+func TestGemmNoAllocs(t *testing.T) {
+	const m, n, k = 100, 100, 300
+	a := make([]float32, m*k)
+	b := make([]float32, k*n)
+	c := make([]float32, m*n)
+	Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) // warm the buffers
+	allocs := testing.AllocsPerRun(10, func() {
+		GemmSerial(false, true, m, n, k, 1, F32Operand(a, k), F32Operand(b, k), 0, c, n)
+	})
+	if allocs > 0 {
+		t.Errorf("GemmSerial allocates %v times per call", allocs)
+	}
+}
+
+func TestMeasurePeakGFLOPS(t *testing.T) {
+	p := MeasurePeakGFLOPS(10 * time.Millisecond)
+	// Any CPU of the last two decades does 0.5-1000 GFLOP/s per core.
+	if !(p > 0.5 && p < 1000) {
+		t.Errorf("MeasurePeakGFLOPS = %g GFLOP/s, outside any plausible range", p)
+	}
+	if !haveAsm {
+		return
+	}
+	// Eight-wide FMA must beat scalar Go by far (two 8-lane FMAs per cycle
+	// against at most a few scalar operations), even on a busy machine.
+	if g := measurePeak(10*time.Millisecond, false); !(g > 0.1 && g < p/2) {
+		t.Errorf("scalar Go peak %g GFLOP/s, want in (0.1, %g): the FMA loop is not doing its work", g, p/2)
+	}
+}
+
+// Sgemm with op(B) = Bᵀ, as a Linear layer computes Y = X·Wᵀ with W stored
+// out×in.
+func ExampleSgemm() {
+	x := []float32{ // 2×3
+		1, 2, 3,
+		4, 5, 6,
+	}
+	w := []float32{ // 2×3: two outputs, three inputs
+		1, 0, -1,
+		0.5, 0.5, 0.5,
+	}
+	y := make([]float32, 2*2)
+	Sgemm(false, true, 2, 2, 3, 1, x, 3, w, 3, 0, y, 2)
+	fmt.Println(y)
+	// Output: [-2 3 -2 7.5]
+}

@@ -1,0 +1,79 @@
+// Command asmgen writes golora's AVX2/FMA assembly with avo: the GEMM
+// micro-kernels (gemm_amd64.s) and the FMA peak loop (peak_amd64.s), each
+// with its Go declarations (gemm_stub_amd64.go, peak_stub_amd64.go).
+//
+// It is its own module so that golora itself does not depend on avo; run it
+// through "go generate" in package kernels:
+//
+//	go run -C internal/asmgen . -dir ../..
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/pass"
+	"github.com/mmcloughlin/avo/printer"
+)
+
+// constraint keeps the assembly out of purego builds; the Go side picks a
+// pure-Go kernel there and on CPUs without AVX2/FMA.
+const constraint = "amd64,!purego" // avo takes the old "+build" syntax
+
+func main() {
+	dir := flag.String("dir", ".", "directory of package kernels, where the files are written")
+	flag.Parse()
+
+	files := []struct {
+		base string
+		gen  func(*build.Context)
+	}{
+		{"gemm", genGemm},
+		{"peak", genPeak},
+	}
+	for _, f := range files {
+		ctx := build.NewContext()
+		ctx.ConstraintExpr(constraint)
+		f.gen(ctx)
+		if err := write(ctx, filepath.Join(*dir, f.base+"_amd64.s"), filepath.Join(*dir, f.base+"_stub_amd64.go")); err != nil {
+			fmt.Fprintf(os.Stderr, "asmgen: %s: %v\n", f.base, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// write compiles ctx (register allocation) and prints the assembly and the
+// Go stubs.
+func write(ctx *build.Context, asmPath, stubPath string) error {
+	f, err := ctx.Result()
+	if err != nil {
+		return err
+	}
+	if err := pass.Compile.Execute(f); err != nil {
+		return err
+	}
+	cfg := printer.Config{Name: "kernels/internal/asmgen", Pkg: "kernels"}
+	for _, out := range []struct {
+		path string
+		p    printer.Printer
+	}{
+		{asmPath, printer.NewGoAsm(cfg)},
+		{stubPath, printer.NewStubs(cfg)},
+	} {
+		b, err := out.p.Print(f)
+		if err != nil {
+			return fmt.Errorf("print %s: %w", out.path, err)
+		}
+		if old, err := os.ReadFile(out.path); err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		if err := os.WriteFile(out.path, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// The assembly row kernels do not exist here; useRowAsm is always false, so
+// these are never called.
+
+func geluAVX2(y, x *float32, n int) { panic("kernels: geluAVX2 without assembly") }
+
+func geluBackwardAVX2(dx, x, dy *float32, n int) {
+	panic("kernels: geluBackwardAVX2 without assembly")
+}
+
+func geluBiasBackwardAVX2(dx, db, x, dy *float32, n int) {
+	panic("kernels: geluBiasBackwardAVX2 without assembly")
+}
+
+func softmaxAVX2(y, x *float32, n int, scale float32) {
+	panic("kernels: softmaxAVX2 without assembly")
+}
+
+func softmaxBackwardAVX2(dx, y, dy *float32, n int, scale float32) {
+	panic("kernels: softmaxBackwardAVX2 without assembly")
+}
+
+func addAVX2(y, a, b *float32, n int) { panic("kernels: addAVX2 without assembly") }
+
+func sumAVX2(x *float32, n int) float64 { panic("kernels: sumAVX2 without assembly") }
+
+func sqDevAVX2(x *float32, n int, m float32) float64 {
+	panic("kernels: sqDevAVX2 without assembly")
+}
+
+func layerNormAVX2(y, x, w, b *float32, n int, m, rs float32) {
+	panic("kernels: layerNormAVX2 without assembly")
+}
+
+func layerNormGradSumsAVX2(dy, x, w *float32, n int, m float32) (s1, s2 float32) {
+	panic("kernels: layerNormGradSumsAVX2 without assembly")
+}
+
+func layerNormGradAVX2(dx, dy, x, w *float32, n int, m, rs, c0, c1 float32) {
+	panic("kernels: layerNormGradAVX2 without assembly")
+}
+
+func layerNormParamGradAVX2(dw, db, dy, x *float32, n int, m, rs float32) {
+	panic("kernels: layerNormParamGradAVX2 without assembly")
+}

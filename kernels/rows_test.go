@@ -1,0 +1,267 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+)
+
+// The tests here drive the dispatching wrappers of rows.go, so on an AVX2/FMA
+// machine they check the assembly against the float64 references, and
+// against the pure-Go loops with useRowAsm switched off. On other machines
+// (or with -tags purego) both paths are the pure-Go one and the tests still
+// check it against the references.
+
+// withRowAsm runs f with useRowAsm set to on (and back).
+func withRowAsm(on bool, f func()) {
+	old := useRowAsm
+	useRowAsm = on && haveAsm
+	defer func() { useRowAsm = old }()
+	f()
+}
+
+// geluSweep returns every 1/1024 from −13 to 13: the whole range where the
+// GELU is a normal float32, in one slice, so that the assembly sees full
+// blocks and a tail.
+func geluSweep() []float32 {
+	var x []float32
+	for v := -13.0; v <= 13; v += 1.0 / 1024 {
+		x = append(x, float32(v))
+	}
+	return x[:len(x)-3] // a length that is not a multiple of 8
+}
+
+func TestGELURowVecAccuracy(t *testing.T) {
+	for _, asm := range []bool{true, false} {
+		withRowAsm(asm, func() { testGELURowVecAccuracy(t) })
+	}
+}
+
+func testGELURowVecAccuracy(t *testing.T) {
+	x := geluSweep()
+	y := make([]float32, len(x))
+	geluRowVec(y, x)
+	g := make([]float32, len(x))
+	ones := make([]float32, len(x))
+	for i := range ones {
+		ones[i] = 1
+	}
+	var buf [geluBlock]float32
+	geluBackwardRowVec(g, nil, x, ones, &buf)
+	var worst, worstGrad float64
+	for i, x32 := range x {
+		v := float64(x32)
+		if v == 0 {
+			worst = max(worst, math.Abs(float64(y[i])))
+		} else {
+			worst = max(worst, math.Abs(float64(y[i])/geluRef64(v)-1))
+		}
+		// As in TestGELUAccuracy: gelu' relative to the size of its terms.
+		cdf, xpdf := 0.5*math.Erfc(-v/math.Sqrt2), v*math.Exp(-v*v/2)/math.Sqrt(2*math.Pi)
+		worstGrad = max(worstGrad, math.Abs(float64(g[i])-(cdf+xpdf))/(cdf+math.Abs(xpdf)))
+	}
+	if worst > 1e-6 || worstGrad > 1e-6 {
+		t.Errorf("asm=%v: max relative error gelu %.3g, gelu' %.3g; want ≤ 1e-6", useRowAsm, worst, worstGrad)
+	}
+	t.Logf("asm=%v: max relative error gelu %.3g, gelu' %.3g", useRowAsm, worst, worstGrad)
+}
+
+func TestGELURowVecSpecialValues(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	cases := []struct{ x, y, grad float32 }{
+		{0, 0, 0.5},
+		{negZero, 0, 0.5},
+		{inf, inf, 1},
+		{-inf, 0, 0},
+		{-40, 0, 0},
+		{40, 40, 1},
+		{-1e30, 0, 0},
+		{1e30, 1e30, 1},
+		{nan, nan, nan},
+	}
+	// All cases in one row, then each alone (the masked tail path).
+	var x []float32
+	for _, c := range cases {
+		x = append(x, c.x)
+	}
+	check := func(x []float32, cs []struct{ x, y, grad float32 }) {
+		y, g, dy := make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))
+		for i := range dy {
+			dy[i] = 1
+		}
+		var buf [geluBlock]float32
+		geluRowVec(y, x)
+		geluBackwardRowVec(g, nil, x, dy, &buf)
+		for i, c := range cs {
+			if !(y[i] == c.y || y[i] != y[i] && c.y != c.y) {
+				t.Errorf("asm=%v: gelu(%g) = %g, want %g", useRowAsm, c.x, y[i], c.y)
+			}
+			if !(g[i] == c.grad || g[i] != g[i] && c.grad != c.grad) {
+				t.Errorf("asm=%v: gelu'(%g) = %g, want %g", useRowAsm, c.x, g[i], c.grad)
+			}
+		}
+	}
+	for _, asm := range []bool{true, false} {
+		withRowAsm(asm, func() {
+			check(x, cases)
+			for _, c := range cases {
+				check([]float32{c.x}, []struct{ x, y, grad float32 }{c})
+			}
+		})
+	}
+}
+
+// rkAgree fails unless a and b agree within rtol relative to the larger of
+// |a[i]| and floor.
+func rkAgree(t *testing.T, what string, a, b []float32, rtol, floor float64) {
+	t.Helper()
+	bad := 0
+	for i := range a {
+		d := math.Abs(float64(a[i]) - float64(b[i]))
+		if !(d <= rtol*max(math.Abs(float64(a[i])), math.Abs(float64(b[i])), floor)) {
+			if bad < 5 {
+				t.Errorf("%s[%d]: %.9g vs %.9g", what, i, a[i], b[i])
+			}
+			bad++
+		}
+	}
+}
+
+func TestGELURowVecMatchesGo(t *testing.T) {
+	if !haveAsm {
+		t.Skip("no assembly on this machine or build")
+	}
+	rng := rkRNG(8)
+	for n := range 41 {
+		x, dy := rkRand(rng, n, 8), rkRand(rng, n, 1)
+		dx0, db0 := rkRand(rng, n, 1), rkRand(rng, n, 1)
+		type out struct{ y, dx, db, dxOnly, dbOnly []float32 }
+		run := func(asm bool) (o out) {
+			withRowAsm(asm, func() {
+				var buf [geluBlock]float32
+				o.y = make([]float32, n)
+				geluRowVec(o.y, x)
+				o.dx, o.db = append([]float32(nil), dx0...), append([]float32(nil), db0...)
+				geluBackwardRowVec(o.dx, o.db, x, dy, &buf)
+				o.dxOnly = append([]float32(nil), dx0...)
+				geluBackwardRowVec(o.dxOnly, nil, x, dy, &buf)
+				o.dbOnly = append([]float32(nil), db0...)
+				geluBackwardRowVec(nil, o.dbOnly, x, dy, &buf)
+			})
+			return o
+		}
+		a, g := run(true), run(false)
+		rkAgree(t, "gelu", a.y, g.y, 2e-6, 1e-30)
+		// dx = dx0 + g: judged on the size of dx0 + |g|, which cancels.
+		rkAgree(t, "gelu dx", a.dx, g.dx, 2e-6, 1)
+		rkAgree(t, "gelu db", a.db, g.db, 2e-6, 1)
+		rkAgree(t, "gelu dx only", a.dxOnly, g.dxOnly, 2e-6, 1)
+		rkAgree(t, "gelu db only", a.dbOnly, g.dbOnly, 2e-6, 1)
+		if !rkBitsEqual(a.dx, a.dxOnly) || !rkBitsEqual(a.db, a.dbOnly) {
+			t.Errorf("n=%d: the fused dx+db backward differs from the single ones", n)
+		}
+	}
+}
+
+func TestSoftmaxRowVec(t *testing.T) {
+	rng := rkRNG(9)
+	for _, asm := range []bool{true, false} {
+		withRowAsm(asm, func() {
+			for n := 1; n <= 41; n++ {
+				for _, c := range []struct{ scale, spread float32 }{{1, 3}, {0.125, 40}, {0, 1}, {1, 80}, {-0.5, 3}} {
+					x := rkRand(rng, n, float64(c.spread))
+					y := make([]float32, n)
+					softmaxRowVec(y, x, c.scale)
+					rkClose(t, "softmax", y, softmaxRef64(rk64(x), 1, n, float64(c.scale), false), 2e-6, 1e-30)
+				}
+			}
+			// The extremes of the range: probabilities down to float32's
+			// smallest subnormals, and -Inf logits.
+			x := []float32{0, -80, -87, -100, -103, -104, -110, float32(math.Inf(-1)), 5}
+			y := make([]float32, len(x))
+			softmaxRowVec(y, x, 1)
+			rkClose(t, "softmax extremes", y, softmaxRef64(rk64(x), 1, len(x), 1, false), 2e-6, 1e-37)
+		})
+	}
+}
+
+func BenchmarkRowVec(b *testing.B) {
+	x := rkRand(rkRNG(1), 768, 3)
+	y, dy, dx := make([]float32, len(x)), rkRand(rkRNG(2), len(x), 1), make([]float32, len(x))
+	var buf [geluBlock]float32
+	for _, asm := range []bool{true, false} {
+		name := "go"
+		if asm {
+			name = "asm"
+		}
+		withRowAsm(asm, func() {
+			b.Run("forward/"+name, func(b *testing.B) {
+				for b.Loop() {
+					geluRowVec(y, x)
+				}
+				rkPerElem(b, len(x))
+			})
+			b.Run("backward/"+name, func(b *testing.B) {
+				for b.Loop() {
+					geluBackwardRowVec(dx, nil, x, dy, &buf)
+				}
+				rkPerElem(b, len(x))
+			})
+			b.Run("softmax/"+name, func(b *testing.B) {
+				for b.Loop() {
+					softmaxRowVec(y[:197], x[:197], 0.125)
+				}
+				rkPerElem(b, 197)
+			})
+		})
+	}
+}
+
+func TestBandwidthRowVecMatchesGo(t *testing.T) {
+	if !haveAsm {
+		t.Skip("no assembly on this machine or build")
+	}
+	rng := rkRNG(10)
+	for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 31, 40, 192, 197} {
+		x, w, b, dy := rkRand(rng, n, 3), rkRand(rng, n, 1), rkRand(rng, n, 1), rkRand(rng, n, 1)
+		for i := range x {
+			x[i] += 100 // a mean far from zero: the statistics must not cancel
+		}
+		const m, rs, scale = float32(100.25), float32(0.75), float32(0.125)
+		type out struct {
+			sum, sqDev       float64
+			add, ln, dx, smx []float32
+			dw, db           []float32
+		}
+		run := func(asm bool) (o out) {
+			withRowAsm(asm, func() {
+				o.sum, o.sqDev = sumRowVec(x), sqDevRowVec(x, m)
+				o.add = make([]float32, n)
+				addRowVec(o.add, x, dy)
+				o.ln = make([]float32, n)
+				layerNormRowVec(o.ln, x, w, b, m, rs)
+				o.dx = append([]float32(nil), b...)
+				layerNormBackwardRowVec(o.dx, dy, x, w, m, rs)
+				o.dw, o.db = append([]float32(nil), w...), append([]float32(nil), b...)
+				layerNormParamGradRowVec(o.dw, o.db, dy, x, m, rs)
+				y := make([]float32, n)
+				softmaxRowVec(y, w, 1)
+				o.smx = append([]float32(nil), b...)
+				softmaxBackwardRowVec(o.smx, y, dy, scale)
+			})
+			return o
+		}
+		a, g := run(true), run(false)
+		if math.Abs(a.sum-g.sum) > 1e-12*math.Abs(g.sum) || math.Abs(a.sqDev-g.sqDev) > 1e-12*g.sqDev {
+			t.Errorf("n=%d: sum, sqDev = %v, %v (asm) vs %v, %v (go)", n, a.sum, a.sqDev, g.sum, g.sqDev)
+		}
+		if !rkBitsEqual(a.add, g.add) {
+			t.Errorf("n=%d: add differs", n)
+		}
+		rkAgree(t, "layernorm", a.ln, g.ln, 1e-6, 1) // y = n·w + b may cancel
+		rkAgree(t, "layernorm dx", a.dx, g.dx, 1e-5, 1)
+		rkAgree(t, "layernorm dw", a.dw, g.dw, 1e-6, 1)
+		rkAgree(t, "layernorm db", a.db, g.db, 1e-6, 1)
+		rkAgree(t, "softmax dx", a.smx, g.smx, 1e-6, 1)
+	}
+}
