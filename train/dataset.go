@@ -2,6 +2,7 @@ package train
 
 import (
 	"github.com/golora/golora/data"
+	"github.com/golora/golora/memory"
 )
 
 // Dataset is a labelled set of fixed-size examples: images already
@@ -38,12 +39,14 @@ type batch struct {
 	shape  []int // [B, example shape...]
 }
 
+// newBatch allocates a batch of b examples, counted as memory.Data while
+// it lives.
 func newBatch(b int, example []int) *batch {
 	n := b
 	for _, d := range example {
 		n *= d
 	}
-	return &batch{x: make([]float32, n), labels: make([]int32, b), shape: append([]int{b}, example...)}
+	return &batch{x: memory.Alloc(memory.Data, n), labels: memory.AllocInt32(memory.Data, b), shape: append([]int{b}, example...)}
 }
 
 // fill loads examples idx into the batch (len(idx) must be its size).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -109,17 +108,6 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout)
 	printTrainTable(stdout, results)
 	return nil
-}
-
-// settle lets the garbage collector free the previous method's buffers
-// (their accounting leaves with them) and returns memory to the OS, so
-// the next peak starts from a clean state.
-func settle() {
-	for i := 0; i < 3; i++ {
-		runtime.GC()
-		time.Sleep(5 * time.Millisecond) // cleanups run on their own goroutine
-	}
-	debug.FreeOSMemory()
 }
 
 func benchMethod(name string, s plan.Setup, batch, warmup, steps int) (trainResult, error) {

@@ -32,6 +32,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 0-4)")
 	shift := fs.Int("augment-shift", 0, "augmentation: move each training image by up to this many pixels")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	ckpt := fs.Bool("gradient-checkpointing", false, "recompute each encoder block's forward in the backward: less activation memory, more time")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
 	if err := parseFlags(fs, args); err != nil {
@@ -100,6 +101,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	model.SetGradientCheckpointing(*ckpt)
 	pc := grayProcessorConfig(cfg.ImageSize, cfg.NumChannels)
 	tp, err := newProcessed(trainSet, pc, cfg.NumChannels)
 	if err != nil {
@@ -117,13 +119,15 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 		cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.PatchSize, cfg.NumLabels,
 		countParams(model), trainSet.Len(), testSet.Len())
 	r := &trainingRun{args: a, model: model, pc: pc, trainSet: td, evalSet: ep, resume: resume.v, stderr: stderr}
+	r.startMeasure()
 	_, res, err := r.run()
 	if err != nil {
 		return err
 	}
+	mem := r.measure("full", a.PerDeviceTrainBatchSize)
 	fmt.Fprintf(stdout, "pretrained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; model written to %s\n",
 		res.GlobalStep, res.Elapsed.Round(1e9), ms(res.StepTime), res.Eval.Loss, 100*res.Eval.Accuracy, a.OutputDir)
-	return nil
+	return mem.write(stdout, a.OutputDir)
 }
 
 func countParams(m nn.Module) int64 {

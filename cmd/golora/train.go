@@ -10,6 +10,7 @@ import (
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
 
@@ -83,6 +84,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	dataset := fs.String("dataset", "", "mnist, fashion-mnist, or a directory (idx files or image folders)")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	baseDType := fs.String("base-dtype", "f32", "storage of the frozen Linear weights: f32, or bf16 (LoRA only; halves them)")
+	ckpt := fs.Bool("gradient-checkpointing", false, "recompute each encoder block's forward in the backward: less activation memory, more time")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
 	if err := parseFlags(fs, args); err != nil {
@@ -103,9 +106,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := checkArgs(&a); err != nil {
 		return err
 	}
+	dt, err := parseBaseDType(*baseDType)
+	if err != nil {
+		return err
+	}
+	if dt == tensor.BF16 && *method == "full" {
+		return usagef("train: --base-dtype bf16 needs --method lora: full fine-tuning trains every weight, and weights train in f32")
+	}
 	var lcfg lora.Config
 	if *method == "lora" {
-		var err error
 		if lcfg, err = lf.config(); err != nil {
 			return err
 		}
@@ -141,6 +150,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Trainability is decided: only frozen weights are converted.
+	if dt == tensor.BF16 {
+		nn.ConvertFrozenLinears(r.model, tensor.BF16)
+	}
+	r.model.SetGradientCheckpointing(*ckpt)
 	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Config.NumChannels); err != nil {
 		return err
 	}
@@ -151,17 +165,19 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	trainable, total := r.counts()
 	fmt.Fprintf(stderr, "train: %s on %d images (%d classes), evaluating on %d: trainable params %d of %d (%.2f%%)\n",
 		*method, trainSet.Len(), len(trainSet.Classes), testSet.Len(), trainable, total, 100*float64(trainable)/float64(total))
+	r.startMeasure()
 	_, res, err := r.run()
 	if err != nil {
 		return err
 	}
+	mem := r.measure(*method, a.PerDeviceTrainBatchSize)
 	what := "model"
 	if r.lora != nil {
 		what = "PEFT adapter"
 	}
 	fmt.Fprintf(stdout, "trained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; %s written to %s\n",
 		res.GlobalStep, res.Elapsed.Round(1e9), ms(res.StepTime), res.Eval.Loss, 100*res.Eval.Accuracy, what, a.OutputDir)
-	return nil
+	return mem.write(stdout, a.OutputDir)
 }
 
 // prepareFineTune loads the base in dir with a head for labels (fresh

@@ -198,11 +198,14 @@ func TestPretrainTrainEvalPredict(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "base")
 	code, _, e := golora("pretrain", "--dataset", dataDir, "--output-dir", base, "--hidden-size", "16", "--num-hidden-layers", "1",
 		"--num-attention-heads", "2", "--patch-size", "4", "--max-steps", "30", "--per-device-train-batch-size", "16",
-		"--learning-rate", "3e-3", "--augment-shift", "1", "--quiet")
+		"--learning-rate", "3e-3", "--augment-shift", "1", "--gradient-checkpointing", "--quiet")
 	if code != 0 {
 		t.Fatalf("pretrain: exit %d: %s", code, e)
 	}
-	for _, f := range []string{"config.json", "model.safetensors", "preprocessor_config.json", "metrics.jsonl", "curves.png"} {
+	if m := readMemory(t, base); m.Method != "full" || !m.GradientCheckpointing || m.PeakBytes["weights"] != m.PlannedBytes["weights"] {
+		t.Errorf("pretrain %s: %+v", MemoryFile, m)
+	}
+	for _, f := range []string{"config.json", "model.safetensors", "preprocessor_config.json", "metrics.jsonl", "curves.png", MemoryFile} {
 		if _, err := os.Stat(filepath.Join(base, f)); err != nil {
 			t.Errorf("pretrain output: %v", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
 
@@ -87,4 +88,15 @@ func parseInts(name, s string) ([]int, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// parseBaseDType parses --base-dtype: f32 or bf16.
+func parseBaseDType(s string) (tensor.DType, error) {
+	switch strings.ToLower(s) {
+	case "f32", "fp32", "float32":
+		return tensor.F32, nil
+	case "bf16", "bfloat16":
+		return tensor.BF16, nil
+	}
+	return 0, usagef("--base-dtype %q: want f32 or bf16", s)
 }

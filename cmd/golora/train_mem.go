@@ -1,36 +1,126 @@
 package main
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/memory"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/plan"
+	"github.com/golora/golora/tensor"
 )
 
-// peakRSS returns the process's peak resident set size (VmHWM in
-// /proc/self/status) in bytes, or 0 where /proc is not available.
+// peakRSS returns the process's peak resident set size in bytes since the
+// last resetPeakRSS, or 0 where /proc is not available.
 func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
-	}
-	return 0
+	v, _ := memory.PeakRSS()
+	return v
 }
 
-// resetPeakRSS resets VmHWM to the current RSS (Linux: writing 5 to
-// clear_refs), so a later peakRSS measures one phase; it reports whether
-// that worked.
-func resetPeakRSS() bool {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+// resetPeakRSS starts a measured phase: the peak RSS and the accounted
+// peaks per category restart from the current values.
+func resetPeakRSS() { memory.ResetPeak() }
+
+// settle lets the garbage collector free earlier buffers (their accounting
+// leaves with them) and returns memory to the OS, so the next peak starts
+// from a clean state.
+func settle() {
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond) // cleanups run on their own goroutine
+	}
+	debug.FreeOSMemory()
+}
+
+// MemoryFile is where train and pretrain write the measured peak memory
+// beside the planner's prediction (bytes), in the output directory.
+const MemoryFile = "memory.json"
+
+// memoryReport is a training run's measured peak memory beside the
+// planner's prediction of one step of the same model, method, batch, base
+// dtype and checkpointing.
+type memoryReport struct {
+	Method                string           `json:"method"`
+	Batch                 int              `json:"batch"`
+	EvalBatch             int              `json:"eval_batch,omitempty"` // evaluated with this batch (0: no evaluation)
+	BaseDType             string           `json:"base_dtype"`
+	GradientCheckpointing bool             `json:"gradient_checkpointing"`
+	PeakBytes             map[string]int64 `json:"peak_bytes"`
+	PeakTotalBytes        int64            `json:"peak_total_bytes"`
+	PeakRSSBytes          int64            `json:"peak_rss_bytes"`
+	PlannedBytes          map[string]int64 `json:"planned_bytes"`
+	PlannedTotalBytes     int64            `json:"planned_total_bytes"`
+
+	peak    memory.Bytes
+	planned plan.Estimate
+}
+
+// startMeasure counts the model's weights and starts the measured phase:
+// what setup allocated and freed is forgotten, what stays live counts.
+func (r *trainingRun) startMeasure() {
+	settle()
+	nn.AccountWeights(r.model)
+	memory.ResetPeak()
+}
+
+// measure ends the measured phase and predicts a step of batch (the
+// micro-batch) with the planner for the model as it trained.
+func (r *trainingRun) measure(method string, batch int) memoryReport {
+	snap := memory.Take()
+	rss, _ := memory.PeakRSS()
+	pm := &plan.Model{ViT: r.model, LoRA: r.lora}
+	e := pm.Estimate(batch)
+	dt := "f32"
+	for _, p := range nn.AllParams(r.model) {
+		if p.Value.DType() == tensor.BF16 {
+			dt = "bf16"
+			break
+		}
+	}
+	eb := 0
+	if r.evalSet != nil {
+		eb = r.args.PerDeviceEvalBatchSize
+	}
+	return memoryReport{
+		Method: method, Batch: batch, EvalBatch: eb, BaseDType: dt, GradientCheckpointing: r.model.GradientCheckpointing(),
+		PeakBytes: snap.Peak.Map(), PeakTotalBytes: snap.Peak.Total(), PeakRSSBytes: rss,
+		PlannedBytes: e.Bytes.Map(), PlannedTotalBytes: e.TotalBytes(),
+		peak: snap.Peak, planned: e,
+	}
+}
+
+// write prints the breakdown to w and, when dir is set, saves the report
+// as dir/memory.json.
+func (m memoryReport) write(w io.Writer, dir string) error {
+	ckpt := ""
+	if m.GradientCheckpointing {
+		ckpt = ", gradient checkpointing"
+	}
+	fmt.Fprintf(w, "\npeak memory of training and evaluation (%s, batch %d, base %s%s) beside the planner's prediction of one step:\n",
+		m.Method, m.Batch, m.BaseDType, ckpt)
+	if err := plan.WriteBreakdown(w, m.peak, m.PeakRSSBytes, m.planned); err != nil {
+		return err
+	}
+	if m.EvalBatch > 0 {
+		// The training batch may still be counted while the evaluation's is
+		// allocated: the planner predicts a training step alone.
+		fmt.Fprintf(w, "(measured data may include an evaluation batch of %d images beside the training batch)\n", m.EvalBatch)
+	}
+	if dir == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, MemoryFile), func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	}, 0o644)
 }
