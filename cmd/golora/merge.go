@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+
+	"github.com/golora/golora/internal/atomicfile"
 
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/peft/lora"
@@ -46,6 +49,16 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := plain.(*vit.Model).Save(*out); err != nil {
 		return err
+	}
+	// The merged model reads images exactly as the base did.
+	if pre, err := os.ReadFile(filepath.Join(*model, ProcessorFile)); err == nil {
+		err = atomicfile.WriteFile(filepath.Join(*out, ProcessorFile), func(w io.Writer) error {
+			_, err := w.Write(pre)
+			return err
+		}, 0o644)
+		if err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
 	}
 	fmt.Fprintf(stdout, "merged %s into %s: wrote %s\n", *adapter, *model, *out)
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,9 @@ func TestMergeCommand(t *testing.T) {
 	}
 	if _, err := vit.Load(out, vit.LoadOptions{}); err != nil {
 		t.Fatalf("merged model does not load as a plain ViT: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, ProcessorFile)); err != nil {
+		t.Errorf("merged model lacks the base's %s: %v", ProcessorFile, err)
 	}
 	for _, tc := range []struct {
 		args []string

@@ -51,6 +51,11 @@ func loadProcessorConfig(dir string, cfg *vit.Config) (data.ProcessorConfig, err
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		pc := data.DefaultProcessorConfig()
 		pc.Height, pc.Width = cfg.ImageSize, cfg.ImageSize
+		// ViTImageProcessor's mean = std = 0.5, one value per channel.
+		pc.ImageMean, pc.ImageStd = make([]float64, cfg.NumChannels), make([]float64, cfg.NumChannels)
+		for i := range pc.ImageMean {
+			pc.ImageMean[i], pc.ImageStd[i] = 0.5, 0.5
+		}
 		return pc, nil
 	}
 	pc, err := data.LoadProcessorConfig(path)
