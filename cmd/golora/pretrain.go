@@ -53,13 +53,9 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	if err := setThreads(*threads); err != nil {
 		return err
 	}
-	src := dataSource{spec: *dataset}
-	if *classes != "" {
-		cl, err := parseClasses(*classes)
-		if err != nil {
-			return usagef("pretrain: %v", err)
-		}
-		src.classes = cl
+	src, err := newDataSource("pretrain", *dataset, *classes)
+	if err != nil {
+		return err
 	}
 	if resume.v == "" {
 		if _, err := os.Stat(filepath.Join(a.OutputDir, vit.ConfigFile)); err == nil {

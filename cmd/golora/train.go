@@ -122,13 +122,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := setThreads(*threads); err != nil {
 		return err
 	}
-	src := dataSource{spec: *dataset}
-	if *classes != "" {
-		cl, err := parseClasses(*classes)
-		if err != nil {
-			return usagef("train: %v", err)
-		}
-		src.classes = cl
+	src, err := newDataSource("train", *dataset, *classes)
+	if err != nil {
+		return err
 	}
 	if resume.v == "" {
 		for _, f := range []string{peft.ConfigName, vit.ConfigFile} {

@@ -20,6 +20,19 @@ type dataSource struct {
 	classes []int // keep these classes, renumbered 0..k-1 (nil: all)
 }
 
+// newDataSource parses --dataset and --classes of command cmd.
+func newDataSource(cmd, spec, classes string) (dataSource, error) {
+	src := dataSource{spec: spec}
+	if classes != "" {
+		cl, err := parseClasses(classes)
+		if err != nil {
+			return src, usagef("%s: %v", cmd, err)
+		}
+		src.classes = cl
+	}
+	return src, nil
+}
+
 // hasIDX reports whether dir holds the idx files of a split.
 func hasIDX(dir string, prefix string) bool {
 	for _, n := range []string{prefix + "-images-idx3-ubyte", prefix + "-images-idx3-ubyte.gz"} {
