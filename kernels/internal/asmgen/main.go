@@ -9,15 +9,13 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
+	"github.com/golora/golora/kernels/internal/asmgen/emit"
 	"os"
 	"path/filepath"
 
 	"github.com/mmcloughlin/avo/build"
-	"github.com/mmcloughlin/avo/pass"
-	"github.com/mmcloughlin/avo/printer"
 )
 
 // constraint keeps the assembly out of purego builds; the Go side picks a
@@ -39,41 +37,9 @@ func main() {
 		ctx := build.NewContext()
 		ctx.ConstraintExpr(constraint)
 		f.gen(ctx)
-		if err := write(ctx, filepath.Join(*dir, f.base+"_amd64.s"), filepath.Join(*dir, f.base+"_stub_amd64.go")); err != nil {
+		if err := emit.Write(ctx, "kernels/internal/asmgen", filepath.Join(*dir, f.base+"_amd64.s"), filepath.Join(*dir, f.base+"_stub_amd64.go")); err != nil {
 			fmt.Fprintf(os.Stderr, "asmgen: %s: %v\n", f.base, err)
 			os.Exit(1)
 		}
 	}
-}
-
-// write compiles ctx (register allocation) and prints the assembly and the
-// Go stubs.
-func write(ctx *build.Context, asmPath, stubPath string) error {
-	f, err := ctx.Result()
-	if err != nil {
-		return err
-	}
-	if err := pass.Compile.Execute(f); err != nil {
-		return err
-	}
-	cfg := printer.Config{Name: "kernels/internal/asmgen", Pkg: "kernels"}
-	for _, out := range []struct {
-		path string
-		p    printer.Printer
-	}{
-		{asmPath, printer.NewGoAsm(cfg)},
-		{stubPath, printer.NewStubs(cfg)},
-	} {
-		b, err := out.p.Print(f)
-		if err != nil {
-			return fmt.Errorf("print %s: %w", out.path, err)
-		}
-		if old, err := os.ReadFile(out.path); err == nil && bytes.Equal(old, b) {
-			continue
-		}
-		if err := os.WriteFile(out.path, b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -10,15 +10,13 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
+	"github.com/golora/golora/kernels/internal/asmgen/emit"
 	"os"
 	"path/filepath"
 
 	"github.com/mmcloughlin/avo/build"
-	"github.com/mmcloughlin/avo/pass"
-	"github.com/mmcloughlin/avo/printer"
 )
 
 // constraint keeps the assembly out of purego builds; the Go side falls back
@@ -31,40 +29,8 @@ func main() {
 	ctx := build.NewContext()
 	ctx.ConstraintExpr(constraint)
 	genRows(ctx)
-	if err := write(ctx, filepath.Join(*dir, "rows_amd64.s"), filepath.Join(*dir, "rows_stub_amd64.go")); err != nil {
+	if err := emit.Write(ctx, "kernels/internal/asmgen/rows", filepath.Join(*dir, "rows_amd64.s"), filepath.Join(*dir, "rows_stub_amd64.go")); err != nil {
 		fmt.Fprintf(os.Stderr, "rows: %v\n", err)
 		os.Exit(1)
 	}
-}
-
-// write compiles ctx (register allocation) and prints the assembly and the
-// Go stubs, leaving files whose content is unchanged untouched.
-func write(ctx *build.Context, asmPath, stubPath string) error {
-	f, err := ctx.Result()
-	if err != nil {
-		return err
-	}
-	if err := pass.Compile.Execute(f); err != nil {
-		return err
-	}
-	cfg := printer.Config{Name: "kernels/internal/asmgen/rows", Pkg: "kernels"}
-	for _, out := range []struct {
-		path string
-		p    printer.Printer
-	}{
-		{asmPath, printer.NewGoAsm(cfg)},
-		{stubPath, printer.NewStubs(cfg)},
-	} {
-		b, err := out.p.Print(f)
-		if err != nil {
-			return fmt.Errorf("print %s: %w", out.path, err)
-		}
-		if old, err := os.ReadFile(out.path); err == nil && bytes.Equal(old, b) {
-			continue
-		}
-		if err := os.WriteFile(out.path, b, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
