@@ -155,18 +155,9 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int) (trainResu
 }
 
 func printTrainTable(w io.Writer, rs []trainResult) {
-	fmt.Fprintf(w, "%-13s", "")
-	for _, r := range rs {
-		fmt.Fprintf(w, "%24s", r.Method)
-	}
-	fmt.Fprintln(w)
-	row := func(name string, f func(r trainResult) string) {
-		fmt.Fprintf(w, "%-13s", name)
-		for _, r := range rs {
-			fmt.Fprintf(w, "%24s", f(r))
-		}
-		fmt.Fprintln(w)
-	}
+	t := columns[trainResult]{w: w, label: 13, width: 24, items: rs}
+	t.header(func(r trainResult) string { return r.Method })
+	row := t.row
 	for _, c := range []string{"weights", "gradients", "optimizer", "activations", "workspace", "data"} {
 		row(c, func(r trainResult) string {
 			return fmt.Sprintf("%s [%s]", humanBytes(r.Bytes[c]), humanBytes(r.Planned.Bytes[c]))

@@ -243,18 +243,9 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 }
 
 func printPlanTable(w io.Writer, rs []planResult) {
-	fmt.Fprintf(w, "%-14s", "")
-	for _, r := range rs {
-		fmt.Fprintf(w, "%14s", r.Method)
-	}
-	fmt.Fprintln(w)
-	row := func(name string, f func(r planResult) string) {
-		fmt.Fprintf(w, "%-14s", name)
-		for _, r := range rs {
-			fmt.Fprintf(w, "%14s", f(r))
-		}
-		fmt.Fprintln(w)
-	}
+	t := columns[planResult]{w: w, label: 14, width: 14, items: rs}
+	t.header(func(r planResult) string { return r.Method })
+	row := t.row
 	for _, c := range []string{"weights", "gradients", "optimizer", "activations", "workspace", "data"} {
 		row(c, func(r planResult) string { return humanBytes(r.Bytes[c]) })
 	}
