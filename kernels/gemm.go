@@ -7,12 +7,20 @@ import (
 	"github.com/golora/golora/tensor"
 )
 
-// Operand is a read-only GEMM input: a row-major matrix stored as f32 or
-// bf16 with leading dimension Stride. bf16 values are widened while packing,
-// so a bf16 frozen weight costs bandwidth, not a slower kernel.
+// Operand is a read-only GEMM input: a row-major matrix with leading
+// dimension Stride, stored in exactly one of f32, bf16, fp16, row-scaled
+// int8 or NF4. Every non-f32 storage is widened to f32 while packing (see
+// gemm_dequant.go), so a frozen weight in a narrow dtype costs bandwidth
+// and a little conversion, never a full-size f32 copy.
 type Operand struct {
-	F32    []float32
-	BF16   []uint16
+	F32  []float32
+	BF16 []uint16
+	F16  []uint16
+	// Int8: element (i, j) is Int8.Q[i*Stride+j]·Int8.Scale[i] (Stride must
+	// equal Int8.RowLen).
+	Int8 *tensor.Int8Data
+	// NF4: element (i, j) is flat value i*Stride+j of NF4.
+	NF4    *tensor.NF4Data
 	Stride int
 }
 
@@ -22,8 +30,11 @@ func F32Operand(a []float32, ld int) Operand { return Operand{F32: a, Stride: ld
 // BF16Operand wraps a bf16 matrix with leading dimension ld.
 func BF16Operand(a []uint16, ld int) Operand { return Operand{BF16: a, Stride: ld} }
 
+// F16Operand wraps an fp16 matrix with leading dimension ld.
+func F16Operand(a []uint16, ld int) Operand { return Operand{F16: a, Stride: ld} }
+
 // TensorOperand wraps a 2-D (or flattened) tensor whose last dimension is
-// the row length.
+// the row length (for Int8, the row length of its scales).
 func TensorOperand(t *tensor.Tensor) Operand {
 	ld := t.Dim(-1)
 	switch t.DType() {
@@ -31,23 +42,58 @@ func TensorOperand(t *tensor.Tensor) Operand {
 		return F32Operand(t.F32(), ld)
 	case tensor.BF16:
 		return BF16Operand(t.BF16(), ld)
+	case tensor.F16:
+		return F16Operand(t.F16(), ld)
+	case tensor.Int8:
+		return Operand{Int8: t.Int8(), Stride: t.Int8().RowLen}
+	case tensor.NF4:
+		return Operand{NF4: t.NF4(), Stride: ld}
 	}
 	panic(fmt.Sprintf("kernels: no GEMM operand for dtype %v", t.DType()))
 }
 
+// isF32 reports whether o is stored as f32 (read in place or copied).
+func (o Operand) isF32() bool { return o.BF16 == nil && o.F16 == nil && o.Int8 == nil && o.NF4 == nil }
+
+// storages counts the storages set (exactly one is valid).
+func (o Operand) storages() int {
+	n := 0
+	for _, set := range []bool{o.F32 != nil, o.BF16 != nil, o.F16 != nil, o.Int8 != nil, o.NF4 != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
 func (o Operand) len() int {
-	if o.BF16 != nil {
+	switch {
+	case o.BF16 != nil:
 		return len(o.BF16)
+	case o.F16 != nil:
+		return len(o.F16)
+	case o.Int8 != nil:
+		return len(o.Int8.Q)
+	case o.NF4 != nil:
+		return o.NF4.N
 	}
 	return len(o.F32)
 }
 
-// at reads element (i, j) as f32; used by the reference path and packing.
+// at reads element (i, j) as f32; used by the reference path.
 func (o Operand) at(i, j int) float32 {
-	if o.BF16 != nil {
-		return tensor.F32FromBF16(o.BF16[i*o.Stride+j])
+	e := i*o.Stride + j
+	switch {
+	case o.BF16 != nil:
+		return tensor.F32FromBF16(o.BF16[e])
+	case o.F16 != nil:
+		return tensor.F32FromF16(o.F16[e])
+	case o.Int8 != nil:
+		return float32(o.Int8.Q[e]) * o.Int8.Scale[i]
+	case o.NF4 != nil:
+		return tensor.NF4Levels[o.NF4.Code(e)] * o.NF4.BlockScale(e/tensor.NF4BlockSize)
 	}
-	return o.F32[i*o.Stride+j]
+	return o.F32[e]
 }
 
 // Counters are cumulative GEMM statistics since process start, so tests and
@@ -135,8 +181,16 @@ func checkGemm(fn string, transA, transB bool, m, n, k int, a, b Operand, c []fl
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: %s: negative size m=%d n=%d k=%d", fn, m, n, k))
 	}
-	if a.F32 != nil && a.BF16 != nil || b.F32 != nil && b.BF16 != nil {
-		panic(fmt.Sprintf("kernels: %s: an operand has both f32 and bf16 storage", fn))
+	if a.storages() > 1 || b.storages() > 1 {
+		panic(fmt.Sprintf("kernels: %s: an operand has more than one storage", fn))
+	}
+	for _, o := range []struct {
+		name string
+		op   Operand
+	}{{"A", a}, {"B", b}} {
+		if q := o.op.Int8; q != nil && (o.op.Stride != q.RowLen || len(q.Scale)*q.RowLen != len(q.Q)) {
+			panic(fmt.Sprintf("kernels: %s: int8 %s has ld=%d but rows of %d values with %d scales for %d values", fn, o.name, o.op.Stride, q.RowLen, len(q.Scale), len(q.Q)))
+		}
 	}
 	check := func(name string, o Operand, rows, cols int) {
 		if rows == 0 || cols == 0 {

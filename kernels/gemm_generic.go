@@ -14,8 +14,8 @@ package kernels
 // The exception is Aᵀ with a leading dimension that is a multiple of 512
 // floats: a k step of the micro-panel then jumps by a multiple of 2 KiB, so
 // its kc lines fall in few cache sets and evict each other (2048³ TN: 68 vs
-// 86 GFLOP/s), unless the block meets only a few B panels. bf16 A and the
-// pure-Go kernel always pack A (gemmMR-row panels).
+// 86 GFLOP/s), unless the block meets only a few B panels. A in any other dtype and
+// the pure-Go kernel always pack A (gemmMR-row panels).
 
 // Cache blocking, sized for Zen-class cores (32-48 KiB L1d, >= 512 KiB L2):
 // a kc×gemmNR B panel is 16 KiB, an mc×kc A block 144 KiB.
@@ -105,7 +105,7 @@ func (g *gemmArgs) block(w *gemmWork, i0, i1, j0, j1 int) {
 // macro multiplies the mb×kb block of op(A) at (ic, pc) by the packed kb×nb
 // block of op(B) into C at (ic, jc).
 func (g *gemmArgs) macro(w *gemmWork, bp []float32, ic, mb, jc, nb, pc, kb int, beta float32) {
-	packed := !useAsm || g.a.BF16 != nil || g.packAPays(nb)
+	packed := !useAsm || !g.a.isF32() || g.packAPays(nb)
 	var ap []float32
 	full := mb - mb%gemmMR // rows in full tiles
 	if packed {

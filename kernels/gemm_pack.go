@@ -22,6 +22,10 @@ func packB(dst []float32, b Operand, transB bool, pc, kb, jc, nb int) {
 		if nn < gemmNR {
 			clear(d)
 		}
+		if b.BF16 == nil && !b.isF32() {
+			packBWiden(d, b, transB, pc, kb, j0, nn)
+			continue
+		}
 		switch {
 		case !transB && b.BF16 == nil:
 			for p := 0; p < kb; p++ {
@@ -104,6 +108,13 @@ func packA(dst []float32, a Operand, transA bool, ic, mb, pc, kb int) {
 		d := dst[q*kb*gemmMR : (q+1)*kb*gemmMR]
 		i0 := ic + q*gemmMR
 		mm := min(gemmMR, mb-q*gemmMR)
+		if a.BF16 == nil && !a.isF32() {
+			if mm < gemmMR {
+				clear(d)
+			}
+			packAWiden(d, a, transA, pc, kb, i0, mm)
+			continue
+		}
 		switch {
 		case transA:
 			// op(A) = Aᵀ: a k step is mm contiguous elements of row pc+p.

@@ -98,7 +98,7 @@ func TestMisuseNamesTheProblem(t *testing.T) {
 			tc.f()
 		}()
 	}
-	if _, err := ParseDType("f16"); err == nil {
+	if _, err := ParseDType("f8"); err == nil {
 		t.Error("ParseDType accepted an unsupported dtype")
 	}
 	if d, err := ParseDType("bfloat16"); err != nil || d != BF16 {
