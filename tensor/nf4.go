@@ -56,26 +56,6 @@ func dynamicMap() [256]float32 {
 	return m
 }
 
-// linspace32 is torch.linspace in f32: the first half counts up from start,
-// the second half down from end, by the same f32 step.
-func linspace32(start, end float32, steps int) []float32 {
-	out := make([]float32, steps)
-	if steps == 1 {
-		out[0] = start
-		return out
-	}
-	step := (end - start) / float32(steps-1)
-	half := steps / 2
-	for i := range out {
-		if i < half {
-			out[i] = start + step*float32(i)
-		} else {
-			out[i] = end - step*float32(steps-i-1)
-		}
-	}
-	return out
-}
-
 func sortFloats(s []float32) {
 	for i := 1; i < len(s); i++ {
 		for j := i; j > 0 && s[j] < s[j-1]; j-- {
@@ -168,14 +148,10 @@ func QuantizeNF4(src []float32, doubleQuant bool) *NF4Data {
 		d.Absmax = absmax
 		return d
 	}
-	// Offset: the mean, summed in f64 (torch sums f32 pairwise; the two
-	// agree to an ulp or so).
-	var s float64
-	for _, a := range absmax {
-		s += float64(a)
-	}
+	// Offset: the mean, summed in f32 in torch's order (torchSum32), so
+	// the offset and every code after it match bitsandbytes bit for bit.
 	if blocks > 0 {
-		d.Offset = float32(s / float64(blocks))
+		d.Offset = torchSum32(absmax) / float32(blocks)
 	}
 	d.QAbsmax = make([]uint8, blocks)
 	d.Absmax2 = make([]float32, ceilDiv(blocks, NF4StatsBlockSize))
