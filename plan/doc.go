@@ -1,9 +1,10 @@
 // Package plan predicts what a training step costs before it runs: bytes
 // per memory category (weights by dtype, gradients, optimizer state,
 // activations, workspace, data), GEMM FLOPs (forward, backward to
-// activations, backward to weights) and step time, for a ViT with full
-// fine-tuning or LoRA, f32 or bf16 frozen weights, with or without gradient
-// checkpointing; with a budget, the largest batch that fits.
+// activations, backward to weights) and step time, for any models.Model
+// (a registered preset or a config.json) with full fine-tuning or LoRA, f32
+// or bf16 frozen weights, with or without gradient checkpointing; with a
+// budget, the largest batch that fits.
 //
 // Sizes come from one place, as in llm.c's fill_in_activation_sizes: the
 // modules' own Plan methods (nn.Planner), which declare what their Forward

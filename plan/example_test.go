@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/golora/golora/memory"
+	_ "github.com/golora/golora/models/vit" // registers the vit presets
 	"github.com/golora/golora/plan"
 	"github.com/golora/golora/tensor"
 )
@@ -11,12 +12,16 @@ import (
 // Predict the memory of LoRA (r 16 on query and value, the classifier
 // saved) against full fine-tuning of the vit-small-64 preset at batch 32.
 func Example() {
-	cfg, err := plan.Preset("vit-small-64")
+	src, err := plan.FromPreset("vit-small-64")
+	if err != nil {
+		panic(err)
+	}
+	base, err := src(false, 1)
 	if err != nil {
 		panic(err)
 	}
 	for _, method := range []string{"full", "lora"} {
-		s := plan.Setup{Config: cfg, Method: method, LoRA: plan.DefaultLoRA(), BaseDType: tensor.F32}
+		s := plan.Setup{Base: src, Method: method, LoRA: plan.DefaultLoRA(base), BaseDType: tensor.F32}
 		e, err := plan.Predict(s, 32)
 		if err != nil {
 			panic(err)

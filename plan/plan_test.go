@@ -6,6 +6,7 @@ import (
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft/lora"
@@ -22,33 +23,53 @@ func small() vit.Config {
 	return c
 }
 
+// source is the Source of a ViT config.
+func source(c vit.Config) Source {
+	return func(random bool, seed uint64) (models.Model, error) {
+		if random {
+			return vit.New(c, seed)
+		}
+		return vit.NewZero(c, seed)
+	}
+}
+
+// vitLoRA is DefaultLoRA for a ViT: query and value, the classifier saved.
+func vitLoRA(t testing.TB, c vit.Config) lora.Config {
+	m, err := vit.NewZero(c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return DefaultLoRA(m)
+}
+
 // methods are the four setups golora compares.
-func methods(c vit.Config) map[string]Setup {
-	l := DefaultLoRA()
+func methods(t testing.TB, c vit.Config) map[string]Setup {
+	l := vitLoRA(t, c)
 	l.LoraDropout = 0.1
+	src := source(c)
 	return map[string]Setup{
-		"full":      {Config: c, Method: "full", BaseDType: tensor.F32},
-		"lora":      {Config: c, Method: "lora", LoRA: l, BaseDType: tensor.F32},
-		"lora-bf16": {Config: c, Method: "lora", LoRA: l, BaseDType: tensor.BF16},
-		"lora-ckpt": {Config: c, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: true},
+		"full":      {Base: src, Method: "full", BaseDType: tensor.F32},
+		"lora":      {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32},
+		"lora-bf16": {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.BF16},
+		"lora-ckpt": {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: true},
 	}
 }
 
 // partial is LoRA on some blocks only (PEFT's layers_to_transform), whose
 // blocks differ in structure yet share their buffers.
-func partial(c vit.Config, ckpt bool) Setup {
-	l := DefaultLoRA()
+func partial(t testing.TB, c vit.Config, ckpt bool) Setup {
+	l := vitLoRA(t, c)
 	l.LayersToTransform = []int{0, 2}
 	l.TargetModules = lora.TargetList("query", "dense")
-	return Setup{Config: c, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: ckpt}
+	return Setup{Base: source(c), Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: ckpt}
 }
 
 // TestEstimateMatchesMeasurement builds each method, runs real steps and
 // checks every category and the GEMM FLOPs of a step against Estimate.
 func TestEstimateMatchesMeasurement(t *testing.T) {
 	const batch = 3
-	ms := methods(small())
-	ms["lora-partial"], ms["lora-partial-ckpt"] = partial(small(), false), partial(small(), true)
+	ms := methods(t, small())
+	ms["lora-partial"], ms["lora-partial-ckpt"] = partial(t, small(), false), partial(t, small(), true)
 	for name, s := range ms {
 		t.Run(name, func(t *testing.T) {
 			a0 := memory.Take().Allocated
@@ -92,12 +113,10 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 // bf16 halves the frozen weights, checkpointing cuts activations and adds
 // forward FLOPs, and LoRA skips the frozen dW.
 func TestMethodsRelations(t *testing.T) {
-	c, err := Preset("vit-small-64")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := vit.Preset(64, 8, 6) // vit-small-64
 	e := map[string]Estimate{}
-	for name, s := range methods(c) {
+	var err error
+	for name, s := range methods(t, c) {
 		s.LoRA.LoraDropout = 0 // the benchmark setting
 		if e[name], err = Predict(s, 4); err != nil {
 			t.Fatal(err)
@@ -128,11 +147,8 @@ func TestMethodsRelations(t *testing.T) {
 }
 
 func TestMaxBatch(t *testing.T) {
-	c, err := Preset("vit-small-64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Build(methods(c)["lora"], false, 1)
+	c := vit.Preset(64, 8, 6) // vit-small-64
+	m, err := Build(methods(t, c)["lora"], false, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +170,7 @@ func TestMaxBatch(t *testing.T) {
 // LoRA's gradients bitwise unchanged, with LoRA, hidden and attention
 // dropout on.
 func TestCheckpointLoRAGradients(t *testing.T) {
-	ms := methods(small())
+	ms := methods(t, small())
 	grads := func(s Setup) map[string][]float32 {
 		m, err := Build(s, true, 3)
 		if err != nil {
@@ -175,7 +191,7 @@ func TestCheckpointLoRAGradients(t *testing.T) {
 		}
 		return g
 	}
-	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(small(), false), partial(small(), true)}} {
+	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(t, small(), false), partial(t, small(), true)}} {
 		plain, ckpt := grads(pair[0]), grads(pair[1])
 		if len(plain) == 0 || len(plain) != len(ckpt) {
 			t.Fatalf("%d vs %d trainable parameters", len(plain), len(ckpt))

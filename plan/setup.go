@@ -2,19 +2,39 @@ package plan
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/golora/golora/memory"
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/tensor"
 )
 
-// Setup is a model configuration and a training method.
+// Source makes a setup's base model: zero weights (LayerNorms at one) for
+// planning, or initialised (random) for measuring; seed fixes the weights
+// and dropout masks.
+type Source func(random bool, seed uint64) (models.Model, error)
+
+// FromPreset is the Source of a registered preset (models.PresetNames).
+func FromPreset(name string) (Source, error) {
+	if _, err := models.Preset(name, false, 1); err != nil {
+		return nil, err
+	}
+	return func(random bool, seed uint64) (models.Model, error) { return models.Preset(name, random, seed) }, nil
+}
+
+// FromConfigFile is the Source of a config.json (or of the model
+// directory holding it), checked once here.
+func FromConfigFile(path string) (Source, error) {
+	if _, err := models.FromConfigFile(path, false, 1); err != nil {
+		return nil, err
+	}
+	return func(random bool, seed uint64) (models.Model, error) { return models.FromConfigFile(path, random, seed) }, nil
+}
+
+// Setup is a base model and a training method.
 type Setup struct {
-	Config vit.Config
+	Base Source
 	// Method is "full" (every parameter trains) or "lora".
 	Method string
 	// LoRA configures the adapters when Method is "lora".
@@ -28,47 +48,24 @@ type Setup struct {
 // Methods are the valid values of Setup.Method.
 var Methods = []string{"full", "lora"}
 
-// DefaultLoRA is golora's benchmark LoRA: r 16, alpha 16, query and value,
-// the classifier saved.
-func DefaultLoRA() lora.Config {
+// DefaultLoRA is golora's benchmark LoRA for m: r 16, alpha 16 on the
+// family's default targets (PEFT's, e.g. query and value), and the
+// classification head saved when m has one.
+func DefaultLoRA(m models.Model) lora.Config {
 	c := lora.DefaultConfig()
 	c.R, c.LoraAlpha = 16, 16
-	c.TargetModules = lora.TargetList("query", "value")
-	c.ModulesToSave = []string{"classifier"}
-	return c
-}
-
-// Presets are the benchmark models by name.
-var Presets = map[string]func() vit.Config{
-	"vit-tiny-224": func() vit.Config { return preset(224, 16, 12) },
-	"vit-small-64": func() vit.Config { return preset(64, 8, 6) },
-}
-
-func preset(image, patch, layers int) vit.Config {
-	c := vit.DefaultConfig()
-	c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize = 192, layers, 3, 768
-	c.ImageSize, c.PatchSize = image, patch
-	c.SetLabels(vit.DefaultLabels(10))
-	return c
-}
-
-// Preset returns the configuration of a preset, or an error listing them.
-func Preset(name string) (vit.Config, error) {
-	f, ok := Presets[name]
-	if !ok {
-		names := make([]string, 0, len(Presets))
-		for n := range Presets {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return vit.Config{}, fmt.Errorf("plan: unknown preset %q (have %s)", name, strings.Join(names, ", "))
+	if f, err := models.FamilyOfType(m.ModelType()); err == nil {
+		c.TargetModules = lora.TargetList(f.LoRATargets...)
 	}
-	return f(), nil
+	if _, ok := m.(models.Classifier); ok && m.OutputHead() != "" {
+		c.ModulesToSave = []string{m.OutputHead()}
+	}
+	return c
 }
 
-// Model is a model set up for a method: the ViT, and its LoRA wrapper.
+// Model is a model set up for a method: the base, and its LoRA wrapper.
 type Model struct {
-	ViT  *vit.Model
+	Base models.Model
 	LoRA *lora.Model // nil for full fine-tuning
 }
 
@@ -78,13 +75,10 @@ type Model struct {
 // weights are zero (LayerNorms one) unless random; seed fixes adapters and
 // dropout masks.
 func Build(s Setup, random bool, seed uint64) (*Model, error) {
-	var m *vit.Model
-	var err error
-	if random {
-		m, err = vit.New(s.Config, seed)
-	} else {
-		m, err = vit.NewZero(s.Config, seed)
+	if s.Base == nil {
+		return nil, fmt.Errorf("plan: the setup has no base model")
 	}
+	m, err := s.Base(random, seed)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -92,8 +86,8 @@ func Build(s Setup, random bool, seed uint64) (*Model, error) {
 }
 
 // Apply sets up the existing model m for s's method (see Build).
-func Apply(s Setup, m *vit.Model, seed uint64) (*Model, error) {
-	out := &Model{ViT: m}
+func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
+	out := &Model{Base: m}
 	switch s.Method {
 	case "full":
 		for _, p := range nn.AllParams(m) {
@@ -122,7 +116,7 @@ func Apply(s Setup, m *vit.Model, seed uint64) (*Model, error) {
 }
 
 // Root is the module tree.
-func (m *Model) Root() nn.Module { return m.ViT }
+func (m *Model) Root() nn.Module { return m.Base }
 
 // Estimate is the predicted cost of one training step.
 type Estimate struct {
@@ -131,7 +125,7 @@ type Estimate struct {
 	// backward to weights; and of their sum, attention's and LoRA's.
 	Forward, BackwardDX, BackwardDW int64
 	Attention, LowRank              int64
-	// For the non-GEMM part of the step time: encoder block forwards
+	// For the non-GEMM part of the step time: transformer block forwards
 	// (with recomputations) and backwards, and trainable values (AdamW).
 	BlockForwards, BlockBackwards int
 	TrainableValues               int64
@@ -148,12 +142,12 @@ func (e Estimate) FLOPs() int64 { return e.Forward + e.BackwardDX + e.BackwardDW
 const AdamStateBytes = 8
 
 // Estimate predicts one training step with AdamW on a batch of the given
-// size: parameter values by dtype, a gradient and Adam's two moments per
-// trainable value, what the modules declare for forward, cross-entropy and
-// backward, and the batch itself (f32 pixels, int32 labels).
+// size (at full sequence length): parameter values by dtype, a gradient
+// and Adam's two moments per trainable value, what the modules declare for
+// forward, cross-entropy and backward, and the batch itself.
 func (m *Model) Estimate(batch int) Estimate {
 	var e Estimate
-	for _, p := range nn.AllParams(m.ViT) {
+	for _, p := range nn.AllParams(m.Base) {
 		e.Bytes[memory.WeightsOf(p.Value.DType())] += p.Value.Bytes()
 		if p.Trainable {
 			e.TrainableValues += int64(p.Len())
@@ -161,27 +155,17 @@ func (m *Model) Estimate(batch int) Estimate {
 			e.Bytes[memory.Optimizer] += AdamStateBytes * int64(p.Len())
 		}
 	}
-	c := &m.ViT.Config
-	in := []int{batch, c.NumChannels, c.ImageSize, c.ImageSize}
+	spec := m.Base.Spec()
 	var ce nn.CrossEntropyLoss
-	k := m.ViT.Plan(in, true).Plus(ce.Plan([]int{batch, c.NumLabels}, true))
+	k := m.Base.PlanBatch(batch, true).Plus(ce.Plan([]int{spec.Rows(batch), spec.Classes}, true))
 	t := k.Total()
 	e.Bytes[memory.Activations] = t[memory.Activations]
 	e.Bytes[memory.Workspace] = t[memory.Workspace]
-	e.Bytes[memory.Data] = DataBytes(*c, batch)
+	e.Bytes[memory.Data] = spec.Bytes(batch)
 	e.Forward, e.BackwardDX, e.BackwardDW = k.Forward, k.BackwardDX, k.BackwardDW
 	e.Attention, e.LowRank = k.Attention, k.LowRank
-	e.BlockBackwards = m.ViT.BlocksBackward()
-	e.BlockForwards = len(m.ViT.Layers)
-	if m.ViT.GradientCheckpointing() && e.BlockBackwards > 1 {
-		e.BlockForwards += e.BlockBackwards - 1
-	}
+	e.BlockForwards, e.BlockBackwards = m.Base.Blocks()
 	return e
-}
-
-// DataBytes is one batch: f32 pixel values and int32 labels.
-func DataBytes(c vit.Config, batch int) int64 {
-	return 4*int64(batch*c.NumChannels*c.ImageSize*c.ImageSize) + 4*int64(batch)
 }
 
 // Predict builds s (zero weights) and estimates a step of the given batch.

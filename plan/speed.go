@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/golora/golora/kernels"
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/tensor"
 )
 
@@ -45,12 +45,12 @@ var (
 	speedCache = map[speedKey]Speed{}
 )
 
-// Calibrate measures Speed for the shapes of config c at the given batch,
+// Calibrate measures Speed for a model of dimensions d at the given batch,
 // LoRA rank r and base dtype, with the kernels' current thread count. It
 // takes a few times the GEMM work of one step's Linear products; results
 // are cached for the process.
-func Calibrate(c vit.Config, batch, r int, bf16 bool) Speed {
-	k := speedKey{c.HiddenSize, c.IntermediateSize, c.Tokens(), c.NumAttentionHeads, batch, r, kernels.Threads(), bf16}
+func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
+	k := speedKey{dims.Hidden, dims.Intermediate, dims.Tokens, dims.Heads, batch, r, kernels.Threads(), bf16}
 	speedMu.Lock()
 	defer speedMu.Unlock()
 	if s, ok := speedCache[k]; ok {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/tensor"
 )
 
@@ -15,11 +16,8 @@ func TestStepTimeModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("calibrates kernels")
 	}
-	c, err := Preset("vit-small-64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := methods(c)["lora"]
+	c := vit.Preset(64, 8, 6) // vit-small-64
+	s := methods(t, c)["lora"]
 	s.LoRA.LoraDropout = 0
 	const batch = 4
 	m, err := Build(s, true, 1)
@@ -39,7 +37,7 @@ func TestStepTimeModel(t *testing.T) {
 		ms = append(ms, float64(time.Since(start).Nanoseconds())/1e6)
 	}
 	slices.Sort(ms)
-	sp := Calibrate(c, batch, s.LoRA.R, s.BaseDType == tensor.BF16)
+	sp := Calibrate(m.Base.Dims(), batch, s.LoRA.R, s.BaseDType == tensor.BF16)
 	if sp.Linear <= 0 || sp.Attention <= 0 || sp.LowRank <= 0 || sp.BlockForwardNS <= 0 || sp.BlockBackwardNS <= 0 || sp.AdamNSPerValue <= 0 {
 		t.Fatalf("calibration %v", sp)
 	}

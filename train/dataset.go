@@ -2,19 +2,25 @@ package train
 
 import (
 	"github.com/golora/golora/data"
-	"github.com/golora/golora/memory"
 )
 
-// Dataset is a labelled set of fixed-size examples: images already
-// preprocessed to the model's input, or any other vector.
+// Dataset is a set of examples the Trainer collates into batches: images
+// with a class, token sequences with a class, or token sequences to model.
 type Dataset interface {
 	// Len is the number of examples.
 	Len() int
-	// Shape is the shape of one example (e.g. [1, 28, 28]).
-	Shape() []int
-	// Example writes example i into dst (len = product of Shape) and
-	// returns its label.
-	Example(i int, dst []float32) int32
+	// Fill collates examples idx into b (reusing its buffers: see
+	// data.Batch's SetImages and SetTokens), targets included.
+	Fill(b *data.Batch, idx []int)
+}
+
+// TargetCounter is implemented by datasets whose examples do not carry
+// exactly one scored target each (language modelling, with padding): the
+// Trainer asks it for the scored targets of a step's micro-batches first,
+// so that the loss of a step is the mean over all of them, as Hugging
+// Face's Trainer does with num_items_in_batch.
+type TargetCounter interface {
+	CountTargets(idx []int) int
 }
 
 // EpochSetter is implemented by datasets whose examples depend on the
@@ -22,6 +28,14 @@ type Dataset interface {
 // of every epoch, including the epoch a resumed run starts in.
 type EpochSetter interface {
 	SetEpoch(epoch int)
+}
+
+// countTargets is the number of scored targets of examples idx.
+func countTargets(ds Dataset, idx []int) int {
+	if c, ok := ds.(TargetCounter); ok {
+		return c.CountTargets(idx)
+	}
+	return len(idx)
 }
 
 // epochOrder is the order in which epoch visits the n examples: a
@@ -32,27 +46,32 @@ func epochOrder(seed uint64, epoch, n int) []int {
 	return data.Order(n, seed, epoch)
 }
 
-// batch is a reusable input buffer and its labels.
-type batch struct {
-	x      []float32
-	labels []int32
-	shape  []int // [B, example shape...]
+// Images is a Dataset of fixed-size examples with one class each, given
+// one at a time: Example writes example i (Shape's values) into dst and
+// returns its class.
+type Images interface {
+	Len() int
+	Shape() []int // [C, H, W]
+	Example(i int, dst []float32) int32
 }
 
-// newBatch allocates a batch of b examples, counted as memory.Data while
-// it lives.
-func newBatch(b int, example []int) *batch {
-	n := b
-	for _, d := range example {
-		n *= d
-	}
-	return &batch{x: memory.Alloc(memory.Data, n), labels: memory.AllocInt32(memory.Data, b), shape: append([]int{b}, example...)}
-}
+// ImageDataset collates an Images source into batches.
+func ImageDataset(src Images) Dataset { return imageDataset{src} }
 
-// fill loads examples idx into the batch (len(idx) must be its size).
-func (bt *batch) fill(ds Dataset, idx []int) {
-	per := len(bt.x) / len(bt.labels)
+type imageDataset struct{ Images }
+
+func (d imageDataset) Fill(b *data.Batch, idx []int) {
+	s := d.Shape()
+	per := s[0] * s[1] * s[2]
+	pix, targets := b.SetImages(len(idx), s[0], s[1], s[2])
 	for i, j := range idx {
-		bt.labels[i] = ds.Example(j, bt.x[i*per:(i+1)*per])
+		targets[i] = d.Example(j, pix[i*per:(i+1)*per])
+	}
+}
+
+// SetEpoch passes the epoch on to a source that depends on it.
+func (d imageDataset) SetEpoch(epoch int) {
+	if es, ok := d.Images.(EpochSetter); ok {
+		es.SetEpoch(epoch)
 	}
 }

@@ -4,26 +4,34 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
 
-// Model is what the Trainer trains: a module tree whose Forward maps a
-// batch of inputs [B, ...] to logits [B, classes] and whose Backward takes
-// dL/dlogits of the last Forward and accumulates into the gradients of the
-// trainable parameters. Backward may return dL/dx; the Trainer ignores it.
+// Model is what the Trainer trains: a module tree whose ForwardBatch maps
+// a batch to logits (one row per target of the batch) and whose Backward
+// takes dL/dlogits of the last forward and accumulates into the gradients
+// of the trainable parameters. Backward may return dL/dinput; the Trainer
+// ignores it. Every models.Model is one.
 type Model interface {
 	nn.Module
-	Forward(x *tensor.Tensor) *tensor.Tensor
+	ForwardBatch(b *data.Batch) *tensor.Tensor
 	Backward(dlogits *tensor.Tensor) *tensor.Tensor
 }
 
-// EvalResult is the mean cross-entropy loss and the accuracy over a dataset.
+// EvalResult is the mean cross-entropy loss and the accuracy over the
+// scored targets of a dataset (one per example for classification, one
+// per token for language modelling).
 type EvalResult struct {
 	Loss     float64 `json:"loss"`
 	Accuracy float64 `json:"accuracy"`
 	Examples int     `json:"examples"`
+	Targets  int     `json:"targets"`
 }
+
+// Perplexity is exp(Loss), the usual figure for language models.
+func (e EvalResult) Perplexity() float64 { return math.Exp(e.Loss) }
 
 // Evaluate runs m over every example of ds in order, batchSize at a time
 // (the last batch may be smaller), in evaluation mode (no dropout), and
@@ -39,40 +47,46 @@ func Evaluate(m Model, ds Dataset, batchSize int) (EvalResult, error) {
 	nn.SetTraining(m, false)
 	defer nn.SetTraining(m, true)
 	b := min(batchSize, n)
-	bt := newBatch(b, ds.Shape())
-	per := len(bt.x) / b
+	var bt data.Batch
 	idx := make([]int, b)
 	var loss nn.CrossEntropyLoss
 	var sum float64
-	correct := 0
+	correct, targets := 0, 0
 	for lo := 0; lo < n; lo += b {
 		k := min(b, n-lo)
 		for i := range k {
 			idx[i] = lo + i
 		}
-		bt.fill(ds, idx[:k])
-		x := tensor.FromF32(bt.x[:k*per], append([]int{k}, bt.shape[1:]...)...)
-		logits := m.Forward(x)
-		l, err := loss.Forward(logits, bt.labels[:k])
+		ds.Fill(&bt, idx[:k])
+		valid := bt.ValidTargets()
+		if valid == 0 {
+			continue
+		}
+		logits := m.ForwardBatch(&bt)
+		l, err := loss.Forward(logits, bt.Targets)
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("train: evaluation: %w", err)
 		}
 		if math.IsNaN(l) || math.IsInf(l, 0) {
 			return EvalResult{}, fmt.Errorf("train: evaluation loss is %v on examples %d-%d", l, lo, lo+k-1)
 		}
-		sum += l * float64(k)
-		correct += countCorrect(logits, bt.labels[:k])
+		sum += l * float64(valid)
+		targets += valid
+		correct += countCorrect(logits, bt.Targets)
 	}
-	return EvalResult{Loss: sum / float64(n), Accuracy: float64(correct) / float64(n), Examples: n}, nil
+	if targets == 0 {
+		return EvalResult{}, fmt.Errorf("train: evaluation set has no scored targets")
+	}
+	return EvalResult{Loss: sum / float64(targets), Accuracy: float64(correct) / float64(targets), Examples: n, Targets: targets}, nil
 }
 
-// countCorrect counts the rows whose arg-max logit is the label.
-func countCorrect(logits *tensor.Tensor, labels []int32) int {
+// countCorrect counts the rows whose arg-max logit is the target.
+func countCorrect(logits *tensor.Tensor, targets []int32) int {
 	c := logits.Dim(-1)
 	v := logits.F32()
 	n := 0
-	for i, lab := range labels {
-		if Argmax(v[i*c:(i+1)*c]) == int(lab) {
+	for i, lab := range targets {
+		if lab != data.IgnoreIndex && Argmax(v[i*c:(i+1)*c]) == int(lab) {
 			n++
 		}
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/golora/golora/data"
 	"math"
 	"math/rand/v2"
 
@@ -49,6 +50,8 @@ func (m *tinyModel) Forward(x *tensor.Tensor) *tensor.Tensor {
 	h := m.fc1.Forward(x.Reshape(x.Dim(0), m.in))
 	return m.fc2.Forward(m.act.Forward(h))
 }
+
+func (m *tinyModel) ForwardBatch(b *data.Batch) *tensor.Tensor { return m.Forward(b.Pixels) }
 
 func (m *tinyModel) Backward(d *tensor.Tensor) *tensor.Tensor {
 	d = m.fc2.Backward(d)
@@ -99,15 +102,18 @@ func (b *blobs) Example(i int, dst []float32) int32 {
 	copy(dst, b.x[i])
 	return b.labels[i]
 }
+func (b *blobs) Fill(bt *data.Batch, idx []int) { ImageDataset(b).Fill(bt, idx) }
 
 // poisoned wraps a dataset and returns NaN pixels for one example.
 type poisoned struct {
-	Dataset
+	Images
 	bad int
 }
 
+func (p poisoned) Fill(bt *data.Batch, idx []int) { ImageDataset(p).Fill(bt, idx) }
+
 func (p poisoned) Example(i int, dst []float32) int32 {
-	l := p.Dataset.Example(i, dst)
+	l := p.Images.Example(i, dst)
 	if i == p.bad {
 		dst[0] = float32(math.NaN())
 	}

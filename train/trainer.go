@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
-	"github.com/golora/golora/tensor"
 )
 
 // Trainer trains Model on TrainData with Args. Set the fields, optionally
@@ -202,8 +202,7 @@ func (t *Trainer) Train() (*Result, error) {
 	}
 
 	nn.SetTraining(t.Model, true)
-	bt := newBatch(B, t.TrainData.Shape())
-	x := tensor.FromF32(bt.x, bt.shape...)
+	var bt data.Batch
 	order := epochOrder(st.Seed, st.DataEpoch, n)
 	setEpoch := func() {
 		if es, ok := t.TrainData.(EpochSetter); ok {
@@ -231,14 +230,23 @@ func (t *Trainer) Train() (*Result, error) {
 		for _, p := range t.params {
 			p.ZeroGrad()
 		}
+		// The step's loss is the mean over all its scored targets, so each
+		// micro-batch's mean counts by its share of them (1/GA each when
+		// every example has one target).
+		stepTargets := countTargets(t.TrainData, order[st.Position:st.Position+perStep])
+		if stepTargets == 0 {
+			return nil, fmt.Errorf("train: step %d: the batch has no scored targets (all labels are %d)", step+1, data.IgnoreIndex)
+		}
 		var stepLoss float64
 		for g := range GA {
-			bt.fill(t.TrainData, order[st.Position:st.Position+B])
+			idx := order[st.Position : st.Position+B]
+			t.TrainData.Fill(&bt, idx)
+			share := float64(countTargets(t.TrainData, idx)) / float64(stepTargets)
 			// Dropout masks are a function of the micro-step, so a resumed
 			// run draws the same ones.
 			nn.SetStep(t.Model, uint64(step*GA+g))
-			logits := t.Model.Forward(x)
-			l, err := t.loss.Forward(logits, bt.labels)
+			logits := t.Model.ForwardBatch(&bt)
+			l, err := t.loss.Forward(logits, bt.Targets)
 			if err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
 			}
@@ -246,13 +254,11 @@ func (t *Trainer) Train() (*Result, error) {
 				return nil, &LossError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.lastGood(lastCkpt)}
 			}
 			d := t.loss.Backward()
-			if GA > 1 {
-				// HF divides each micro-batch's mean loss by the number of
-				// accumulation steps: the sum is the mean over the step.
-				kernels.Scale(d.F32(), 1/float32(GA))
+			if share != 1 {
+				kernels.Scale(d.F32(), float32(share))
 			}
 			t.Model.Backward(d)
-			stepLoss += l / float64(GA)
+			stepLoss += l * share
 			st.Position += B
 		}
 		norm := t.opt.clip(a.MaxGradNorm)

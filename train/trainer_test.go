@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"errors"
+	"github.com/golora/golora/data"
 	"image/png"
 	"math"
 	"os"
@@ -162,9 +163,11 @@ func TestScheduleApplied(t *testing.T) {
 // killAfter panics after n Example calls: a stand-in for a process killed
 // in the middle of a step.
 type killAfter struct {
-	Dataset
+	Images
 	n *int
 }
+
+func (k killAfter) Fill(bt *data.Batch, idx []int) { ImageDataset(k).Fill(bt, idx) }
 
 type killed struct{}
 
@@ -173,7 +176,7 @@ func (k killAfter) Example(i int, dst []float32) int32 {
 		panic(killed{})
 	}
 	*k.n--
-	return k.Dataset.Example(i, dst)
+	return k.Images.Example(i, dst)
 }
 
 // loraTiny is the tiny model with LoRA (dropout on, so masks matter)

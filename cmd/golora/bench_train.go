@@ -60,11 +60,11 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	case *pf.threads < 0:
 		return usagef("bench train: --threads must be >= 0")
 	}
-	cfg, what, err := pf.config()
+	src, what, err := pf.source()
 	if err != nil {
 		return err
 	}
-	all, setups, err := pf.compareSetups(cfg)
+	all, setups, err := pf.compareSetups(src)
 	if err != nil {
 		return err
 	}
@@ -116,14 +116,14 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int) (trainResu
 	if s.Method == "lora" {
 		rank = s.LoRA.R
 	}
-	speed := plan.Calibrate(s.Config, batch, rank, s.BaseDType == tensor.BF16)
-	memory.SetWeights(0, 0)
-	settle()
-	memory.ResetPeak()
 	m, err := plan.Build(s, true, 1)
 	if err != nil {
 		return r, err
 	}
+	speed := plan.Calibrate(m.Base.Dims(), batch, rank, s.BaseDType == tensor.BF16)
+	memory.SetWeights(0, 0)
+	settle()
+	memory.ResetPeak()
 	nn.AccountWeights(m.Root())
 	run, err := plan.NewRunner(m, batch, 2)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/nn"
-	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/train"
 )
 
@@ -80,8 +79,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if set.steps < 1 || set.batch < 1 || !(set.lr > 0) || !(*fullLR > 0) || !(*scratchLR > 0) || *evalLimit < 0 || *trainLimit < 0 {
 		return usagef("demo: steps, batch size and learning rates must be positive, limits >= 0")
 	}
-	lcfg, err := lf.config()
-	if err != nil {
+	if _, err := lf.config(nil); err != nil {
 		return err
 	}
 	if err := setThreads(*threads); err != nil {
@@ -135,7 +133,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		case "scratch":
 			s.lr = *scratchLR
 		}
-		r, err := demoMethod(method, base, lcfg, s, trainSet, testSet, *seed, filepath.Join(*outDir, method), *quiet, log)
+		r, err := demoMethod(method, base, &lf, s, trainSet, testSet, *seed, filepath.Join(*outDir, method), *quiet, log)
 		if err != nil {
 			return err
 		}
@@ -154,9 +152,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 }
 
 // demoMethod runs one fine-tuning of the demo: "lora" (the shipped base,
-// LoRA on lcfg's targets plus the classifier), "full" (the shipped base,
+// LoRA on lf's targets plus the classifier), "full" (the shipped base,
 // every parameter) or "scratch" (a new model of the same shape).
-func demoMethod(method, baseDir string, lcfg lora.Config, s demoSettings, trainSet, testSet *data.Dataset,
+func demoMethod(method, baseDir string, lf *loraFlags, s demoSettings, trainSet, testSet *data.Dataset,
 	seed uint64, outDir string, quiet bool, log io.Writer) (demoResult, error) {
 	res := demoResult{Method: method, Steps: s.steps}
 	var r *trainingRun
@@ -164,7 +162,7 @@ func demoMethod(method, baseDir string, lcfg lora.Config, s demoSettings, trainS
 	labels := classNames(trainSet)
 	switch method {
 	case "lora", "full":
-		if r, err = prepareFineTune(baseDir, method, lcfg, labels, seed); err != nil {
+		if r, err = prepareFineTune(baseDir, method, lf, labels, seed); err != nil {
 			return res, err
 		}
 	case "scratch":
@@ -182,16 +180,16 @@ func demoMethod(method, baseDir string, lcfg lora.Config, s demoSettings, trainS
 				return res, err
 			}
 		}
-		pc, err := loadProcessorConfig(baseDir, &cfg)
+		pc, err := loadProcessorConfig(baseDir, m.Spec())
 		if err != nil {
 			return res, err
 		}
 		r = &trainingRun{model: m, pc: pc}
 	}
-	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Config.NumChannels); err != nil {
+	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Spec()); err != nil {
 		return res, err
 	}
-	ev, err := newProcessed(testSet, r.pc, r.model.Config.NumChannels)
+	ev, err := newProcessed(testSet, r.pc, r.model.Spec())
 	if err != nil {
 		return res, err
 	}

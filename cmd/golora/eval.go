@@ -67,14 +67,14 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		ds = trainSet
 	}
 	ds = ds.Limit(*limit)
-	if n := len(ds.Classes); n != lm.vit.Config.NumLabels {
-		return fmt.Errorf("the data has %d classes but the model has %d labels (use --classes or an adapter with a matching head)", n, lm.vit.Config.NumLabels)
+	if n, k := len(ds.Classes), lm.model.Spec().Classes; n != k {
+		return fmt.Errorf("the data has %d classes but the model has %d labels (use --classes or an adapter with a matching head)", n, k)
 	}
-	p, err := newProcessed(ds, lm.pc, lm.vit.Config.NumChannels)
+	p, err := newProcessed(ds, lm.pc, lm.model.Spec())
 	if err != nil {
 		return err
 	}
-	res, err := train.Evaluate(lm.vit, p, *batch)
+	res, err := train.Evaluate(lm.model, p, *batch)
 	if err != nil {
 		return err
 	}

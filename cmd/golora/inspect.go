@@ -6,7 +6,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
+	"github.com/golora/golora/tensor"
 )
 
 func init() {
@@ -24,33 +25,15 @@ type inspectOptions struct {
 // are separate fields so that later ones (an adapter's) can be added
 // without touching the others.
 type inspectReport struct {
-	Dir          string           `json:"dir,omitempty"`
-	Architecture string           `json:"architecture,omitempty"`
-	ModelType    string           `json:"model_type,omitempty"`
-	Config       *inspectConfig   `json:"config,omitempty"`
-	Parameters   *vit.ParamCounts `json:"parameters,omitempty"`
-	Adapter      *adapterReport   `json:"adapter,omitempty"`
-}
+	Dir          string              `json:"dir,omitempty"`
+	Architecture string              `json:"architecture,omitempty"`
+	ModelType    string              `json:"model_type,omitempty"`
+	Config       map[string]any      `json:"config,omitempty"`
+	Parameters   *models.ParamCounts `json:"parameters,omitempty"`
+	Adapter      *adapterReport      `json:"adapter,omitempty"`
 
-// inspectConfig is the config summary, with Hugging Face field names plus
-// the derived head_dim and tokens.
-type inspectConfig struct {
-	HiddenSize                int      `json:"hidden_size"`
-	NumHiddenLayers           int      `json:"num_hidden_layers"`
-	NumAttentionHeads         int      `json:"num_attention_heads"`
-	HeadDim                   int      `json:"head_dim"`
-	IntermediateSize          int      `json:"intermediate_size"`
-	HiddenAct                 string   `json:"hidden_act"`
-	LayerNormEps              float64  `json:"layer_norm_eps"`
-	QKVBias                   bool     `json:"qkv_bias"`
-	HiddenDropoutProb         float64  `json:"hidden_dropout_prob"`
-	AttentionProbsDropoutProb float64  `json:"attention_probs_dropout_prob"`
-	ImageSize                 int      `json:"image_size"`
-	PatchSize                 int      `json:"patch_size"`
-	NumChannels               int      `json:"num_channels"`
-	Tokens                    int      `json:"tokens"`
-	NumLabels                 int      `json:"num_labels"`
-	Labels                    []string `json:"labels"`
+	lines []models.Line // the model's description, for the text form
+	kinds []string      // its parameter kinds, in print order
 }
 
 func runInspect(args []string, stdout, stderr io.Writer) error {
@@ -107,25 +90,15 @@ func inspect(opts inspectOptions) (*inspectReport, error) {
 		}
 		return &inspectReport{Adapter: a}, nil
 	}
-	m, err := vit.Load(opts.dir, vit.LoadOptions{})
+	m, err := models.Load(opts.dir, models.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
-	c := &m.Config
-	counts := vit.Count(m)
-	rep := &inspectReport{
-		Dir:          opts.dir,
-		Architecture: vit.Architecture,
-		ModelType:    c.ModelType,
-		Parameters:   &counts,
-		Config: &inspectConfig{
-			HiddenSize: c.HiddenSize, NumHiddenLayers: c.NumHiddenLayers, NumAttentionHeads: c.NumAttentionHeads,
-			HeadDim: c.HeadDim(), IntermediateSize: c.IntermediateSize, HiddenAct: c.HiddenAct,
-			LayerNormEps: c.LayerNormEps, QKVBias: c.QKVBias,
-			HiddenDropoutProb: c.HiddenDropoutProb, AttentionProbsDropoutProb: c.AttentionProbsDropoutProb,
-			ImageSize: c.ImageSize, PatchSize: c.PatchSize, NumChannels: c.NumChannels, Tokens: c.Tokens(),
-			NumLabels: c.NumLabels, Labels: c.Labels(),
-		},
+	counts := models.CountParams(m)
+	rep := &inspectReport{Dir: opts.dir, ModelType: m.ModelType(), Parameters: &counts, Architecture: m.String()}
+	if d, ok := m.(models.Describer); ok {
+		desc := d.Describe()
+		rep.Architecture, rep.Config, rep.lines, rep.kinds = desc.Architecture, desc.Config, desc.Lines, desc.Kinds
 	}
 	if opts.adapter != "" {
 		if rep.Adapter, err = inspectAdapter(opts.adapter, m); err != nil {
@@ -136,40 +109,30 @@ func inspect(opts inspectOptions) (*inspectReport, error) {
 }
 
 func (r *inspectReport) writeText(w io.Writer) {
-	if r.Config == nil {
+	if r.Parameters == nil {
 		r.Adapter.writeText(w)
 		return
 	}
 	defer r.Adapter.writeText(w)
-	c, p := r.Config, r.Parameters
-	fmt.Fprintf(w, "model         %s\n", r.Dir)
-	fmt.Fprintf(w, "architecture  %s (model_type %s)\n", r.Architecture, r.ModelType)
-	fmt.Fprintf(w, "encoder       %d layers, hidden %d, %d heads of %d, intermediate %d, %s, layer_norm_eps %g, qkv_bias %v\n",
-		c.NumHiddenLayers, c.HiddenSize, c.NumAttentionHeads, c.HeadDim, c.IntermediateSize, c.HiddenAct, c.LayerNormEps, c.QKVBias)
-	fmt.Fprintf(w, "image         %dx%d, %d channels, patch %d: %d patches + CLS = %d tokens\n",
-		c.ImageSize, c.ImageSize, c.NumChannels, c.PatchSize, c.Tokens-1, c.Tokens)
-	fmt.Fprintf(w, "dropout       hidden %g, attention %g\n", c.HiddenDropoutProb, c.AttentionProbsDropoutProb)
-	labels := c.Labels
-	more := ""
-	if len(labels) > 10 {
-		labels, more = labels[:10], fmt.Sprintf(", … (%d more)", len(c.Labels)-10)
+	p := r.Parameters
+	fmt.Fprintf(w, "%-13s %s\n", "model", r.Dir)
+	fmt.Fprintf(w, "%-13s %s (model_type %s)\n", "architecture", r.Architecture, r.ModelType)
+	for _, l := range r.lines {
+		fmt.Fprintf(w, "%-13s %s\n", l.Label, l.Text)
 	}
-	fmt.Fprintf(w, "labels        %d: %s%s\n", c.NumLabels, strings.Join(labels, ", "), more)
 	var bytes []string
-	for _, dt := range []string{"F32", "BF16"} {
-		if b := p.Bytes[dt]; b > 0 {
+	for _, dt := range tensor.DTypes {
+		if b := p.Bytes[dt.String()]; b > 0 {
 			bytes = append(bytes, fmt.Sprintf("%s %s", dt, humanBytes(b)))
 		}
 	}
-	fmt.Fprintf(w, "parameters    %s (%s)\n", thousands(p.Total), strings.Join(bytes, ", "))
-	for _, k := range []struct {
-		name string
-		n    int64
-	}{{"embeddings", p.Embeddings}, {"attention", p.Attention}, {"mlp", p.MLP}, {"layernorm", p.LayerNorm}, {"classifier", p.Classifier}, {"other", p.Other}} {
-		if k.n == 0 && k.name == "other" {
+	fmt.Fprintf(w, "%-13s %s (%s)\n", "parameters", thousands(p.Total), strings.Join(bytes, ", "))
+	for _, k := range append(r.kinds, "other") {
+		n := p.ByKind[k]
+		if n == 0 && k == "other" {
 			continue
 		}
-		fmt.Fprintf(w, "  %-11s %12s  %5.1f%%\n", k.name, thousands(k.n), 100*float64(k.n)/float64(p.Total))
+		fmt.Fprintf(w, "  %-11s %12s  %5.1f%%\n", k, thousands(n), 100*float64(n)/float64(p.Total))
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/safetensors"
@@ -40,7 +40,7 @@ type adapterTensor struct {
 
 // inspectAdapter reads dir's config and tensors; with a model it also
 // loads the adapter onto it, which checks every name and shape.
-func inspectAdapter(dir string, m *vit.Model) (*adapterReport, error) {
+func inspectAdapter(dir string, m models.Model) (*adapterReport, error) {
 	cfg, err := lora.ReadConfig(dir)
 	if err != nil {
 		return nil, err

@@ -44,10 +44,12 @@ func TestInspectJSON(t *testing.T) {
 		t.Fatalf("output is not the report JSON: %v", err)
 	}
 	p := rep.Parameters
-	if p.Total != p.Embeddings+p.Attention+p.MLP+p.LayerNorm+p.Classifier+p.Other || p.Total != 19461 {
+	k := p.ByKind
+	if p.Total != k["embeddings"]+k["attention"]+k["mlp"]+k["layernorm"]+k["classifier"] || p.Total != 19461 {
 		t.Errorf("parameters %+v", p)
 	}
-	if rep.Config.Tokens != 17 || rep.Config.HeadDim != 8 || len(rep.Config.Labels) != 5 || rep.ModelType != "vit" {
+	c := rep.Config
+	if c["tokens"] != 17.0 || c["head_dim"] != 8.0 || len(c["labels"].([]any)) != 5 || rep.ModelType != "vit" {
 		t.Errorf("config %+v", rep.Config)
 	}
 }

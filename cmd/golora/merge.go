@@ -8,7 +8,7 @@ import (
 
 	"github.com/golora/golora/internal/atomicfile"
 
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/peft/lora"
 )
 
@@ -35,7 +35,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("merge: output directory %s is not empty", *out)
 		}
 	}
-	base, err := vit.Load(*model, vit.LoadOptions{})
+	base, err := models.Load(*model, models.LoadOptions{})
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := plain.(*vit.Model).Save(*out); err != nil {
+	if err := plain.(models.Model).Save(*out); err != nil {
 		return err
 	}
 	// The merged model reads images exactly as the base did.

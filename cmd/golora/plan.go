@@ -4,14 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/plan"
 	"github.com/golora/golora/tensor"
@@ -38,56 +36,47 @@ func addPlanFlags(fs interface {
 	Float64(name string, value float64, usage string) *float64
 	Bool(name string, value bool, usage string) *bool
 }) planFlags {
-	d := plan.DefaultLoRA()
 	return planFlags{
 		model:      fs.String("model", "", "model directory (its config.json is read)"),
-		preset:     fs.String("preset", "", "preset model: "+strings.Join(presetNames(), ", ")),
-		r:          fs.Int("r", d.R, "LoRA rank"),
-		alpha:      fs.Float64("lora-alpha", d.LoraAlpha, "LoRA alpha"),
+		preset:     fs.String("preset", "", "preset model: "+strings.Join(models.PresetNames(), ", ")),
+		r:          fs.Int("r", 16, "LoRA rank"),
+		alpha:      fs.Float64("lora-alpha", 16, "LoRA alpha"),
 		dropout:    fs.Float64("lora-dropout", 0, "LoRA dropout"),
-		targets:    fs.String("target-modules", strings.Join(d.TargetModules.Names, ","), "LoRA target modules, comma-separated"),
-		save:       fs.String("modules-to-save", strings.Join(d.ModulesToSave, ","), "modules trained in full beside LoRA, comma-separated"),
+		targets:    fs.String("target-modules", "", "LoRA target modules, comma-separated (default: PEFT's for the model type, e.g. query,value)"),
+		save:       fs.String("modules-to-save", "", "modules trained in full beside LoRA, comma-separated (default: a classification head)"),
 		baseDType:  fs.String("base-dtype", "f32", "storage of frozen Linear weights: f32 or bf16"),
 		checkpoint: fs.Bool("gradient-checkpointing", false, "recompute each block's forward in the backward"),
 		threads:    fs.Int("threads", 0, "kernel threads (0: all cores)"),
 	}
 }
 
-func presetNames() []string {
-	var ns []string
-	for n := range plan.Presets {
-		ns = append(ns, n)
-	}
-	slices.Sort(ns)
-	return ns
-}
-
-// config resolves --model or --preset (exactly one); a bad model directory
-// is a run error, a bad flag combination a usage error.
-func (f planFlags) config() (vit.Config, string, error) {
+// source resolves --model or --preset (exactly one) to the base model's
+// Source and a description; a bad model directory is a run error, a bad
+// flag combination a usage error.
+func (f planFlags) source() (plan.Source, string, error) {
 	switch {
 	case *f.model != "" && *f.preset != "":
-		return vit.Config{}, "", usagef("give --model or --preset, not both")
+		return nil, "", usagef("give --model or --preset, not both")
 	case *f.preset != "":
-		c, err := plan.Preset(*f.preset)
+		src, err := plan.FromPreset(*f.preset)
 		if err != nil {
-			return c, "", usagef("%v", err)
+			return nil, "", usagef("%v", err)
 		}
-		return c, *f.preset, nil
+		return src, *f.preset, nil
 	case *f.model != "":
-		c, err := vit.LoadConfig(filepath.Join(*f.model, vit.ConfigFile))
+		src, err := plan.FromConfigFile(*f.model)
 		if err != nil {
-			return c, "", fmt.Errorf("model %s: %w", *f.model, err)
+			return nil, "", fmt.Errorf("model %s: %w", *f.model, err)
 		}
-		return c, *f.model, nil
+		return src, *f.model, nil
 	}
-	return vit.Config{}, "", usagef("missing --model DIR or --preset NAME")
+	return nil, "", usagef("missing --model DIR or --preset NAME")
 }
 
 // setup makes the Setup of one method ("full" or "lora") with the flags'
 // LoRA settings, dtype and checkpointing.
-func (f planFlags) setup(c vit.Config, method string) (plan.Setup, error) {
-	s := plan.Setup{Config: c, Method: method, GradientCheckpointing: *f.checkpoint}
+func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
+	s := plan.Setup{Base: src, Method: method, GradientCheckpointing: *f.checkpoint}
 	switch strings.ToLower(*f.baseDType) {
 	case "f32", "fp32", "float32":
 		s.BaseDType = tensor.F32
@@ -99,10 +88,18 @@ func (f planFlags) setup(c vit.Config, method string) (plan.Setup, error) {
 	if method != "full" && method != "lora" {
 		return s, usagef("--method %q: want full or lora", method)
 	}
-	l := plan.DefaultLoRA()
+	base, err := src(false, 1)
+	if err != nil {
+		return s, err
+	}
+	l := plan.DefaultLoRA(base)
 	l.R, l.LoraAlpha, l.LoraDropout = *f.r, *f.alpha, *f.dropout
-	l.TargetModules = lora.TargetList(splitList(*f.targets)...)
-	l.ModulesToSave = splitList(*f.save)
+	if *f.targets != "" {
+		l.TargetModules = lora.TargetList(splitList(*f.targets)...)
+	}
+	if *f.save != "" {
+		l.ModulesToSave = splitList(*f.save)
+	}
 	if method == "lora" {
 		if err := l.Validate(); err != nil {
 			return s, usagef("%v", err)
@@ -116,7 +113,7 @@ func (f planFlags) setup(c vit.Config, method string) (plan.Setup, error) {
 }
 
 // compareSetups are the four methods golora compares, by name.
-func (f planFlags) compareSetups(c vit.Config) ([]string, []plan.Setup, error) {
+func (f planFlags) compareSetups(src plan.Source) ([]string, []plan.Setup, error) {
 	names := []string{"full", "lora", "lora-bf16", "lora-ckpt"}
 	var out []plan.Setup
 	for _, n := range names {
@@ -124,7 +121,7 @@ func (f planFlags) compareSetups(c vit.Config) ([]string, []plan.Setup, error) {
 		if n == "full" {
 			method = "full"
 		}
-		s, err := f.setup(c, method)
+		s, err := f.setup(src, method)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -165,7 +162,7 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 	if s.Method == "lora" {
 		rank = s.LoRA.R
 	}
-	r.StepMS = plan.Calibrate(s.Config, batch, rank, s.BaseDType == tensor.BF16).StepMS(e)
+	r.StepMS = plan.Calibrate(m.Base.Dims(), batch, rank, s.BaseDType == tensor.BF16).StepMS(e)
 	if budget > 0 {
 		mb := m.MaxBatch(budget)
 		r.MaxBatch = &mb
@@ -201,17 +198,17 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		}
 		budget = b
 	}
-	cfg, what, err := pf.config()
+	src, what, err := pf.source()
 	if err != nil {
 		return err
 	}
 	names, setups := []string{*method}, []plan.Setup(nil)
 	if *compare {
-		if names, setups, err = pf.compareSetups(cfg); err != nil {
+		if names, setups, err = pf.compareSetups(src); err != nil {
 			return err
 		}
 	} else {
-		s, err := pf.setup(cfg, *method)
+		s, err := pf.setup(src, *method)
 		if err != nil {
 			return err
 		}

@@ -11,8 +11,8 @@ import (
 	"os"
 
 	"github.com/golora/golora/data"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
-	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
 
@@ -50,7 +50,11 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	proc, err := data.NewProcessor(lm.pc, lm.vit.Config.NumChannels)
+	cl, ok := lm.model.(models.Classifier)
+	if !ok || lm.pc == nil {
+		return fmt.Errorf("predict: %s is a %s, not an image classifier (see golora generate for language models)", *modelDir, lm.model)
+	}
+	proc, err := data.NewProcessor(*lm.pc, lm.model.Spec().Channels)
 	if err != nil {
 		return err
 	}
@@ -66,14 +70,16 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	nn.SetTraining(lm.vit, false)
-	labels := lm.vit.Config.Labels()
+	nn.SetTraining(lm.model, false)
+	labels := cl.Labels()
+	var b data.Batch
 	enc := json.NewEncoder(stdout)
 	const chunk = 64
 	for lo := 0; lo < len(paths); lo += chunk {
 		k := min(chunk, len(paths)-lo)
-		in := tensor.FromF32(x[lo*proc.Len():(lo+k)*proc.Len()], k, proc.Channels(), proc.Height(), proc.Width())
-		logits := lm.vit.Forward(in)
+		pix, _ := b.SetImages(k, proc.Channels(), proc.Height(), proc.Width())
+		copy(pix, x[lo*proc.Len():(lo+k)*proc.Len()])
+		logits := lm.model.ForwardBatch(&b)
 		c := logits.Dim(-1)
 		for i := range k {
 			row := append([]float32(nil), logits.F32()[i*c:(i+1)*c]...)

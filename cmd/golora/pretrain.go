@@ -99,11 +99,11 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	}
 	model.SetGradientCheckpointing(*ckpt)
 	pc := grayProcessorConfig(cfg.ImageSize, cfg.NumChannels)
-	tp, err := newProcessed(trainSet, pc, cfg.NumChannels)
+	tp, err := newProcessed(trainSet, &pc, model.Spec())
 	if err != nil {
 		return err
 	}
-	ep, err := newProcessed(testSet, pc, cfg.NumChannels)
+	ep, err := newProcessed(testSet, &pc, model.Spec())
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "pretrain: ViT hidden %d, %d layers, %d heads, patch %d, %d labels: %d parameters; %d training and %d test images\n",
 		cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.PatchSize, cfg.NumLabels,
 		countParams(model), trainSet.Len(), testSet.Len())
-	r := &trainingRun{args: a, model: model, pc: pc, trainSet: td, evalSet: ep, resume: resume.v, stderr: stderr}
+	r := &trainingRun{args: a, model: model, pc: &pc, trainSet: td, evalSet: ep, resume: resume.v, stderr: stderr}
 	r.startMeasure()
 	_, res, err := r.run()
 	if err != nil {

@@ -21,6 +21,9 @@ var _ train.EpochSetter = (*shifted)(nil)
 
 func (s *shifted) SetEpoch(e int) { s.epoch = e }
 
+// Fill implements train.Dataset with the shifted examples.
+func (s *shifted) Fill(b *data.Batch, idx []int) { train.ImageDataset(s).Fill(b, idx) }
+
 func (s *shifted) Example(i int, dst []float32) int32 {
 	img := s.ds.Images[i]
 	h := mix(s.seed ^ mix(uint64(s.epoch)<<32|uint64(i)))

@@ -12,7 +12,8 @@ func TestShiftedAugmentation(t *testing.T) {
 	img := data.Image{Height: 5, Width: 5, Channels: 1, Pix: make([]uint8, 25)}
 	img.Pix[12] = 255
 	ds := &data.Dataset{Name: "one", Classes: []string{"a"}, Images: []data.Image{img, img}, Labels: []int{0, 0}}
-	p, err := newProcessed(ds, grayProcessorConfig(5, 1), 1)
+	pc := grayProcessorConfig(5, 1)
+	p, err := newProcessed(ds, &pc, data.Spec{Channels: 1, Height: 5, Width: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

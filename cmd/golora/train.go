@@ -6,10 +6,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/plan"
 	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
@@ -39,23 +40,37 @@ func (f *loraFlags) register(fs interface {
 	fs.IntVar(&f.r, "r", f.r, "LoRA rank (r)")
 	fs.Float64Var(&f.alpha, "lora-alpha", f.alpha, "LoRA alpha (scale alpha/r)")
 	fs.Float64Var(&f.dropout, "lora-dropout", f.dropout, "dropout on the LoRA branch input")
-	fs.StringVar(&f.targets, "target-modules", f.targets, `comma-separated module names to adapt, or "all-linear"`)
-	fs.StringVar(&f.modulesToSave, "modules-to-save", f.modulesToSave, "comma-separated modules trained in full and saved with the adapter")
+	fs.StringVar(&f.targets, "target-modules", f.targets, `comma-separated module names to adapt, or "all-linear" (default: PEFT's for the model type, e.g. query,value)`)
+	fs.StringVar(&f.modulesToSave, "modules-to-save", f.modulesToSave, `comma-separated modules trained in full and saved with the adapter (default: the classification head, if any; "none" for none)`)
 	fs.StringVar(&f.bias, "bias", f.bias, "none, all or lora_only")
 	fs.BoolVar(&f.rslora, "use-rslora", f.rslora, "scale by alpha/sqrt(r) (rsLoRA)")
 	fs.StringVar(&f.layersToTransform, "layers-to-transform", f.layersToTransform, "comma-separated layer indices to adapt (default all)")
 }
 
-// config builds and validates the LoraConfig; errors are usage errors.
-func (f *loraFlags) config() (lora.Config, error) {
+// config builds and validates the LoraConfig for model m, whose family
+// gives the default targets and whose classification head is saved by
+// default; with m nil (flags checked before a model is read) the defaults
+// are placeholders. Errors are usage errors.
+func (f *loraFlags) config(m models.Model) (lora.Config, error) {
 	c := lora.DefaultConfig()
 	c.R, c.LoraAlpha, c.LoraDropout, c.Bias, c.UseRSLoRA = f.r, f.alpha, f.dropout, f.bias, f.rslora
-	if f.targets == lora.AllLinear {
+	switch {
+	case f.targets == lora.AllLinear:
 		c.TargetModules = lora.TargetRegex(lora.AllLinear)
-	} else {
+	case f.targets != "":
 		c.TargetModules = lora.TargetList(splitList(f.targets)...)
+	case m != nil:
+		c.TargetModules = plan.DefaultLoRA(m).TargetModules
+	default:
+		c.TargetModules = lora.TargetList("query", "value")
 	}
-	c.ModulesToSave = splitList(f.modulesToSave)
+	switch {
+	case f.modulesToSave == "none":
+	case f.modulesToSave != "":
+		c.ModulesToSave = splitList(f.modulesToSave)
+	case m != nil:
+		c.ModulesToSave = plan.DefaultLoRA(m).ModulesToSave
+	}
 	layers, err := parseInts("--layers-to-transform", f.layersToTransform)
 	if err != nil {
 		return c, usagef("%v", err)
@@ -68,7 +83,7 @@ func (f *loraFlags) config() (lora.Config, error) {
 }
 
 func defaultLoraFlags() loraFlags {
-	return loraFlags{r: 16, alpha: 16, targets: "query,value", modulesToSave: "classifier", bias: "none"}
+	return loraFlags{r: 16, alpha: 16, bias: "none"}
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
@@ -113,9 +128,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if dt == tensor.BF16 && *method == "full" {
 		return usagef("train: --base-dtype bf16 needs --method lora: full fine-tuning trains every weight, and weights train in f32")
 	}
-	var lcfg lora.Config
 	if *method == "lora" {
-		if lcfg, err = lf.config(); err != nil {
+		if _, err = lf.config(nil); err != nil {
 			return err
 		}
 	}
@@ -127,7 +141,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if resume.v == "" {
-		for _, f := range []string{peft.ConfigName, vit.ConfigFile} {
+		for _, f := range []string{peft.ConfigName, models.ConfigFile} {
 			if _, err := os.Stat(filepath.Join(a.OutputDir, f)); err == nil {
 				return fmt.Errorf("%s already holds a result (%s); choose another --output-dir or pass --resume", a.OutputDir, f)
 			}
@@ -142,7 +156,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := prepareFineTune(*modelDir, *method, lcfg, classNames(trainSet), a.Seed)
+	r, err := prepareFineTune(*modelDir, *method, &lf, classNames(trainSet), a.Seed)
 	if err != nil {
 		return err
 	}
@@ -151,10 +165,10 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		nn.ConvertFrozenLinears(r.model, tensor.BF16)
 	}
 	r.model.SetGradientCheckpointing(*ckpt)
-	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Config.NumChannels); err != nil {
+	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Spec()); err != nil {
 		return err
 	}
-	if r.evalSet, err = newProcessed(testSet, r.pc, r.model.Config.NumChannels); err != nil {
+	if r.evalSet, err = newProcessed(testSet, r.pc, r.model.Spec()); err != nil {
 		return err
 	}
 	r.args, r.resume, r.stderr = a, resume.v, stderr
@@ -177,22 +191,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 }
 
 // prepareFineTune loads the base in dir with a head for labels (fresh
-// unless the base already has exactly these labels) and makes it
-// trainable by method: LoRA with cfg, or every parameter ("full").
-func prepareFineTune(dir, method string, cfg lora.Config, labels []string, seed uint64) (*trainingRun, error) {
-	if err := checkModelDir(dir); err != nil {
-		return nil, err
-	}
-	m, err := vit.Load(dir, vit.LoadOptions{Seed: seed})
+// unless the base already has exactly these labels; labels nil keeps the
+// head) and makes it trainable by method: LoRA with lf's settings, or
+// every parameter ("full").
+func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed uint64) (*trainingRun, error) {
+	m, err := models.Load(dir, models.LoadOptions{Seed: seed})
 	if err != nil {
 		return nil, err
 	}
-	pc, err := loadProcessorConfig(dir, &m.Config)
+	pc, err := loadProcessorConfig(dir, m.Spec())
 	if err != nil {
 		return nil, err
 	}
-	if !sameLabels(&m.Config, labels) {
-		if err := freshHead(m, labels, seed); err != nil {
+	if labels != nil && !sameLabels(m, labels) {
+		c, ok := m.(models.Classifier)
+		if !ok {
+			return nil, fmt.Errorf("%s is a %s without a classification head; it cannot learn labels %v", dir, m, labels)
+		}
+		if err := c.NewHead(labels, seed); err != nil {
 			return nil, err
 		}
 	}
@@ -204,6 +220,10 @@ func prepareFineTune(dir, method string, cfg lora.Config, labels []string, seed 
 			}
 		}
 	} else {
+		cfg, err := lf.config(m)
+		if err != nil {
+			return nil, err
+		}
 		if r.lora, err = lora.Inject(m, cfg, seed); err != nil {
 			return nil, err
 		}

@@ -77,7 +77,7 @@ func tinyModelDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "model")
-	if err := saveModelDir(m, grayProcessorConfig(8, 1), dir); err != nil {
+	if err := saveModelDir(m, ptr(grayProcessorConfig(8, 1)), dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -289,3 +289,5 @@ func TestTrainResumeCLI(t *testing.T) {
 		t.Errorf("resumed adapter differs from the uninterrupted one (%d vs %d bytes)", len(x), len(y))
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -109,8 +109,8 @@ func isDir(p string) bool {
 }
 
 // processed is a data.Dataset seen through a model's preprocessing: a
-// train.Dataset. Every image is checked once by newProcessed, so Example
-// cannot fail.
+// train.Dataset of images. Every image is checked once by newProcessed, so
+// Example cannot fail.
 type processed struct {
 	ds    *data.Dataset
 	proc  *data.Processor
@@ -119,8 +119,11 @@ type processed struct {
 
 var _ train.Dataset = (*processed)(nil)
 
-func newProcessed(ds *data.Dataset, pc data.ProcessorConfig, channels int) (*processed, error) {
-	proc, err := data.NewProcessor(pc, channels)
+func newProcessed(ds *data.Dataset, pc *data.ProcessorConfig, spec data.Spec) (*processed, error) {
+	if pc == nil || spec.Text() {
+		return nil, fmt.Errorf("%s is a set of images, but the model reads text", ds.Name)
+	}
+	proc, err := data.NewProcessor(*pc, spec.Channels)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +135,9 @@ func newProcessed(ds *data.Dataset, pc data.ProcessorConfig, channels int) (*pro
 	return &processed{ds: ds, proc: proc, shape: []int{proc.Channels(), proc.Height(), proc.Width()}}, nil
 }
 
-func (p *processed) Len() int     { return p.ds.Len() }
-func (p *processed) Shape() []int { return p.shape }
+func (p *processed) Len() int                      { return p.ds.Len() }
+func (p *processed) Fill(b *data.Batch, idx []int) { train.ImageDataset(p).Fill(b, idx) }
+func (p *processed) Shape() []int                  { return p.shape }
 func (p *processed) Example(i int, dst []float32) int32 {
 	if err := p.proc.Process(dst, p.ds.Images[i]); err != nil {
 		panic("golora: image checked before training failed: " + err.Error())

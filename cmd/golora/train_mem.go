@@ -74,7 +74,7 @@ func (r *trainingRun) startMeasure() {
 func (r *trainingRun) measure(method string, batch int) memoryReport {
 	snap := memory.Take()
 	rss, _ := memory.PeakRSS()
-	pm := &plan.Model{ViT: r.model, LoRA: r.lora}
+	pm := &plan.Model{Base: r.model, LoRA: r.lora}
 	e := pm.Estimate(batch)
 	dt := "f32"
 	for _, p := range nn.AllParams(r.model) {

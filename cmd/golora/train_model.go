@@ -12,7 +12,7 @@ import (
 
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/internal/atomicfile"
-	"github.com/golora/golora/models/vit"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/peft/lora"
@@ -24,48 +24,34 @@ const ProcessorFile = "preprocessor_config.json"
 
 // checkModelDir gives a one-line error naming what is missing from a model
 // directory before anything is loaded.
-func checkModelDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("model directory %s does not exist", dir)
-	}
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("model: %s is not a directory", dir)
-	}
-	for _, f := range []string{vit.ConfigFile, vit.WeightsFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("model directory %s has no %s", dir, f)
-		}
-	}
-	return nil
-}
+func checkModelDir(dir string) error { return models.CheckDir(dir) }
 
-// loadProcessorConfig reads dir/preprocessor_config.json, or, when the
-// directory has none, ViTImageProcessor's defaults resized to the model's
-// image size.
-func loadProcessorConfig(dir string, cfg *vit.Config) (data.ProcessorConfig, error) {
+// loadProcessorConfig reads dir/preprocessor_config.json for an image
+// model of spec, or, when the directory has none, ViTImageProcessor's
+// defaults resized to the model's image size. Text models have none (nil).
+func loadProcessorConfig(dir string, spec data.Spec) (*data.ProcessorConfig, error) {
+	if spec.Text() {
+		return nil, nil
+	}
 	path := filepath.Join(dir, ProcessorFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		pc := data.DefaultProcessorConfig()
-		pc.Height, pc.Width = cfg.ImageSize, cfg.ImageSize
+		pc.Height, pc.Width = spec.Height, spec.Width
 		// ViTImageProcessor's mean = std = 0.5, one value per channel.
-		pc.ImageMean, pc.ImageStd = make([]float64, cfg.NumChannels), make([]float64, cfg.NumChannels)
+		pc.ImageMean, pc.ImageStd = make([]float64, spec.Channels), make([]float64, spec.Channels)
 		for i := range pc.ImageMean {
 			pc.ImageMean[i], pc.ImageStd[i] = 0.5, 0.5
 		}
-		return pc, nil
+		return &pc, nil
 	}
 	pc, err := data.LoadProcessorConfig(path)
 	if err != nil {
-		return pc, err
+		return nil, err
 	}
-	if pc.Height != cfg.ImageSize || pc.Width != cfg.ImageSize {
-		return pc, fmt.Errorf("%s: size %dx%d does not match image_size %d of %s", path, pc.Height, pc.Width, cfg.ImageSize, vit.ConfigFile)
+	if pc.Height != spec.Height || pc.Width != spec.Width {
+		return nil, fmt.Errorf("%s: size %dx%d does not match the image size %dx%d of %s", path, pc.Height, pc.Width, spec.Height, spec.Width, models.ConfigFile)
 	}
-	return pc, nil
+	return &pc, nil
 }
 
 // writeProcessorConfig writes pc as ViTImageProcessor's
@@ -106,68 +92,84 @@ func grayProcessorConfig(size, channels int) data.ProcessorConfig {
 	return pc
 }
 
-// saveModelDir writes a full model (config.json, model.safetensors) and its
-// preprocessor_config.json into dir.
-func saveModelDir(m *vit.Model, pc data.ProcessorConfig, dir string) error {
+// saveModelDir writes a full model (config.json, model.safetensors) and,
+// for an image model, its preprocessor_config.json into dir.
+func saveModelDir(m models.Model, pc *data.ProcessorConfig, dir string) error {
 	if err := m.Save(dir); err != nil {
 		return err
 	}
-	return writeProcessorConfig(dir, pc)
+	if pc == nil {
+		return nil
+	}
+	return writeProcessorConfig(dir, *pc)
 }
 
-// loadedModel is a model ready to run: the ViT, its preprocessing, and the
-// LoRA wrapper when an adapter was loaded.
+// loadedModel is a model ready to run: the base, its preprocessing (image
+// models), and the LoRA wrapper when an adapter was loaded.
 type loadedModel struct {
-	vit  *vit.Model
-	pc   data.ProcessorConfig
-	lora *lora.Model
+	model models.Model
+	pc    *data.ProcessorConfig
+	lora  *lora.Model
 }
 
 // loadModel reads a model directory (and, if adapterDir is set, a PEFT
 // adapter onto it) for inference.
 func loadModel(dir, adapterDir string) (*loadedModel, error) {
-	if err := checkModelDir(dir); err != nil {
-		return nil, err
-	}
-	m, err := vit.Load(dir, vit.LoadOptions{})
+	m, err := models.Load(dir, models.LoadOptions{})
 	if err != nil {
 		return nil, err
 	}
-	pc, err := loadProcessorConfig(dir, &m.Config)
-	if err != nil {
-		return nil, err
-	}
-	lm := &loadedModel{vit: m, pc: pc}
+	lm := &loadedModel{model: m}
 	if adapterDir != "" {
 		if _, err := os.Stat(adapterDir); err != nil {
 			return nil, fmt.Errorf("adapter directory %s does not exist", adapterDir)
 		}
-		// modules_to_save (the classifier) may have another number of
-		// labels than the base: size the head from the adapter first.
-		if n, names, err := adapterLabels(adapterDir); err != nil {
-			return nil, err
-		} else if n > 0 && n != m.Config.NumLabels {
-			if m, err = vit.Load(dir, vit.LoadOptions{NumLabels: n, Labels: names}); err != nil {
+		// modules_to_save (a classification head) may have another number
+		// of labels than the base: size the head from the adapter first.
+		if c, ok := m.(models.Classifier); ok {
+			n, names, err := adapterLabels(adapterDir, m.OutputHead())
+			if err != nil {
 				return nil, err
 			}
-			lm.vit = m
+			if n > 0 && n != len(c.Labels()) {
+				if names == nil {
+					names = defaultLabels(n)
+				}
+				if m, err = models.Load(dir, models.LoadOptions{NumLabels: n, Labels: names}); err != nil {
+					return nil, err
+				}
+				lm.model = m
+			}
 		}
 		if lm.lora, err = lora.Load(m, adapterDir); err != nil {
 			return nil, err
 		}
 		nn.SetTraining(m, false)
 	}
+	if lm.pc, err = loadProcessorConfig(dir, lm.model.Spec()); err != nil {
+		return nil, err
+	}
 	return lm, nil
 }
 
-// adapterLabels returns the number of outputs of the classifier an adapter
-// stores (0 if it stores none) and the label names saved beside it.
-func adapterLabels(dir string) (int, []string, error) {
+// defaultLabels are transformers' label names LABEL_0 … LABEL_{n-1}.
+func defaultLabels(n int) []string {
+	l := make([]string, n)
+	for i := range l {
+		l[i] = "LABEL_" + strconv.Itoa(i)
+	}
+	return l
+}
+
+// adapterLabels returns the number of outputs of the classification head
+// (the module named head) an adapter stores (0 if it stores none) and the
+// label names saved beside it.
+func adapterLabels(dir, head string) (int, []string, error) {
 	f, err := safetensors.Load(filepath.Join(dir, peft.WeightsName))
 	if err != nil {
 		return 0, nil, err
 	}
-	info, ok := f.Info(peft.StateKey("classifier.weight"))
+	info, ok := f.Info(peft.StateKey(head + ".weight"))
 	if !ok || len(info.Shape) != 2 {
 		return 0, nil, nil
 	}

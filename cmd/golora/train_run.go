@@ -3,15 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
-	"github.com/golora/golora/models/vit"
-	"github.com/golora/golora/nn"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/train"
 )
@@ -43,12 +41,12 @@ func setThreads(n int) error {
 	return nil
 }
 
-// trainingRun is one training of a ViT, full or with LoRA.
+// trainingRun is one training of a model, full or with LoRA.
 type trainingRun struct {
 	args     train.Args
-	model    *vit.Model
-	lora     *lora.Model // nil: every trainable parameter of model is trained in full
-	pc       data.ProcessorConfig
+	model    models.Model
+	lora     *lora.Model           // nil: every trainable parameter of model is trained in full
+	pc       *data.ProcessorConfig // image models: their preprocessing
 	trainSet train.Dataset
 	evalSet  train.Dataset
 	resume   string // "", "latest" or a checkpoint directory
@@ -62,7 +60,10 @@ func (r *trainingRun) save(dir string) error {
 		if err := r.lora.Save(dir); err != nil {
 			return err
 		}
-		return writeLabels(dir, r.model.Config.Labels())
+		if c, ok := r.model.(models.Classifier); ok {
+			return writeLabels(dir, c.Labels())
+		}
+		return nil
 	}
 	return saveModelDir(r.model, r.pc, dir)
 }
@@ -105,23 +106,8 @@ func (r *trainingRun) run() (*train.Trainer, *train.Result, error) {
 // ms is d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// freshHead gives m a newly initialised classifier for labels, as
-// transformers does for a new head: weight ~ N(0, initializer_range²)
-// truncated, bias 0.
-func freshHead(m *vit.Model, labels []string, seed uint64) error {
-	base, ok := m.Classifier.(*nn.Linear)
-	if !ok {
-		return fmt.Errorf("the classifier is already wrapped; cannot replace it")
-	}
-	h := nn.NewLinear("classifier", base.In, len(labels), true)
-	rng := rand.New(rand.NewPCG(seed, 0x6865616421)) // "head!"
-	nn.TruncNormal(h.Weight.Value, m.Config.InitializerRange, rng)
-	m.Classifier = h
-	m.Config.SetLabels(labels)
-	return nil
-}
-
-// sameLabels reports whether the model's labels are names, in order.
-func sameLabels(cfg *vit.Config, names []string) bool {
-	return slices.Equal(cfg.Labels(), names)
+// sameLabels reports whether m classifies into names, in order.
+func sameLabels(m models.Model, names []string) bool {
+	c, ok := m.(models.Classifier)
+	return ok && slices.Equal(c.Labels(), names)
 }

@@ -1,0 +1,16 @@
+// Package models is what every model family shares: the Model interface
+// that the trainer, the planner and the command line use, whatever the
+// architecture, and the registry of families (vit, and the text models)
+// by the model_type of a Hugging Face config.json.
+//
+// A family registers itself from its package's init function
+// (models/vit does); a program that wants a family imports its package.
+// Load then reads any registered model directory:
+//
+//	m, err := models.Load("assets/vit-mnist-0-4", models.LoadOptions{})
+//
+// and everything above works on m through Model: batches (data.Batch)
+// in, logits out, a backward that stops below the lowest trainable
+// module, declared costs for the planner, gradient checkpointing, saving
+// in Hugging Face's format.
+package models
