@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/safetensors"
@@ -156,7 +157,7 @@ func ParseConfig(data []byte) (Config, error) {
 // ReadConfig reads an adapter directory's adapter_config.json.
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, peft.ConfigName)
-	data, err := os.ReadFile(path)
+	data, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("lora: %w", err)
 	}
@@ -284,10 +285,14 @@ func (m *Model) LoadAdapter(dir, name string) error {
 		return err
 	}
 	prevActive, prevDisabled := m.active, m.disabled
-	if err := m.AddAdapter(name, cfg, 0); err != nil {
+	path := filepath.Join(dir, peft.WeightsName)
+	stored := int64(-1) // a missing file is reported after the config's misfits
+	if st, err := os.Stat(path); err == nil {
+		stored = st.Size()
+	}
+	if err := m.addAdapter(name, cfg, 0, stored); err != nil {
 		return fmt.Errorf("lora: adapter %s does not fit the model: %w", dir, err)
 	}
-	path := filepath.Join(dir, peft.WeightsName)
 	f, err := safetensors.Load(path)
 	if err == nil {
 		err = m.fill(name, f, path)
