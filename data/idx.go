@@ -9,6 +9,9 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"unsafe"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // idx magic numbers: two zero bytes, the element type (0x08 = unsigned
@@ -20,8 +23,14 @@ const (
 
 // maxGzipRatio bounds how much a gzip stream can expand: deflate's best case
 // is about 1032:1, so a header that claims more than this many bytes per
-// compressed byte is lying, and nothing is allocated for it.
+// compressed byte is lying, and nothing is allocated for it. A header that
+// lies within this ratio still cannot make the reader allocate more than
+// the stream really holds: see readPayload.
 const maxGzipRatio = 1100
+
+// readChunk is the first buffer readPayload allocates for a compressed
+// payload, before the stream has shown that it holds more.
+const readChunk = 1 << 20
 
 // ReadIDXImages reads an idx3-ubyte image file, raw or gzipped (detected by
 // the gzip magic bytes, whatever the file name). The images share one
@@ -34,6 +43,11 @@ func ReadIDXImages(path string) ([]Image, error) {
 	n, rows, cols := dims[0], dims[1], dims[2]
 	if n > 0 && (rows == 0 || cols == 0) {
 		return nil, fmt.Errorf("data: %s: images of %d×%d pixels", path, rows, cols)
+	}
+	// The pixels are read; the image headers cost more than tiny images.
+	if err := sizecheck.Memory(fmt.Sprintf("data: %s: %s images of %d×%d pixels", path, sizecheck.Count(int64(n)), rows, cols),
+		sizecheck.Mul(int64(n), int64(unsafe.Sizeof(Image{})))); err != nil {
+		return nil, err
 	}
 	images := make([]Image, n)
 	size := rows * cols
@@ -106,10 +120,13 @@ func decodeIDX(br *bufio.Reader, fileSize int64, magic uint32, ndims int) ([]int
 		}
 		return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, max(avail, 0))
 	}
-	data := make([]uint8, payload)
-	if n, err := io.ReadFull(r, data); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, n)
+	if err := sizecheck.Memory(fmt.Sprintf("header dimensions %v", dims), int64(payload)); err != nil {
+		return nil, nil, err
+	}
+	data, err := readPayload(r, int64(payload), compressed)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, len(data))
 		}
 		return nil, nil, err
 	}
@@ -120,6 +137,43 @@ func decodeIDX(br *bufio.Reader, fileSize int64, magic uint32, ndims int) ([]int
 		return nil, nil, noEOF(err)
 	}
 	return dims, data, nil
+}
+
+// readPayload reads exactly n bytes. A raw file was checked to hold them,
+// so they are read into one buffer; a compressed stream may hold fewer
+// than its header claims, so its buffer starts at readChunk and grows
+// (doubling) only as data arrives: a lying header costs at most about
+// twice what the stream really holds. On a short stream it returns the
+// bytes read and io.ErrUnexpectedEOF.
+func readPayload(r io.Reader, n int64, compressed bool) ([]byte, error) {
+	if !compressed || n <= readChunk {
+		data := make([]byte, n)
+		k, err := io.ReadFull(r, data)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return data[:k], err
+	}
+	data := make([]byte, 0, readChunk)
+	for int64(len(data)) < n {
+		if len(data) == cap(data) {
+			grown := make([]byte, len(data), min(n, 2*int64(cap(data))))
+			copy(grown, data)
+			data = grown
+		}
+		k, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+k]
+		if err == io.EOF {
+			if int64(len(data)) < n {
+				return data, io.ErrUnexpectedEOF
+			}
+			break
+		}
+		if err != nil {
+			return data, err
+		}
+	}
+	return data, nil
 }
 
 func kindOf(magic uint32) string {
