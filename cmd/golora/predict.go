@@ -55,6 +55,10 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	}
 	// Decode and check every image before printing anything.
 	paths := fs.Args()
+	const chunk = 64
+	if err := checkForward(lm.model, min(chunk, len(paths)), len(paths)); err != nil {
+		return err
+	}
 	x := make([]float32, len(paths)*proc.Len())
 	for i, path := range paths {
 		img, err := data.ReadImage(path)
@@ -69,7 +73,6 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	labels := cl.Labels()
 	var b data.Batch
 	enc := json.NewEncoder(stdout)
-	const chunk = 64
 	for lo := 0; lo < len(paths); lo += chunk {
 		k := min(chunk, len(paths)-lo)
 		pix, _ := b.SetImages(k, proc.Channels(), proc.Height(), proc.Width())

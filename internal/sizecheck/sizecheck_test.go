@@ -71,12 +71,12 @@ func TestFormat(t *testing.T) {
 }
 
 func TestParseBytes(t *testing.T) {
-	for s, want := range map[string]int64{"2GiB": 2 << 30, "512MiB": 512 << 20, "1.5GB": 1.5e9, "100KB": 1e5, "4096": 4096, "1g": 1 << 30, " 3 MiB ": 3 << 20, "7B": 7} {
+	for s, want := range map[string]int64{"2GiB": 2 << 30, "512MiB": 512 << 20, "1.5GB": 1.5e9, "100KB": 1e5, "4096": 4096, "1g": 1 << 30, " 3 MiB ": 3 << 20, "7B": 7, "7 B": 7, "3k": 3 << 10} {
 		if got, err := ParseBytes(s); err != nil || got != want {
 			t.Errorf("ParseBytes(%q) = %d, %v; want %d", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"", "0", "-1GiB", "lots", "NaN", "1e30", "GiB", "Inf"} {
+	for _, s := range []string{"", "0", "-1GiB", "lots", "NaN", "1e30", "GiB", "Inf", "2XB"} {
 		if _, err := ParseBytes(s); err == nil {
 			t.Errorf("ParseBytes(%q) accepted", s)
 		}
