@@ -15,7 +15,7 @@ func TestCalibrationShape(t *testing.T) {
 		if b < 1 || tok < 1 || b > tc[0] || tok > tc[1] || s < 1 {
 			t.Errorf("%v: calibrated at %d×%d, scale %v", tc, b, tok, s)
 		}
-		if bytes > calibrationCap && (b > 1 || tok > 1) {
+		if bytes > calibrationBudget() && (b > 1 || tok > 1) {
 			t.Errorf("%v: calibration buffers of %d bytes over the cap", tc, bytes)
 		}
 	}

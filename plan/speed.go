@@ -59,7 +59,7 @@ func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
 	}
 	s := Speed{Threads: k.threads}
 	H, I := k.h, k.inter
-	// Measure on a shape whose buffers stay under calibrationCap; the
+	// Measure on a shape whose buffers stay under calibrationBudget; the
 	// rates carry over, the elementwise times scale with the elements.
 	batch, T, scale := calibrationShape(batch, k.t, H, I, k.heads)
 	n := batch * T
@@ -129,18 +129,27 @@ func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
 
 // calibrationCap bounds the bytes of the batch-sized buffers Calibrate
 // allocates, so that planning a large batch (or a long sequence) does not
-// need the memory of its step.
+// need the memory of its step; calibrationBudget lowers it to a quarter of
+// the memory available.
 const calibrationCap = 512 << 20
+
+func calibrationBudget() int64 {
+	if avail, _, err := sizecheck.Available(); err == nil && avail/4 < calibrationCap {
+		return max(avail/4, 1)
+	}
+	return calibrationCap
+}
 
 // calibrationShape returns the batch and tokens Calibrate measures on for
 // a step of batch × tokens: halved (batch first, then tokens) until its
-// buffers fit calibrationCap, and the factor by which the elementwise work
+// buffers fit calibrationBudget, and the factor by which the elementwise work
 // of the real shape exceeds the measured one. Below the cap the shape is
 // the real one and the factor 1; above it, the GEMM rates of the smaller
 // shape stand in for the real one's (an approximation: large products run
 // at about the same rate).
 func calibrationShape(batch, tokens, H, I, heads int) (b, t int, scale float64) {
 	mul, add := sizecheck.Mul, sizecheck.Add
+	limit := calibrationBudget()
 	bytes := func(b, t int) int64 { // calibrateNonGEMM's and Calibrate's buffers
 		n := mul(int64(b), int64(t))
 		return mul(4, add(mul(5, n, int64(H)), mul(3, n, int64(I)), mul(3, int64(b), int64(heads), int64(t), int64(t)), mul(2, n)))
@@ -150,10 +159,10 @@ func calibrationShape(batch, tokens, H, I, heads int) (b, t int, scale float64) 
 		return n*float64(H+I) + float64(b)*float64(heads)*float64(t)*float64(t)
 	}
 	b, t = batch, tokens
-	for b > 1 && bytes(b, t) > calibrationCap {
+	for b > 1 && bytes(b, t) > limit {
 		b = (b + 1) / 2
 	}
-	for t > 1 && bytes(b, t) > calibrationCap {
+	for t > 1 && bytes(b, t) > limit {
 		t = (t + 1) / 2
 	}
 	return b, t, elems(batch, tokens) / elems(b, t)

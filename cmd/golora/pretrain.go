@@ -92,7 +92,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	}
 	// The weights, their gradients and AdamW's two moments, before any.
 	p := vit.ExpectedCount(cfg)
-	if err := sizecheck.Memory("full training (4 f32 copies: weights, gradients, AdamW's moments) of "+sizecheck.Count(p.Total)+" parameters",
+	if err := sizecheck.Memory("full training (4 f32 copies: weights, gradients, AdamW's moments) of the "+cfg.DescribeParams(),
 		sizecheck.Mul(4, p.Bytes["F32"])); err != nil {
 		if *configPath == "" {
 			return usagef("pretrain: the size flags: %v", err) // sized by flags alone

@@ -75,11 +75,12 @@ func random(n int) []byte {
 	return b
 }
 
-// IDXLabels returns an idx1-ubyte label file of count labels, all 0.
-func IDXLabels(count uint32) []byte {
+// IDXLabels returns an idx1-ubyte label file whose header claims count
+// labels but which holds payload of them, all 0.
+func IDXLabels(count uint32, payload int) []byte {
 	b := binary.BigEndian.AppendUint32(nil, 0x801)
 	b = binary.BigEndian.AppendUint32(b, count)
-	return append(b, make([]byte, count)...)
+	return append(b, make([]byte, payload)...)
 }
 
 // Gzip compresses b.

@@ -108,10 +108,12 @@ func ExpectedCount(c Config) ParamCounts {
 	return p
 }
 
-// describe names the parameters of p for size errors: their count and the
-// config fields behind the largest group, e.g. "1,000,000,000 parameters
-// (most in the MLP: intermediate_size 10000000 × hidden_size 768 × 12
-// layers)".
+// DescribeParams names the parameters the config implies, for size errors:
+// their count and the config fields behind the largest group, e.g.
+// "85,800,194 parameters (most in the MLP: 2 × intermediate_size 3072 ×
+// hidden_size 768 × num_hidden_layers 12)".
+func (c *Config) DescribeParams() string { return c.describe(ExpectedCount(*c)) }
+
 func (c *Config) describe(p ParamCounts) string {
 	groups := []struct {
 		n    int64
