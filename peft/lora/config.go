@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,7 +35,8 @@ func TargetRegex(re string) Targets { return Targets{Regex: re, IsRegex: true} }
 // IsZero reports whether no targets are set (JSON null).
 func (t Targets) IsZero() bool { return !t.IsRegex && t.Names == nil }
 
-// MarshalJSON writes a list (sorted, as PEFT serialises its set) or a string.
+// MarshalJSON writes a list (sorted and without repeats, as PEFT
+// serialises its set) or a string.
 func (t Targets) MarshalJSON() ([]byte, error) {
 	if t.IsRegex {
 		return json.Marshal(t.Regex)
@@ -42,9 +44,9 @@ func (t Targets) MarshalJSON() ([]byte, error) {
 	if t.Names == nil {
 		return []byte("null"), nil
 	}
-	s := append([]string(nil), t.Names...)
+	s := append([]string{}, t.Names...) // [] stays [], not null
 	sort.Strings(s)
-	return json.Marshal(s)
+	return json.Marshal(slices.Compact(s))
 }
 
 // UnmarshalJSON accepts null, a string or a list of strings.
@@ -236,7 +238,7 @@ func (c *Config) Validate() error {
 	if c.LoraBias {
 		return fmt.Errorf("lora: lora_bias is not supported yet")
 	}
-	if c.TargetModules.IsZero() {
+	if c.TargetModules.IsZero() || !c.TargetModules.IsRegex && len(c.TargetModules.Names) == 0 {
 		return fmt.Errorf("lora: target_modules is empty: name the layers to adapt (e.g. query,value)")
 	}
 	for _, t := range []Targets{c.TargetModules, c.ExcludeModules} {
