@@ -25,11 +25,11 @@ const (
 // is about 1032:1, so a header that claims more than this many bytes per
 // compressed byte is lying, and nothing is allocated for it. A header that
 // lies within this ratio still cannot make the reader allocate more than
-// the stream really holds: see readPayload.
+// the stream really holds (plus one chunk): see readPayload.
 const maxGzipRatio = 1100
 
-// readChunk is the first buffer readPayload allocates for a compressed
-// payload, before the stream has shown that it holds more.
+// readChunk is the size of the pieces readPayload reads a compressed
+// payload in, before the stream has shown that it holds all of it.
 const readChunk = 1 << 20
 
 // ReadIDXImages reads an idx3-ubyte image file, raw or gzipped (detected by
@@ -40,12 +40,22 @@ func ReadIDXImages(path string) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	images, err := idxImages(dims, pix)
+	if err != nil {
+		return nil, fmt.Errorf("data: %s: %w", path, err)
+	}
+	return images, nil
+}
+
+// idxImages slices the pixels of an idx3 file (dims N, rows, cols) into
+// images.
+func idxImages(dims []int, pix []uint8) ([]Image, error) {
 	n, rows, cols := dims[0], dims[1], dims[2]
 	if n > 0 && (rows == 0 || cols == 0) {
-		return nil, fmt.Errorf("data: %s: images of %d×%d pixels", path, rows, cols)
+		return nil, fmt.Errorf("images of %d×%d pixels", rows, cols)
 	}
 	// The pixels are read; the image headers cost more than tiny images.
-	if err := sizecheck.Memory(fmt.Sprintf("data: %s: %s images of %d×%d pixels", path, sizecheck.Count(int64(n)), rows, cols),
+	if err := sizecheck.Memory(fmt.Sprintf("%s images of %d×%d pixels", sizecheck.Count(int64(n)), rows, cols),
 		sizecheck.Mul(int64(n), int64(unsafe.Sizeof(Image{})))); err != nil {
 		return nil, err
 	}
@@ -123,10 +133,10 @@ func decodeIDX(br *bufio.Reader, fileSize int64, magic uint32, ndims int) ([]int
 	if err := sizecheck.Memory(fmt.Sprintf("header dimensions %v", dims), int64(payload)); err != nil {
 		return nil, nil, err
 	}
-	data, err := readPayload(r, int64(payload), compressed)
+	data, got, err := readPayload(r, int64(payload), compressed)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, len(data))
+			return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, got)
 		}
 		return nil, nil, err
 	}
@@ -141,39 +151,39 @@ func decodeIDX(br *bufio.Reader, fileSize int64, magic uint32, ndims int) ([]int
 
 // readPayload reads exactly n bytes. A raw file was checked to hold them,
 // so they are read into one buffer; a compressed stream may hold fewer
-// than its header claims, so its buffer starts at readChunk and grows
-// (doubling) only as data arrives: a lying header costs at most about
-// twice what the stream really holds. On a short stream it returns the
-// bytes read and io.ErrUnexpectedEOF.
-func readPayload(r io.Reader, n int64, compressed bool) ([]byte, error) {
+// than its header claims, so it is read in chunks of readChunk bytes and
+// the bytes are joined into one buffer only once all n have arrived: a
+// lying header costs what the stream really holds (plus one chunk), an
+// honest one twice its payload. On a short stream it returns how many
+// bytes there were and io.ErrUnexpectedEOF.
+func readPayload(r io.Reader, n int64, compressed bool) ([]byte, int64, error) {
 	if !compressed || n <= readChunk {
 		data := make([]byte, n)
 		k, err := io.ReadFull(r, data)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return data[:k], err
+		return data, int64(k), err
 	}
-	data := make([]byte, 0, readChunk)
-	for int64(len(data)) < n {
-		if len(data) == cap(data) {
-			grown := make([]byte, len(data), min(n, 2*int64(cap(data))))
-			copy(grown, data)
-			data = grown
-		}
-		k, err := r.Read(data[len(data):cap(data)])
-		data = data[:len(data)+k]
-		if err == io.EOF {
-			if int64(len(data)) < n {
-				return data, io.ErrUnexpectedEOF
-			}
-			break
+	var chunks [][]byte
+	var got int64
+	for got < n {
+		c := make([]byte, min(readChunk, n-got))
+		k, err := io.ReadFull(r, c)
+		got += int64(k)
+		chunks = append(chunks, c[:k])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, got, io.ErrUnexpectedEOF
 		}
 		if err != nil {
-			return data, err
+			return nil, got, err
 		}
 	}
-	return data, nil
+	data := make([]byte, 0, n)
+	for _, c := range chunks {
+		data = append(data, c...)
+	}
+	return data, n, nil
 }
 
 func kindOf(magic uint32) string {

@@ -18,17 +18,12 @@ import (
 // takes up to 8 bytes per pixel before its conversion to 1 or 3.
 const MaxImagePixels = 89_478_485
 
-// decodeBytesPerPixel bounds what decoding costs per pixel: for PNG the
-// decoder's image (at most 8 bytes, NRGBA64) plus golora's copy (at most
-// 3); for JPEG the image (at most 4, CMYK), a progressive image's
-// coefficients (4 bytes per pixel and component, 3 components) and the
-// copy.
-func decodeBytesPerPixel(format string) int64 {
-	if format == "png" {
-		return 8 + 3
-	}
-	return 4 + 12 + 3
-}
+// decodeBytesPerPixel bounds what decoding costs per pixel: the decoder's
+// image (at most 8 bytes, NRGBA64) and, for an interlaced PNG, its seven
+// pass images (as much again), or, for a progressive JPEG, its
+// coefficients (4 bytes per pixel and component, 3 components, beside an
+// image of at most 4); plus golora's copy (at most 3).
+const decodeBytesPerPixel = 16 + 3
 
 // maxDeflateRatio is deflate's best compression, about 1032:1: a PNG's
 // compressed pixel data cannot be smaller than its raw size over this.
@@ -100,7 +95,7 @@ func checkImageSize(cfg image.Config, format string, size int64) error {
 				w, h, sizecheck.Bytes(need), sizecheck.Bytes(size))
 		}
 	}
-	if need := sizecheck.Mul(pixels, decodeBytesPerPixel(format)); need > 16<<20 { // small images need no look at memory
+	if need := sizecheck.Mul(pixels, decodeBytesPerPixel); need > 16<<20 { // small images need no look at memory
 		return sizecheck.Memory(fmt.Sprintf("decoding a %dx%d %s", w, h, format), need)
 	}
 	return nil
