@@ -30,7 +30,7 @@ func fuzzAlloc(fn func()) uint64 {
 // bytes its header describes, and the reader never allocates much more
 // than the (decompressed) input really holds, whatever its header claims.
 func FuzzIdx(f *testing.F) {
-	f.Setenv(sizecheck.MemEnv, "64MiB")
+	f.Setenv(sizecheck.MemEnv, "8MiB") // small, so that every execution is quick
 	good := idxBytes(idxImagesMagic, []uint32{2, 2, 3}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	for _, b := range [][]byte{
 		good, gz(good),
@@ -40,7 +40,7 @@ func FuzzIdx(f *testing.F) {
 		badinput.Gzip(badinput.IDXImages(60000, 28, 28, 2000)),
 		badinput.Gzip(badinput.IDXImages(1<<32-1, 1<<32-1, 1<<32-1, 0)),
 		badinput.Gzip(badinput.IDXLabels(1e9, 100)),
-		gz(idxBytes(idxImagesMagic, []uint32{4096, 64, 64}, make([]byte, 4096*64*64))), // 16 MiB of zeros in 16 KiB
+		gz(idxBytes(idxImagesMagic, []uint32{4096, 16, 16}, make([]byte, 4096*16*16))), // 1 MiB of zeros in 1 KiB
 	} {
 		f.Add(b)
 	}
@@ -94,7 +94,7 @@ func FuzzIdx(f *testing.F) {
 // its size, and decoding never allocates more than the header's pixels
 // times decodeBytesPerPixel (what the memory check assumes).
 func FuzzImage(f *testing.F) {
-	f.Setenv(sizecheck.MemEnv, "64MiB")
+	f.Setenv(sizecheck.MemEnv, "4MiB") // small, so that every execution is quick
 	gray := image.NewGray(image.Rect(0, 0, 7, 5))
 	rgba := image.NewNRGBA64(image.Rect(0, 0, 3, 4))
 	for i := range gray.Pix {

@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/golora/golora/internal/sizecheck"
 )
 
 // fuzzMemory is the memory the fuzz targets tell golora it has, so that
-// whatever a fuzzed input may make it allocate stays small.
-const fuzzMemory = 64 << 20
+// whatever a fuzzed input may make it allocate stays small (and every
+// execution quick).
+const fuzzMemory = 8 << 20
 
 // FuzzLoadConfig feeds config.json bytes to ParseConfig. Any input is
 // refused with an error or yields a valid config whose sizes are within
@@ -22,7 +24,7 @@ const fuzzMemory = 64 << 20
 // write and a re-read unchanged. Nothing is allocated in proportion to a
 // size the memory check has not passed.
 func FuzzLoadConfig(f *testing.F) {
-	f.Setenv(sizecheck.MemEnv, "64MiB")
+	f.Setenv(sizecheck.MemEnv, strconv.Itoa(fuzzMemory))
 	b, err := os.ReadFile(filepath.Join(tinyDir, ConfigFile))
 	if err != nil {
 		f.Fatal(err)
