@@ -9,6 +9,9 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"unsafe"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // idx magic numbers: two zero bytes, the element type (0x08 = unsigned
@@ -20,8 +23,14 @@ const (
 
 // maxGzipRatio bounds how much a gzip stream can expand: deflate's best case
 // is about 1032:1, so a header that claims more than this many bytes per
-// compressed byte is lying, and nothing is allocated for it.
+// compressed byte is lying, and nothing is allocated for it. A header that
+// lies within this ratio still cannot make the reader allocate more than
+// the stream really holds (plus one chunk): see readPayload.
 const maxGzipRatio = 1100
+
+// readChunk is the size of the pieces readPayload reads a compressed
+// payload in, before the stream has shown that it holds all of it.
+const readChunk = 1 << 20
 
 // ReadIDXImages reads an idx3-ubyte image file, raw or gzipped (detected by
 // the gzip magic bytes, whatever the file name). The images share one
@@ -31,9 +40,24 @@ func ReadIDXImages(path string) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	images, err := idxImages(dims, pix)
+	if err != nil {
+		return nil, fmt.Errorf("data: %s: %w", path, err)
+	}
+	return images, nil
+}
+
+// idxImages slices the pixels of an idx3 file (dims N, rows, cols) into
+// images.
+func idxImages(dims []int, pix []uint8) ([]Image, error) {
 	n, rows, cols := dims[0], dims[1], dims[2]
 	if n > 0 && (rows == 0 || cols == 0) {
-		return nil, fmt.Errorf("data: %s: images of %d×%d pixels", path, rows, cols)
+		return nil, fmt.Errorf("images of %d×%d pixels", rows, cols)
+	}
+	// The pixels are read; the image headers cost more than tiny images.
+	if err := sizecheck.Memory(fmt.Sprintf("%s images of %d×%d pixels", sizecheck.Count(int64(n)), rows, cols),
+		sizecheck.Mul(int64(n), int64(unsafe.Sizeof(Image{})))); err != nil {
+		return nil, err
 	}
 	images := make([]Image, n)
 	size := rows * cols
@@ -106,10 +130,13 @@ func decodeIDX(br *bufio.Reader, fileSize int64, magic uint32, ndims int) ([]int
 		}
 		return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, max(avail, 0))
 	}
-	data := make([]uint8, payload)
-	if n, err := io.ReadFull(r, data); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, n)
+	if err := sizecheck.Memory(fmt.Sprintf("header dimensions %v", dims), int64(payload)); err != nil {
+		return nil, nil, err
+	}
+	data, got, err := readPayload(r, int64(payload), compressed)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, fmt.Errorf("truncated: header dimensions %v need %d bytes of data, the file has %d", dims, payload, got)
 		}
 		return nil, nil, err
 	}
@@ -120,6 +147,43 @@ func decodeIDX(br *bufio.Reader, fileSize int64, magic uint32, ndims int) ([]int
 		return nil, nil, noEOF(err)
 	}
 	return dims, data, nil
+}
+
+// readPayload reads exactly n bytes. A raw file was checked to hold them,
+// so they are read into one buffer; a compressed stream may hold fewer
+// than its header claims, so it is read in chunks of readChunk bytes and
+// the bytes are joined into one buffer only once all n have arrived: a
+// lying header costs what the stream really holds (plus one chunk), an
+// honest one twice its payload. On a short stream it returns how many
+// bytes there were and io.ErrUnexpectedEOF.
+func readPayload(r io.Reader, n int64, compressed bool) ([]byte, int64, error) {
+	if !compressed || n <= readChunk {
+		data := make([]byte, n)
+		k, err := io.ReadFull(r, data)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return data, int64(k), err
+	}
+	var chunks [][]byte
+	var got int64
+	for got < n {
+		c := make([]byte, min(readChunk, n-got))
+		k, err := io.ReadFull(r, c)
+		got += int64(k)
+		chunks = append(chunks, c[:k])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, got, io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return nil, got, err
+		}
+	}
+	data := make([]byte, 0, n)
+	for _, c := range chunks {
+		data = append(data, c...)
+	}
+	return data, n, nil
 }
 
 func kindOf(magic uint32) string {

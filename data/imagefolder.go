@@ -2,10 +2,6 @@ package data
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	_ "image/jpeg" // register the decoders image.Decode uses
-	_ "image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,7 +44,7 @@ func LoadImageFolder(root string) (*Dataset, error) {
 			empty = append(empty, class)
 		}
 		for _, path := range files {
-			img, err := decodeImage(path)
+			img, err := ReadImage(path)
 			if err != nil {
 				return nil, err
 			}
@@ -95,50 +91,4 @@ func classFiles(dir string) ([]string, error) {
 		}
 	}
 	return files, nil
-}
-
-// decodeImage reads a PNG or JPEG file into a 1- or 3-channel Image.
-func decodeImage(path string) (Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Image{}, fmt.Errorf("data: %w", err)
-	}
-	defer f.Close()
-	src, _, err := image.Decode(f)
-	if err != nil {
-		return Image{}, fmt.Errorf("data: decoding %s: %w", path, err)
-	}
-	return fromImage(src), nil
-}
-
-// fromImage copies a decoded image into an Image.
-func fromImage(src image.Image) Image {
-	b := src.Bounds()
-	h, w := b.Dy(), b.Dx()
-	switch s := src.(type) {
-	case *image.Gray:
-		img := Image{Height: h, Width: w, Channels: 1, Pix: make([]uint8, h*w)}
-		for y := range h {
-			copy(img.Pix[y*w:(y+1)*w], s.Pix[y*s.Stride:])
-		}
-		return img
-	case *image.Gray16:
-		img := Image{Height: h, Width: w, Channels: 1, Pix: make([]uint8, h*w)}
-		for y := range h {
-			for x := range w {
-				img.Pix[y*w+x] = uint8(s.Gray16At(b.Min.X+x, b.Min.Y+y).Y >> 8)
-			}
-		}
-		return img
-	}
-	img := Image{Height: h, Width: w, Channels: 3, Pix: make([]uint8, h*w*3)}
-	for y := range h {
-		for x := range w {
-			// Non-premultiplied colour, so alpha is dropped, not composited.
-			c := color.NRGBAModel.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			i := 3 * (y*w + x)
-			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = c.R, c.G, c.B
-		}
-	}
-	return img
 }

@@ -3,7 +3,8 @@ package data
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // ProcessorConfig is the part of a Hugging Face preprocessor_config.json
@@ -32,7 +33,7 @@ func DefaultProcessorConfig() ProcessorConfig {
 
 // LoadProcessorConfig reads a preprocessor_config.json.
 func LoadProcessorConfig(path string) (ProcessorConfig, error) {
-	b, err := os.ReadFile(path)
+	b, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return ProcessorConfig{}, fmt.Errorf("data: %w", err)
 	}
@@ -128,6 +129,10 @@ func NewProcessor(cfg ProcessorConfig, channels int) (*Processor, error) {
 	}
 	if cfg.Height <= 0 || cfg.Width <= 0 {
 		return nil, fmt.Errorf("data: image size %d×%d; want positive", cfg.Height, cfg.Width)
+	}
+	if px := sizecheck.Mul(int64(cfg.Height), int64(cfg.Width)); px > MaxImagePixels {
+		return nil, fmt.Errorf("data: image size %d×%d = %s pixels, more than the %s pixels golora decodes",
+			cfg.Height, cfg.Width, sizecheck.Count(px), sizecheck.Count(MaxImagePixels))
 	}
 	if cfg.DoResize && cfg.Resample != 2 {
 		return nil, fmt.Errorf("data: resample %d is not supported; only 2 (bilinear) is implemented", cfg.Resample)

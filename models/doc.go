@@ -13,4 +13,12 @@
 // in, logits out, a backward that stops below the lowest trainable
 // module, declared costs for the planner, gradient checkpointing, saving
 // in Hugging Face's format.
+//
+// Sizes: a family's Load and FromConfig must refuse absurd sizes before
+// allocating anything, with a one-line error naming the field and the
+// bytes: bounded size fields in its Config.Validate, the parameter count
+// against the weights file and the memory available. internal/sizecheck
+// has the helpers and describes the pattern; models/vit follows it. The
+// registry reads config.json with sizecheck.ReadFile (at most
+// sizecheck.MaxConfigFile bytes).
 package models

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // File names of a Hugging Face model directory.
@@ -160,7 +162,7 @@ func CheckDir(dir string) error {
 // ReadConfig reads dir/config.json and finds its family.
 func ReadConfig(dir string) ([]byte, *Family, error) {
 	path := filepath.Join(dir, ConfigFile)
-	b, err := os.ReadFile(path)
+	b, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model: %w", err)
 	}
@@ -188,7 +190,7 @@ func FromConfigFile(path string, random bool, seed uint64) (Model, error) {
 	if fi, err := os.Stat(path); (err == nil && fi.IsDir()) || (err != nil && !strings.HasSuffix(path, ".json")) {
 		path = filepath.Join(path, ConfigFile)
 	}
-	b, err := os.ReadFile(path)
+	b, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/tensor"
@@ -57,8 +58,11 @@ func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
 		return s
 	}
 	s := Speed{Threads: k.threads}
-	n := batch * k.t
 	H, I := k.h, k.inter
+	// Measure on a shape whose buffers stay under calibrationBudget; the
+	// rates carry over, the elementwise times scale with the elements.
+	batch, T, scale := calibrationShape(batch, k.t, H, I, k.heads)
+	n := batch * T
 	rng := rand.New(rand.NewPCG(1, 2))
 	buf := func(m int) []float32 {
 		x := make([]float32, m)
@@ -88,7 +92,7 @@ func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
 	})
 	// Attention: per (batch, head) scores Q·Kᵀ and context P·V, split over
 	// the pool as nn.SelfAttention does.
-	T, d, nh := k.t, H/k.heads, k.heads
+	d, nh := H/k.heads, k.heads
 	probs := buf(batch * nh * T * T)
 	s.Attention = rate(func() int64 {
 		kernels.ParallelFor(batch*nh, func(lo, hi int) {
@@ -116,9 +120,52 @@ func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
 		s.LowRank = s.Linear
 	}
 	s.BlockForwardNS, s.BlockBackwardNS = calibrateNonGEMM(n, H, I, batch*nh*T, T)
+	s.BlockForwardNS *= scale
+	s.BlockBackwardNS *= scale
 	s.AdamNSPerValue = adamNsPerValue()
 	speedCache[k] = s
 	return s
+}
+
+// calibrationCap bounds the bytes of the batch-sized buffers Calibrate
+// allocates, so that planning a large batch (or a long sequence) does not
+// need the memory of its step; calibrationBudget lowers it to a quarter of
+// the memory available.
+const calibrationCap = 512 << 20
+
+func calibrationBudget() int64 {
+	if avail, _, err := sizecheck.Available(); err == nil && avail/4 < calibrationCap {
+		return max(avail/4, 1)
+	}
+	return calibrationCap
+}
+
+// calibrationShape returns the batch and tokens Calibrate measures on for
+// a step of batch × tokens: halved (batch first, then tokens) until its
+// buffers fit calibrationBudget, and the factor by which the elementwise work
+// of the real shape exceeds the measured one. Below the cap the shape is
+// the real one and the factor 1; above it, the GEMM rates of the smaller
+// shape stand in for the real one's (an approximation: large products run
+// at about the same rate).
+func calibrationShape(batch, tokens, H, I, heads int) (b, t int, scale float64) {
+	mul, add := sizecheck.Mul, sizecheck.Add
+	limit := calibrationBudget()
+	bytes := func(b, t int) int64 { // calibrateNonGEMM's and Calibrate's buffers
+		n := mul(int64(b), int64(t))
+		return mul(4, add(mul(5, n, int64(H)), mul(3, n, int64(I)), mul(3, int64(b), int64(heads), int64(t), int64(t)), mul(2, n)))
+	}
+	elems := func(b, t int) float64 { // elementwise work of one block
+		n := float64(b) * float64(t)
+		return n*float64(H+I) + float64(b)*float64(heads)*float64(t)*float64(t)
+	}
+	b, t = batch, tokens
+	for b > 1 && bytes(b, t) > limit {
+		b = (b + 1) / 2
+	}
+	for t > 1 && bytes(b, t) > limit {
+		t = (t + 1) / 2
+	}
+	return b, t, elems(batch, tokens) / elems(b, t)
 }
 
 // calibrateNonGEMM times the elementwise kernels of one encoder block on

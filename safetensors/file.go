@@ -11,6 +11,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/tensor"
 )
 
@@ -50,6 +51,13 @@ type File struct {
 // memory; File only depends on a []byte, so a memory map can replace the
 // read later without changing callers.
 func Load(path string) (*File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	if err := sizecheck.Memory("safetensors: reading "+path, st.Size()); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)

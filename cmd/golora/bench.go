@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 )
 
@@ -196,6 +197,9 @@ func parseThreads(s string) ([]int, error) {
 		if err != nil || n < 1 {
 			return nil, usagef("bench gemm: bad --threads value %q (want positive integers, e.g. 1,2)", f)
 		}
+		if err := checkListValue("threads", n, 1, maxThreads); err != nil {
+			return nil, usagef("bench gemm: %v", err)
+		}
 		out = append(out, n)
 	}
 	if len(out) == 0 {
@@ -218,6 +222,10 @@ func parseShapes(s string) ([]gemmShape, error) {
 		}
 		if !ok {
 			return nil, usagef("bench gemm: bad --shapes value %q (want MxKxN, each 1..65536)", f)
+		}
+		m, k, n := int64(d[0]), int64(d[1]), int64(d[2])
+		if err := sizecheck.Memory("bench gemm: --shapes "+f, sizecheck.Mul(4, sizecheck.Add(m*k, k*n, m*n))); err != nil {
+			return nil, usageError{err.Error()}
 		}
 		out = append(out, gemmShape{d[0], d[1], d[2]})
 	}

@@ -116,8 +116,12 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int) (trainResu
 	if s.Method == "lora" {
 		rank = s.LoRA.R
 	}
+	// Build and check first: calibration allocates one layer's matrices.
 	m, err := plan.Build(s, true, 1)
 	if err != nil {
+		return r, err
+	}
+	if err := checkTrainStep(m, batch, 0); err != nil {
 		return r, err
 	}
 	speed := plan.Calibrate(m.Base.Dims(), batch, rank, s.BaseDType == tensor.BF16)

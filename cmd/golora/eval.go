@@ -70,6 +70,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if n, k := len(ds.Classes), lm.model.Spec().Classes; n != k {
 		return fmt.Errorf("the data has %d classes but the model has %d labels (use --classes or an adapter with a matching head)", n, k)
 	}
+	if err := checkForward(lm.model, min(*batch, ds.Len()), 0); err != nil {
+		return err
+	}
 	p, err := newProcessed(ds, lm.pc, lm.model.Spec())
 	if err != nil {
 		return err

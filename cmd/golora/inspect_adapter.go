@@ -45,6 +45,9 @@ func inspectAdapter(dir string, m models.Model) (*adapterReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, peft.ConfigName), err)
+	}
 	f, err := safetensors.Load(filepath.Join(dir, peft.WeightsName))
 	if err != nil {
 		return nil, err

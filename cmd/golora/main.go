@@ -62,6 +62,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		fs.Usage()
 		return err
 	}
+	if err == nil {
+		err = checkFlagBounds(fs)
+	}
 	if err != nil {
 		return usageError{fmt.Sprintf("%s: %v", strings.TrimPrefix(fs.Name(), "golora "), err)}
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/models"
@@ -192,7 +193,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	}
 	var budget int64
 	if *budgetFlag != "" {
-		b, err := parseByteSize(*budgetFlag)
+		b, err := sizecheck.ParseBytes(*budgetFlag)
 		if err != nil {
 			return usagef("plan: --budget: %v", err)
 		}
@@ -255,30 +256,4 @@ func printPlanTable(w io.Writer, rs []planResult) {
 	if rs[0].MaxBatch != nil {
 		row("max batch", func(r planResult) string { return strconv.Itoa(*r.MaxBatch) })
 	}
-}
-
-// parseByteSize reads "2GiB", "512MiB", "1.5GB", "100KB" or a plain byte
-// count.
-func parseByteSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   float64
-	}{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
-	}
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(strings.ToUpper(t), strings.ToUpper(u.suffix)) && (len(u.suffix) > 1 || !strings.HasSuffix(strings.ToUpper(t), "IB")) {
-			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || v*mult > 1<<62 {
-		return 0, fmt.Errorf("%q is not a positive size like 2GiB or 512MiB", s)
-	}
-	return int64(v * mult), nil
 }

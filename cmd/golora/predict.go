@@ -3,12 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"image"
-	"image/color"
-	_ "image/jpeg" // decoders for image.Decode
-	_ "image/png"
 	"io"
-	"os"
 
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/models"
@@ -60,9 +55,13 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	}
 	// Decode and check every image before printing anything.
 	paths := fs.Args()
+	const chunk = 64
+	if err := checkForward(lm.model, min(chunk, len(paths)), len(paths)); err != nil {
+		return err
+	}
 	x := make([]float32, len(paths)*proc.Len())
 	for i, path := range paths {
-		img, err := readImage(path)
+		img, err := data.ReadImage(path)
 		if err != nil {
 			return err
 		}
@@ -74,7 +73,6 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	labels := cl.Labels()
 	var b data.Batch
 	enc := json.NewEncoder(stdout)
-	const chunk = 64
 	for lo := 0; lo < len(paths); lo += chunk {
 		k := min(chunk, len(paths)-lo)
 		pix, _ := b.SetImages(k, proc.Channels(), proc.Height(), proc.Width())
@@ -95,37 +93,4 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// readImage decodes a PNG or JPEG file: gray images keep one channel,
-// everything else becomes RGB (alpha dropped), as the image-folder loader
-// reads them.
-func readImage(path string) (data.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return data.Image{}, err
-	}
-	defer f.Close()
-	src, _, err := image.Decode(f)
-	if err != nil {
-		return data.Image{}, fmt.Errorf("%s: not a PNG or JPEG image: %w", path, err)
-	}
-	b := src.Bounds()
-	h, w := b.Dy(), b.Dx()
-	if g, ok := src.(*image.Gray); ok {
-		img := data.Image{Height: h, Width: w, Channels: 1, Pix: make([]uint8, h*w)}
-		for y := range h {
-			copy(img.Pix[y*w:(y+1)*w], g.Pix[y*g.Stride:])
-		}
-		return img, nil
-	}
-	img := data.Image{Height: h, Width: w, Channels: 3, Pix: make([]uint8, 3*h*w)}
-	for y := range h {
-		for x := range w {
-			c := color.NRGBAModel.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			i := 3 * (y*w + x)
-			img.Pix[i], img.Pix[i+1], img.Pix[i+2] = c.R, c.G, c.B
-		}
-	}
-	return img, nil
 }

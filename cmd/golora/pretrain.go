@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/plan"
 	"github.com/golora/golora/train"
 )
 
@@ -88,6 +90,15 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return usagef("pretrain: %v", err)
 	}
+	// The weights, their gradients and AdamW's two moments, before any.
+	p := vit.ExpectedCount(cfg)
+	if err := sizecheck.Memory("full training (4 f32 copies: weights, gradients, AdamW's moments) of the "+cfg.DescribeParams(),
+		sizecheck.Mul(4, p.Bytes["F32"])); err != nil {
+		if *configPath == "" {
+			return usagef("pretrain: the size flags: %v", err) // sized by flags alone
+		}
+		return err
+	}
 	model, err := vit.New(cfg, a.Seed)
 	if err != nil {
 		return err
@@ -98,6 +109,9 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	model.SetGradientCheckpointing(*ckpt)
+	if err := checkTrainStep(&plan.Model{Base: model}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
+		return err
+	}
 	pc := grayProcessorConfig(cfg.ImageSize, cfg.NumChannels)
 	tp, err := newProcessed(trainSet, &pc, model.Spec())
 	if err != nil {

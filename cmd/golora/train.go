@@ -71,7 +71,7 @@ func (f *loraFlags) config(m models.Model) (lora.Config, error) {
 	case m != nil:
 		c.ModulesToSave = plan.DefaultLoRA(m).ModulesToSave
 	}
-	layers, err := parseInts("--layers-to-transform", f.layersToTransform)
+	layers, err := parseInts("--layers-to-transform", f.layersToTransform, 0, maxLayers-1)
 	if err != nil {
 		return c, usagef("%v", err)
 	}
@@ -165,6 +165,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		nn.ConvertFrozenLinears(r.model, tensor.BF16)
 	}
 	r.model.SetGradientCheckpointing(*ckpt)
+	if err := checkTrainStep(&plan.Model{Base: r.model, LoRA: r.lora}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
+		return err
+	}
 	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Spec()); err != nil {
 		return err
 	}
@@ -214,6 +217,9 @@ func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed ui
 	}
 	r := &trainingRun{model: m, pc: pc}
 	if method == "full" {
+		if err := checkFullTraining(m); err != nil {
+			return nil, err
+		}
 		for _, p := range nn.AllParams(m) {
 			if err := p.SetTrainable(true); err != nil {
 				return nil, err

@@ -67,6 +67,9 @@ func parseClasses(s string) ([]int, error) {
 				return nil, fmt.Errorf("--classes: %q is not a range lo-hi with lo <= hi", part)
 			}
 		}
+		if err := checkListValue("classes", b, 0, maxClasses-1); err != nil {
+			return nil, err // before a range of that many classes is made
+		}
 		for c := a; c <= b; c++ {
 			out = append(out, c)
 		}
@@ -77,13 +80,16 @@ func parseClasses(s string) ([]int, error) {
 	return out, nil
 }
 
-// parseInts parses a comma-separated list of integers.
-func parseInts(name, s string) ([]int, error) {
+// parseInts parses a comma-separated list of integers, each in [lo, hi].
+func parseInts(name, s string, lo, hi int) ([]int, error) {
 	var out []int
 	for _, p := range splitList(s) {
 		v, err := strconv.Atoi(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %q is not an integer", name, p)
+		}
+		if err := checkListValue(name, v, lo, hi); err != nil {
+			return nil, err
 		}
 		out = append(out, v)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
@@ -194,7 +195,7 @@ func writeLabels(dir string, names []string) error {
 }
 
 func readLabels(dir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, labelsFile))
+	b, err := sizecheck.ReadFile(filepath.Join(dir, labelsFile), sizecheck.MaxConfigFile)
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,32 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/nn"
 )
 
 // Architecture is the Hugging Face class this package implements.
 const Architecture = "ViTForImageClassification"
+
+// Ceilings of the size fields, checked by Validate before anything is
+// allocated (see internal/sizecheck). They lie far above any published ViT
+// (ViT-22B: hidden 6144, 48 layers, 48 heads) and keep every product of
+// sizes the model and the planner compute inside an int64; whether a config
+// fits this machine is checked separately, by bytes (CheckMemory, Load).
+const (
+	MaxHiddenSize       = 1 << 16 // hidden_size
+	MaxIntermediateSize = 1 << 18 // intermediate_size
+	MaxLayers           = 1 << 10 // num_hidden_layers
+	MaxHeads            = 1 << 10 // num_attention_heads
+	MaxImageSize        = 1 << 16 // image_size
+	MaxChannels         = 1 << 10 // num_channels
+	MaxLabels           = 1 << 18 // num_labels, id2label entries
+	// MaxPatchesPerSide bounds image_size/patch_size: at most 65,536
+	// patches, since attention is quadratic in them.
+	MaxPatchesPerSide = 256
+)
 
 // Config is a ViT config.json (transformers' ViTConfig plus the
 // PretrainedConfig label fields). Fields absent from the file take
@@ -95,7 +113,7 @@ func (c *Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("vit: %w", err)
 	}
@@ -191,8 +209,8 @@ func (c *Config) setLabelFields(numLabels *int, id2label map[string]string, labe
 		if numLabels != nil {
 			n = *numLabels
 		}
-		if n < 1 {
-			return fmt.Errorf("field num_labels: %d, want at least 1", n)
+		if err := sizecheck.Int("field num_labels", int64(n), 1, MaxLabels); err != nil {
+			return err // before DefaultLabels allocates n names
 		}
 		c.SetLabels(DefaultLabels(n))
 	} else {
@@ -201,6 +219,9 @@ func (c *Config) setLabelFields(numLabels *int, id2label map[string]string, labe
 		}
 		if len(id2label) == 0 {
 			return fmt.Errorf("field id2label: empty")
+		}
+		if err := sizecheck.Int("field id2label: entry count", int64(len(id2label)), 1, MaxLabels); err != nil {
+			return err
 		}
 		names := make([]string, len(id2label))
 		for k, v := range id2label {
@@ -226,14 +247,15 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
+		max  int64
 	}{
-		{"hidden_size", c.HiddenSize}, {"num_hidden_layers", c.NumHiddenLayers},
-		{"num_attention_heads", c.NumAttentionHeads}, {"intermediate_size", c.IntermediateSize},
-		{"image_size", c.ImageSize}, {"patch_size", c.PatchSize}, {"num_channels", c.NumChannels},
-		{"num_labels", c.NumLabels},
+		{"hidden_size", c.HiddenSize, MaxHiddenSize}, {"num_hidden_layers", c.NumHiddenLayers, MaxLayers},
+		{"num_attention_heads", c.NumAttentionHeads, MaxHeads}, {"intermediate_size", c.IntermediateSize, MaxIntermediateSize},
+		{"image_size", c.ImageSize, MaxImageSize}, {"patch_size", c.PatchSize, MaxImageSize},
+		{"num_channels", c.NumChannels, MaxChannels}, {"num_labels", c.NumLabels, MaxLabels},
 	} {
-		if f.v < 1 {
-			return fmt.Errorf("field %s: %d, want at least 1", f.name, f.v)
+		if err := sizecheck.Int("field "+f.name, int64(f.v), 1, f.max); err != nil {
+			return err
 		}
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
@@ -241,6 +263,10 @@ func (c *Config) Validate() error {
 	}
 	if c.ImageSize%c.PatchSize != 0 {
 		return fmt.Errorf("field image_size: %d is not a multiple of patch_size %d", c.ImageSize, c.PatchSize)
+	}
+	if side := c.ImageSize / c.PatchSize; side > MaxPatchesPerSide {
+		return fmt.Errorf("field image_size: %d with patch_size %d gives %d×%d patches, more than the %d×%d golora accepts (attention is quadratic in them)",
+			c.ImageSize, c.PatchSize, side, side, MaxPatchesPerSide, MaxPatchesPerSide)
 	}
 	if err := nn.CheckActivation(c.HiddenAct); err != nil {
 		return fmt.Errorf("field hidden_act: %w", err)

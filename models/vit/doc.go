@@ -30,4 +30,12 @@
 // of internal activations, each block keeping only its output (the next
 // block's input), and the backward recomputes each block before its
 // backward. Model.Plan declares the bytes and GEMM FLOPs of a step, exactly.
+//
+// Sizes are checked before anything is allocated, as internal/sizecheck
+// describes for every model family: Config.Validate bounds each size field
+// by a Max* ceiling (and num_labels before the label names are made),
+// ExpectedCount saturates instead of wrapping, Load checks that
+// model.safetensors can hold the parameters config.json implies and that
+// file and model fit in memory, and the constructors refuse weights that
+// do not fit (Config.CheckMemory). Errors name the field and the bytes.
 package vit

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/safetensors"
 	"github.com/golora/golora/tensor"
@@ -62,7 +63,13 @@ func Load(dir string, opts LoadOptions) (*Model, error) {
 	if opts.Labels != nil && len(opts.Labels) != opts.NumLabels {
 		return nil, fmt.Errorf("vit: %d label names for %d labels", len(opts.Labels), opts.NumLabels)
 	}
+	if err := sizecheck.Int("vit: the number of labels asked for", int64(opts.NumLabels), 0, MaxLabels); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, WeightsFile)
+	if err := checkWeightsFile(&cfg, path); err != nil {
+		return nil, err
+	}
 	f, err := safetensors.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("vit: %w", err)
@@ -155,6 +162,27 @@ func Load(dir string, opts LoadOptions) (*Model, error) {
 	}
 	m.SetTraining(false)
 	return m, nil
+}
+
+// checkWeightsFile checks, before the file is read, that it can hold the
+// parameters config.json implies (at 2 bytes each, the smallest dtype
+// Load converts; the classifier is left out, as a bare ViTModel checkpoint
+// has none) and that the file and the f32 model fit in memory together.
+func checkWeightsFile(cfg *Config, path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("vit: %w", err)
+	}
+	p := ExpectedCount(*cfg)
+	stored := sizecheck.Mul(2, sizecheck.Add(p.Embeddings, p.Attention, p.MLP, p.LayerNorm))
+	if err := sizecheck.FileHolds(ConfigFile+": the "+cfg.describe(p)+" at 2 bytes or more each", stored, path, st.Size()); err != nil {
+		return fmt.Errorf("vit: %w", err)
+	}
+	need := sizecheck.Add(st.Size(), p.Bytes[tensor.F32.String()])
+	if err := sizecheck.Memory("vit: loading "+path+" and the f32 weights of "+cfg.describe(p), need); err != nil {
+		return err
+	}
+	return nil
 }
 
 // initClassifier gives the classifier transformers' fresh-head

@@ -87,6 +87,9 @@ func build(cfg Config, seed uint64) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vit: config: %w", err)
 	}
+	if err := cfg.CheckMemory(); err != nil {
+		return nil, fmt.Errorf("vit: %w", err)
+	}
 	m := &Model{Config: cfg, seed: seed}
 	m.Embeddings = newEmbeddings("vit.embeddings", &m.Config, seed)
 	// The blocks run one after another, so their attention workspace

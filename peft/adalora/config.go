@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/peft/lora"
 )
@@ -73,6 +73,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.InitR <= 0:
 		return fmt.Errorf("adalora: init_r must be positive, got %d", c.InitR)
+	case c.InitR > lora.MaxRank:
+		return fmt.Errorf("adalora: init_r %d is out of range: want 1 to %d (lora.MaxRank)", c.InitR, lora.MaxRank)
 	case c.TargetR <= 0 || c.TargetR > c.InitR:
 		return fmt.Errorf("adalora: target_r must be in [1, init_r = %d], got %d", c.InitR, c.TargetR)
 	case c.TotalStep <= 0:
@@ -225,7 +227,7 @@ func normalisePattern(rp map[string][]bool) map[string][]bool {
 // IsAdaLoRA reports whether the adapter in dir is an AdaLoRA adapter (its
 // adapter_config.json says peft_type "ADALORA").
 func IsAdaLoRA(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, peft.ConfigName))
+	b, err := sizecheck.ReadFile(filepath.Join(dir, peft.ConfigName), sizecheck.MaxConfigFile)
 	if err != nil {
 		return false
 	}
@@ -238,7 +240,7 @@ func IsAdaLoRA(dir string) bool {
 // ReadConfig reads an adapter directory's adapter_config.json.
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, peft.ConfigName)
-	data, err := os.ReadFile(path)
+	data, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("adalora: %w", err)
 	}

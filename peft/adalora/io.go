@@ -119,7 +119,14 @@ func Load(base nn.Module, dir string) (*Model, error) {
 	}
 	rp := cfg.RankPattern
 	cfg.RankPattern = nil
-	m, err := Inject(base, cfg, 0)
+	// Without a rank pattern the file holds every rank, so it can bound
+	// init_r; with one it holds only the kept ranks, and the pattern
+	// itself (init_r entries per layer) is bounded by the config file.
+	stored := int64(-1)
+	if st, err := os.Stat(filepath.Join(dir, peft.WeightsName)); err == nil && rp == nil {
+		stored = st.Size()
+	}
+	m, err := inject(base, cfg, 0, stored)
 	if err != nil {
 		return nil, fmt.Errorf("adalora: adapter %s does not fit the model: %w", dir, err)
 	}

@@ -34,6 +34,12 @@ type Model struct {
 // everything else and makes trainable exactly the factors and
 // modules_to_save. seed fixes the initialisation.
 func Inject(base nn.Module, cfg Config, seed uint64) (*Model, error) {
+	return inject(base, cfg, seed, -1)
+}
+
+// inject is Inject; when stored >= 0, it is the size of the adapter file the
+// factors are to be read from (see lora.CheckFactorBytes).
+func inject(base nn.Module, cfg Config, seed uint64, stored int64) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -44,6 +50,9 @@ func Inject(base nn.Module, cfg Config, seed uint64) (*Model, error) {
 	slots, err := lora.TargetSlots(base, &l)
 	if err != nil {
 		return nil, fmt.Errorf("adalora: %w", err)
+	}
+	if err := lora.CheckFactorBytes("adalora", slots, func(string) int { return cfg.InitR }, 1, stored); err != nil {
+		return nil, err
 	}
 	var toSave []*nn.Param
 	for _, want := range cfg.ModulesToSave {

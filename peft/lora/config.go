@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // AllLinear is PEFT's shorthand target: every Linear except the output head.
@@ -32,7 +35,8 @@ func TargetRegex(re string) Targets { return Targets{Regex: re, IsRegex: true} }
 // IsZero reports whether no targets are set (JSON null).
 func (t Targets) IsZero() bool { return !t.IsRegex && t.Names == nil }
 
-// MarshalJSON writes a list (sorted, as PEFT serialises its set) or a string.
+// MarshalJSON writes a list (sorted and without repeats, as PEFT
+// serialises its set) or a string.
 func (t Targets) MarshalJSON() ([]byte, error) {
 	if t.IsRegex {
 		return json.Marshal(t.Regex)
@@ -40,9 +44,9 @@ func (t Targets) MarshalJSON() ([]byte, error) {
 	if t.Names == nil {
 		return []byte("null"), nil
 	}
-	s := append([]string(nil), t.Names...)
+	s := append([]string{}, t.Names...) // [] stays [], not null
 	sort.Strings(s)
-	return json.Marshal(s)
+	return json.Marshal(slices.Compact(s))
 }
 
 // UnmarshalJSON accepts null, a string or a list of strings.
@@ -184,6 +188,16 @@ type Config struct {
 	Extra               map[string]json.RawMessage `json:"-"`
 }
 
+// MaxRank bounds r and every rank_pattern value. PEFT accepts any positive
+// r, also one larger than min(in, out) of a layer (B·A then has no more
+// rank than min(in, out), so a larger r only costs memory). golora accepts
+// such ranks too, up to MaxRank, which is above the width of any real
+// layer; what really limits r is bytes: the factors A [r, in] and B
+// [out, r] of every targeted layer are checked against the adapter file
+// when loading and against the memory available when injecting
+// (internal/sizecheck), with an error naming the layer and the bytes.
+const MaxRank = 1 << 16
+
 // DefaultConfig returns PEFT's LoraConfig defaults (r 8, alpha 8, no
 // dropout, bias "none", init true).
 func DefaultConfig() Config {
@@ -199,8 +213,11 @@ func (c *Config) Validate() error {
 	if c.R <= 0 {
 		return fmt.Errorf("lora: r must be positive, got %d", c.R)
 	}
-	if math.IsNaN(c.LoraAlpha) || c.LoraAlpha == 0 {
-		return fmt.Errorf("lora: lora_alpha must be non-zero, got %v", c.LoraAlpha)
+	if err := sizecheck.Int("lora: r", int64(c.R), 1, MaxRank); err != nil {
+		return err
+	}
+	if math.IsNaN(c.LoraAlpha) || math.IsInf(c.LoraAlpha, 0) || c.LoraAlpha == 0 {
+		return fmt.Errorf("lora: lora_alpha must be finite and non-zero, got %v", c.LoraAlpha)
 	}
 	if c.LoraDropout < 0 || c.LoraDropout >= 1 || math.IsNaN(c.LoraDropout) {
 		return fmt.Errorf("lora: lora_dropout must be in [0, 1), got %v", c.LoraDropout)
@@ -221,7 +238,7 @@ func (c *Config) Validate() error {
 	if c.LoraBias {
 		return fmt.Errorf("lora: lora_bias is not supported yet")
 	}
-	if c.TargetModules.IsZero() {
+	if c.TargetModules.IsZero() || !c.TargetModules.IsRegex && len(c.TargetModules.Names) == 0 {
 		return fmt.Errorf("lora: target_modules is empty: name the layers to adapt (e.g. query,value)")
 	}
 	for _, t := range []Targets{c.TargetModules, c.ExcludeModules} {
@@ -241,11 +258,17 @@ func (c *Config) Validate() error {
 		if r <= 0 {
 			return fmt.Errorf("lora: rank_pattern[%q] must be positive, got %d", k, r)
 		}
+		if err := sizecheck.Int(fmt.Sprintf("lora: rank_pattern[%q]", k), int64(r), 1, MaxRank); err != nil {
+			return err
+		}
 		if _, err := patternRegexp(k); err != nil {
 			return fmt.Errorf("lora: rank_pattern key %q: %v", k, err)
 		}
 	}
-	for k := range c.AlphaPattern {
+	for k, a := range c.AlphaPattern {
+		if math.IsNaN(a) || math.IsInf(a, 0) || a == 0 {
+			return fmt.Errorf("lora: alpha_pattern[%q] must be finite and non-zero, got %v", k, a)
+		}
 		if _, err := patternRegexp(k); err != nil {
 			return fmt.Errorf("lora: alpha_pattern key %q: %v", k, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
 	"github.com/golora/golora/safetensors"
@@ -119,30 +120,37 @@ func MarshalConfig(c *Config) ([]byte, error) {
 }
 
 // ParseConfig reads adapter_config.json bytes. Unknown fields are kept in
-// Extra (newer PEFT versions add fields; we must not refuse them).
+// Extra (newer PEFT versions add fields; we must not refuse them). Keys
+// match exactly, as in Python: "R" is an unknown field, not r (Go's json
+// alone would match it case-insensitively).
 func ParseConfig(data []byte) (Config, error) {
-	c := DefaultConfig()
-	if err := json.Unmarshal(data, &c); err != nil {
-		return Config{}, err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return Config{}, err
 	}
-	known := map[string]bool{}
+	if all == nil {
+		return Config{}, fmt.Errorf("the top level is not a JSON object")
+	}
+	known := map[string]json.RawMessage{}
 	for _, k := range []string{"peft_type", "task_type", "base_model_name_or_path", "inference_mode", "r",
 		"lora_alpha", "lora_dropout", "target_modules", "exclude_modules", "modules_to_save", "bias",
 		"use_rslora", "use_dora", "init_lora_weights", "layers_to_transform", "layers_pattern",
 		"rank_pattern", "alpha_pattern", "fan_in_fan_out", "lora_bias", "auto_mapping", "revision", "peft_version"} {
-		known[k] = true
-	}
-	for k, v := range all {
-		if !known[k] {
-			if c.Extra == nil {
-				c.Extra = map[string]json.RawMessage{}
-			}
-			c.Extra[k] = v
+		if v, ok := all[k]; ok {
+			known[k] = v
+			delete(all, k)
 		}
+	}
+	b, err := json.Marshal(known)
+	if err != nil {
+		return Config{}, err
+	}
+	c := DefaultConfig()
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, err
+	}
+	if len(all) > 0 {
+		c.Extra = all
 	}
 	if c.RankPattern == nil {
 		c.RankPattern = map[string]int{}
@@ -156,7 +164,7 @@ func ParseConfig(data []byte) (Config, error) {
 // ReadConfig reads an adapter directory's adapter_config.json.
 func ReadConfig(dir string) (Config, error) {
 	path := filepath.Join(dir, peft.ConfigName)
-	data, err := os.ReadFile(path)
+	data, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("lora: %w", err)
 	}
@@ -284,10 +292,14 @@ func (m *Model) LoadAdapter(dir, name string) error {
 		return err
 	}
 	prevActive, prevDisabled := m.active, m.disabled
-	if err := m.AddAdapter(name, cfg, 0); err != nil {
+	path := filepath.Join(dir, peft.WeightsName)
+	stored := int64(-1) // a missing file is reported after the config's misfits
+	if st, err := os.Stat(path); err == nil {
+		stored = st.Size()
+	}
+	if err := m.addAdapter(name, cfg, 0, stored); err != nil {
 		return fmt.Errorf("lora: adapter %s does not fit the model: %w", dir, err)
 	}
-	path := filepath.Join(dir, peft.WeightsName)
 	f, err := safetensors.Load(path)
 	if err == nil {
 		err = m.fill(name, f, path)

@@ -74,8 +74,16 @@ func (m *Model) slots() []nn.Slot {
 }
 
 // AddAdapter injects a new adapter name with cfg and makes it the active,
-// trainable one (PEFT's add_adapter followed by set_adapter).
+// trainable one (PEFT's add_adapter followed by set_adapter). The factors
+// of all targeted layers, with their gradients, must fit in the memory
+// available; the error names the largest layer and the bytes.
 func (m *Model) AddAdapter(name string, cfg Config, seed uint64) error {
+	return m.addAdapter(name, cfg, seed, -1)
+}
+
+// addAdapter is AddAdapter; when stored >= 0, it is the size of the file
+// the factors are to be read from, which must be able to hold them.
+func (m *Model) addAdapter(name string, cfg Config, seed uint64, stored int64) error {
 	if name == "" || strings.ContainsAny(name, "./\\") {
 		return fmt.Errorf("lora: invalid adapter name %q", name)
 	}
@@ -161,6 +169,10 @@ func (m *Model) AddAdapter(name string, cfg Config, seed uint64) error {
 		}
 	}
 
+	if err := cfg.checkFactorBytes(targets, stored); err != nil {
+		return err
+	}
+
 	// All checks passed: change the model.
 	c := cfg
 	m.configs[name] = &c
@@ -186,6 +198,12 @@ func (m *Model) AddAdapter(name string, cfg Config, seed uint64) error {
 		sm.copies[name] = vals
 	}
 	return m.SetAdapter(name)
+}
+
+// checkFactorBytes checks the factors of every target with its rank from
+// r and rank_pattern (see CheckFactorBytes).
+func (c *Config) checkFactorBytes(targets []nn.Slot, stored int64) error {
+	return CheckFactorBytes("lora", targets, func(name string) int { r, _ := c.rankAlpha(name); return r }, 0, stored)
 }
 
 // savedFor returns (creating) the modules_to_save record of module x.
