@@ -85,13 +85,13 @@ func loadReference(t testing.TB) *reference {
 }
 
 // patched replaces top-level fields of a base tokenizer.json, as gen.mjs does.
-func patched(t testing.TB, base []byte, patch map[string]json.RawMessage) []byte {
+func patched[V ~[]byte](t testing.TB, base []byte, patch map[string]V) []byte {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(base, &m); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range patch {
-		m[k] = v
+		m[k] = json.RawMessage(v)
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

