@@ -1,0 +1,101 @@
+package tokenizer
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/golora/golora/data/text"
+)
+
+// benchTexts is the first 2,000 IMDB reviews when the corpora are installed
+// (data/text), else the committed corpus of 200 reviews.
+func benchTexts(b *testing.B) []string {
+	benchOnce.Do(func() { benchCache = loadBenchTexts(b) })
+	runtime.GC() // the 66 MB of IMDB JSON just read is garbage
+	return benchCache
+}
+
+var (
+	benchOnce  sync.Once
+	benchCache []string
+)
+
+func loadBenchTexts(b *testing.B) []string {
+	rs, err := text.IMDB()
+	if err == nil {
+		out := make([]string, 0, 2000)
+		for _, r := range rs[:1000] {
+			out = append(out, r.Text)
+		}
+		for _, r := range rs[25000:26000] {
+			out = append(out, r.Text)
+		}
+		return out
+	}
+	if !errors.Is(err, text.ErrNotInstalled) {
+		b.Fatal(err)
+	}
+	return trainingCorpus(b)
+}
+
+// benchEncode reports tokens/s of EncodeBatch (all cores) over the texts,
+// with the word cache warm after the first pass, as in a training run.
+func benchEncode(b *testing.B, tk *Tokenizer) {
+	texts := benchTexts(b)
+	bytes := 0
+	for _, s := range texts {
+		bytes += len(s)
+	}
+	b.SetBytes(int64(bytes))
+	b.ResetTimer()
+	tokens := 0
+	for i := 0; i < b.N; i++ {
+		encs, err := tk.EncodeBatch(texts, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range encs {
+			tokens += e.Len()
+		}
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func BenchmarkEncodeGPT2(b *testing.B) { benchEncode(b, refTok(b, "gpt2")) }
+func BenchmarkEncodeBERT(b *testing.B) { benchEncode(b, refTok(b, "bert-base-uncased")) }
+
+// BenchmarkEncodeGPT2Cold measures a fresh tokenizer each time (no cache).
+func BenchmarkEncodeGPT2Cold(b *testing.B) {
+	raw := bases["gpt2"]
+	if raw == nil {
+		refTok(b, "gpt2")
+		raw = bases["gpt2"]
+	}
+	texts := benchTexts(b)[:200]
+	tokens := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		tk, err := FromJSON(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for _, s := range texts {
+			e, _ := tk.Encode(s, false)
+			tokens += e.Len()
+		}
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func BenchmarkTrainBPE(b *testing.B) {
+	texts := trainingCorpus(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := (BPETrainer{VocabSize: 2000}).TrainBPE(texts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
