@@ -21,7 +21,8 @@ type AddedToken struct {
 // those starting at the same place, as the tokenizers library's
 // Aho-Corasick (MatchKind::LeftmostLongest) does.
 type addedMatcher struct {
-	byFirst map[byte][]addedPattern // longest first
+	byFirst [256][]addedPattern // by first byte, longest first
+	n       int
 }
 
 type addedPattern struct {
@@ -30,12 +31,13 @@ type addedPattern struct {
 }
 
 func newAddedMatcher(pats []addedPattern) *addedMatcher {
-	m := &addedMatcher{byFirst: map[byte][]addedPattern{}}
+	m := &addedMatcher{}
 	for _, p := range pats {
 		if p.text == "" {
 			continue
 		}
 		m.byFirst[p.text[0]] = append(m.byFirst[p.text[0]], p)
+		m.n++
 	}
 	for _, l := range m.byFirst {
 		sort.SliceStable(l, func(i, j int) bool { return len(l[i].text) > len(l[j].text) })
@@ -53,7 +55,7 @@ func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r)
 
 // split cuts s into plain segments and added-token segments.
 func (m *addedMatcher) split(dst []segment, s string) []segment {
-	if len(m.byFirst) == 0 {
+	if m.n == 0 {
 		return append(dst, segment{text: s})
 	}
 	startOff := 0

@@ -13,8 +13,8 @@ var byteToRune [256]rune
 // runeToByte is the inverse of byteToRune; absent runes map to -1.
 var runeToByte = map[rune]int{}
 
-// byteToString caches byteToRune as one-rune strings.
-var byteToString [256]string
+// byteLevelLen is the UTF-8 length of byteToRune[b].
+var byteLevelLen [256]int
 
 func init() {
 	n := 0
@@ -26,7 +26,7 @@ func init() {
 			n++
 		}
 		runeToByte[byteToRune[b]] = b
-		byteToString[b] = string(byteToRune[b])
+		byteLevelLen[b] = utf8.RuneLen(byteToRune[b])
 	}
 }
 

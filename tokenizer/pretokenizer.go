@@ -22,13 +22,19 @@ func (p *byteLevelPre) preTokenize(dst []string, s string, _ bool) []string {
 	if p.addPrefixSpace && !strings.HasPrefix(s, " ") {
 		s = " " + s
 	}
+	// One allocation for the whole piece; the words are slices of it.
+	mapped := string(byteLevelEncode(make([]byte, 0, len(s)+len(s)/2), s))
 	if !p.useRegex {
-		return append(dst, string(byteLevelEncode(nil, s)))
+		return append(dst, mapped)
 	}
-	var buf []byte
+	off := 0
 	splitGPT2(s, func(w string) {
-		buf = byteLevelEncode(buf[:0], w)
-		dst = append(dst, string(buf))
+		n := 0
+		for i := 0; i < len(w); i++ {
+			n += byteLevelLen[w[i]]
+		}
+		dst = append(dst, mapped[off:off+n])
+		off += n
 	})
 	return dst
 }

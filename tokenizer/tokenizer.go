@@ -192,6 +192,13 @@ func (t *Tokenizer) JSON() []byte { return append([]byte(nil), t.raw...) }
 // pre-tokenization and the model over one text.
 func (t *Tokenizer) encodeSequence(text string, typeID int32) (*Encoding, error) {
 	e := &Encoding{}
+	if n := len(text)/4 + 4; n > 0 { // about 4 bytes a token in English
+		e.IDs = make([]int32, 0, n)
+		e.TypeIDs = make([]int32, 0, n)
+		e.Tokens = make([]string, 0, n)
+		e.AttentionMask = make([]int32, 0, n)
+		e.SpecialTokensMask = make([]int32, 0, n)
+	}
 	voc := t.model.vocab()
 	var ids []int32
 	var words []string
