@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"container/heap"
 	"fmt"
 	"sync"
 	"unicode/utf8"
@@ -67,6 +66,7 @@ type bpeModel struct {
 	fuseUnk        bool
 	byteFallback   bool
 	ignoreMerges   bool
+	byteIDs        [256]int32 // ids of <0x00>..<0xFF> for byte_fallback, -1 if absent
 
 	cache wordCache
 }
@@ -89,23 +89,62 @@ type bpeCand struct {
 	pos, rank, id int32
 }
 
+// bpeHeap is a binary min-heap of candidates by (rank, pos), written out
+// so that pushes do not allocate (container/heap boxes every element).
 type bpeHeap []bpeCand
 
-func (h bpeHeap) Len() int { return len(h) }
-func (h bpeHeap) Less(i, j int) bool {
+func (h bpeHeap) less(i, j int) bool {
 	if h[i].rank != h[j].rank {
 		return h[i].rank < h[j].rank
 	}
 	return h[i].pos < h[j].pos
 }
-func (h bpeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *bpeHeap) Push(x any)   { *h = append(*h, x.(bpeCand)) }
-func (h *bpeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *bpeHeap) push(c bpeCand) {
+	*h = append(*h, c)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
 }
+
+func (h *bpeHeap) pop() bpeCand {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
+}
+
+// bpeScratch holds the buffers of one word's merge, reused across words.
+type bpeScratch struct {
+	syms []bpeSymbol
+	heap bpeHeap
+	buf  []byte
+}
+
+var bpeScratchPool = sync.Pool{New: func() any { return new(bpeScratch) }}
 
 func (m *bpeModel) tokenize(dst []int32, word string) ([]int32, error) {
 	if word == "" {
@@ -130,8 +169,11 @@ func (m *bpeModel) tokenizeUncached(dst []int32, word string) ([]int32, error) {
 			return append(dst, id), nil
 		}
 	}
-	syms := make([]bpeSymbol, 0, len(word))
-	var buf []byte
+	sc := bpeScratchPool.Get().(*bpeScratch)
+	defer bpeScratchPool.Put(sc)
+	syms := sc.syms[:0]
+	buf := sc.buf
+	defer func() { sc.syms, sc.buf = syms[:0], buf[:0] }()
 	pendingUnk := false
 	for i := 0; i < len(word); {
 		_, n := utf8.DecodeRuneInString(word[i:])
@@ -152,18 +194,12 @@ func (m *bpeModel) tokenizeUncached(dst []int32, word string) ([]int32, error) {
 		}
 		if m.byteFallback {
 			ok := true
-			ids := make([]int32, 0, len(s))
 			for k := 0; k < len(s); k++ {
-				id, found := m.voc.ids[fmt.Sprintf("<0x%02X>", s[k])]
-				if !found {
-					ok = false
-					break
-				}
-				ids = append(ids, id)
+				ok = ok && m.byteIDs[s[k]] >= 0
 			}
 			if ok {
-				for _, id := range ids {
-					syms = append(syms, bpeSymbol{id: id, len: 1})
+				for k := 0; k < len(s); k++ {
+					syms = append(syms, bpeSymbol{id: m.byteIDs[s[k]], len: 1})
 				}
 				pendingUnk = false
 				continue
@@ -187,7 +223,7 @@ func (m *bpeModel) tokenizeUncached(dst []int32, word string) ([]int32, error) {
 		}
 	}
 	if len(syms) > 1 {
-		m.mergeAll(syms)
+		sc.heap = m.mergeAll(syms, sc.heap[:0])
 	}
 	for k := range syms {
 		if syms[k].len > 0 {
@@ -199,16 +235,14 @@ func (m *bpeModel) tokenizeUncached(dst []int32, word string) ([]int32, error) {
 
 // mergeAll applies merges until none applies: always the lowest rank,
 // the leftmost among equal ranks.
-func (m *bpeModel) mergeAll(syms []bpeSymbol) {
-	h := make(bpeHeap, 0, len(syms))
+func (m *bpeModel) mergeAll(syms []bpeSymbol, h bpeHeap) bpeHeap {
 	for k := 0; k+1 < len(syms); k++ {
 		if mg, ok := m.merges[pairKey(syms[k].id, syms[k+1].id)]; ok {
-			h = append(h, bpeCand{pos: int32(k), rank: mg.rank, id: mg.id})
+			h.push(bpeCand{pos: int32(k), rank: mg.rank, id: mg.id})
 		}
 	}
-	heap.Init(&h)
-	for h.Len() > 0 {
-		c := heap.Pop(&h).(bpeCand)
+	for len(h) > 0 {
+		c := h.pop()
 		s := &syms[c.pos]
 		if s.len == 0 || s.next < 0 {
 			continue
@@ -228,15 +262,16 @@ func (m *bpeModel) mergeAll(syms []bpeSymbol) {
 		if s.prev >= 0 {
 			p := syms[s.prev]
 			if mg, ok := m.merges[pairKey(p.id, s.id)]; ok {
-				heap.Push(&h, bpeCand{pos: s.prev, rank: mg.rank, id: mg.id})
+				h.push(bpeCand{pos: s.prev, rank: mg.rank, id: mg.id})
 			}
 		}
 		if s.next >= 0 {
 			if mg, ok := m.merges[pairKey(s.id, syms[s.next].id)]; ok {
-				heap.Push(&h, bpeCand{pos: c.pos, rank: mg.rank, id: mg.id})
+				h.push(bpeCand{pos: c.pos, rank: mg.rank, id: mg.id})
 			}
 		}
 	}
+	return h
 }
 
 // wordCache remembers the ids of words (shorter than cacheMaxWordLen bytes)
@@ -248,7 +283,7 @@ type wordCache struct {
 }
 
 const (
-	cacheCapacity   = 1 << 16
+	cacheCapacity   = 1 << 18
 	cacheMaxWordLen = 256
 )
 

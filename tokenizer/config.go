@@ -318,6 +318,12 @@ func parseBPE(m map[string]json.RawMessage, vocab map[string]int32) (model, erro
 			return nil, fmt.Errorf("model BPE: %v", err)
 		}
 	}
+	for i := range b.byteIDs {
+		b.byteIDs[i] = -1
+		if id, ok := voc.ids[fmt.Sprintf("<0x%02X>", i)]; ok {
+			b.byteIDs[i] = id
+		}
+	}
 	if dropout != nil && *dropout != 0 {
 		return nil, fmt.Errorf("model BPE: dropout %v is not supported (only null or 0)", *dropout)
 	}

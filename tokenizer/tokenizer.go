@@ -324,6 +324,10 @@ func (t *Tokenizer) EncodeBatchPairs(pairs [][2]string, addSpecial bool) ([]*Enc
 }
 
 func (t *Tokenizer) encodeBatch(n int, one func(i int) (*Encoding, error)) ([]*Encoding, error) {
+	return t.encodeBatchFunc(n, true, one)
+}
+
+func (t *Tokenizer) encodeBatchFunc(n int, pad bool, one func(i int) (*Encoding, error)) ([]*Encoding, error) {
 	out := make([]*Encoding, n)
 	errs := make([]error, n)
 	workers := runtime.GOMAXPROCS(0)
@@ -355,8 +359,33 @@ func (t *Tokenizer) encodeBatch(n int, one func(i int) (*Encoding, error)) ([]*E
 			return nil, fmt.Errorf("batch item %d: %w", i, err)
 		}
 	}
-	if t.Padding != nil {
+	if pad && t.Padding != nil {
 		padEncodings(out, t.Padding)
+	}
+	return out, nil
+}
+
+// IDs encodes one text and keeps only the ids (no tokens, type ids or
+// masks): the lean path for tokenizing a corpus. Truncation applies,
+// padding does not.
+func (t *Tokenizer) IDs(text string, addSpecial bool) ([]int32, error) {
+	e, err := t.encode(text, nil, addSpecial, false)
+	if err != nil {
+		return nil, err
+	}
+	return e.IDs[:len(e.IDs):len(e.IDs)], nil
+}
+
+// IDsBatch is IDs over many texts, on all cores.
+func (t *Tokenizer) IDsBatch(texts []string, addSpecial bool) ([][]int32, error) {
+	out := make([][]int32, len(texts))
+	_, err := t.encodeBatchFunc(len(texts), false, func(i int) (*Encoding, error) {
+		ids, err := t.IDs(texts[i], addSpecial)
+		out[i] = ids
+		return nil, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

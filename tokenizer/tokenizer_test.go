@@ -266,3 +266,18 @@ func TestGPT2SplitEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+func TestIDs(t *testing.T) {
+	tk := refTok(t, "gpt2")
+	texts := []string{"Hello world", "", "a <|endoftext|> b"}
+	got, err := tk.IDsBatch(texts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range texts {
+		e := encode(t, tk, s, nil)
+		if !reflect.DeepEqual(nonNil(got[i]), nonNil(e.IDs)) {
+			t.Errorf("%q: IDs %v, Encode %v", s, got[i], e.IDs)
+		}
+	}
+}
