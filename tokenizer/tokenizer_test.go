@@ -281,3 +281,30 @@ func TestIDs(t *testing.T) {
 		}
 	}
 }
+
+// A BPE with a continuing-subword prefix (tokenizers.js ignores the field,
+// so this is worked by hand from the Rust rules): every character but the
+// first carries "##", and a merge's result drops the prefix of its right
+// part.
+func TestBPEContinuingSubwordPrefix(t *testing.T) {
+	ref := loadReference(t)
+	tk := FromJSONMust(t, ref.SmallBases["bpe-prefix"])
+	id := func(s string) int32 {
+		v, ok := tk.TokenToID(s)
+		if !ok {
+			t.Fatalf("%q not in the vocabulary", s)
+		}
+		return v
+	}
+	e, err := tk.Encode("The world hello x", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int32{id("the"), id("world"), id("h"), id("##e"), id("##l"), id("##l"), id("##o"), id("x")}
+	if !reflect.DeepEqual(e.IDs, want) {
+		t.Fatalf("got %v %q, want %v", e.IDs, e.Tokens, want)
+	}
+	if got := tk.Decode(e.IDs, false); got != "the world hello x" {
+		t.Errorf("decode %q", got)
+	}
+}

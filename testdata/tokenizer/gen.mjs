@@ -175,7 +175,36 @@ const spMetaspace = {
   decoder: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
 };
 
-const bases = { "gpt2": gpt2, "bert-base-uncased": bert, "sp-bpe": spBase };
+// Two small BPEs with the other word-piece markers: an end-of-word suffix
+// (CLIP/original-BPE style, BPEDecoder) and a continuing-subword prefix
+// (WordPiece-like, merged tokens drop the prefix of their right part).
+const smallBPE = (vocabList, merges, model, extra) => {
+  const vocab = {};
+  for (const t of vocabList) vocab[t] ??= Object.keys(vocab).length;
+  for (const [a, b] of merges) {
+    if (!(a in vocab) || !(b in vocab)) throw new Error(`merge ${a} ${b}: a part is not in the vocabulary`);
+    const right = model.continuing_subword_prefix && b.startsWith(model.continuing_subword_prefix) ? b.slice(model.continuing_subword_prefix.length) : b;
+    vocab[a + right] ??= Object.keys(vocab).length;
+  }
+  return {
+    version: "1.0", truncation: null, padding: null,
+    added_tokens: [{ id: 0, content: "<unk>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: { type: "Lowercase" }, pre_tokenizer: { type: "Whitespace" }, post_processor: null,
+    ...extra,
+    model: { type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, ...model, vocab, merges },
+  };
+};
+const letters = [..."abcdefghijklmnopqrstuvwxyz.,'!?"];
+const suffixBPE = smallBPE(["<unk>", ...letters, ...letters.map((c) => c + "</w>")],
+  [["t", "h"], ["th", "e</w>"], ["a", "n"], ["an", "d</w>"], ["i", "s</w>"], ["w", "o"], ["wo", "r"], ["wor", "l"], ["worl", "d</w>"], ["o", "f</w>"], ["i", "n"]],
+  { end_of_word_suffix: "</w>" }, { decoder: { type: "BPEDecoder", suffix: "</w>" } });
+// (tokenizers.js ignores continuing_subword_prefix, so this one has no
+// reference ids: the Go test checks it by hand.)
+const prefixBPE = smallBPE(["<unk>", ...letters, ...letters.map((c) => "##" + c)],
+  [["t", "##h"], ["th", "##e"], ["a", "##n"], ["an", "##d"], ["##i", "##s"], ["w", "##o"], ["wo", "##r"], ["##l", "##d"], ["wor", "##ld"], ["o", "##f"]],
+  { continuing_subword_prefix: "##" }, { decoder: { type: "WordPiece", prefix: "##", cleanup: false } });
+
+const bases = { "gpt2": gpt2, "bert-base-uncased": bert, "sp-bpe": spBase, "bpe-suffix": suffixBPE, "bpe-prefix": prefixBPE };
 // tokenizers.js follows the Rust library on single texts, but not on pairs
 // with a ByteLevel post-processor (it drops the second text) nor with
 // RobertaProcessing (it gives the second text type id 1; the Rust code sets
@@ -192,6 +221,7 @@ const configs = [
   { name: "gpt2-llama3", base: "gpt2", patch: llama3Like },
   { name: "sp-legacy", base: "sp-bpe", patch: {} },
   { name: "sp-metaspace", base: "sp-bpe", patch: spMetaspace },
+  { name: "bpe-suffix", base: "bpe-suffix", patch: {}, noPairRef: true },
 ];
 if (fs.existsSync(trainedPath)) {
   bases["trained-bpe"] = JSON.parse(zlib.gunzipSync(fs.readFileSync(trainedPath)).toString("utf8"));
@@ -263,9 +293,14 @@ const pairs = [
 // uses. Give it the pattern with \p{White_Space}, as that translator writes
 // \s for a Split pattern, so that the reference follows Oniguruma there too.
 const onigGPT2 = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
+// Its Whitespace pre-tokenizer likewise uses JS's ASCII \w and \s; give it
+// the classes its translator uses for Oniguruma's \w and \s.
+const W = "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u00B2\\u00B3\\u00B9\\u00BC-\\u00BE";
+const onigWhitespace = new RegExp(`[${W}]+|[^${W}\\p{White_Space}]+`, "gu");
 const fixByteLevel = (pt) => {
   if (!pt) return;
   if (pt.byte_encoder && pt.pattern) pt.pattern = onigGPT2;
+  if (pt.constructor?.name === "Whitespace") pt.pre_tokenize_text = (text) => text.match(onigWhitespace) || [];
   (pt.tokenizers ?? []).forEach(fixByteLevel);
 };
 const newTokenizer = (json, config) => {
@@ -273,7 +308,7 @@ const newTokenizer = (json, config) => {
   fixByteLevel(tk.pre_tokenizer);
   return tk;
 };
-const out = { generator: "testdata/tokenizer/gen.mjs", reference: "@huggingface/tokenizers 0.2.0", texts, pairs, sp_base: spBase, tokenizers: {} };
+const out = { generator: "testdata/tokenizer/gen.mjs", reference: "@huggingface/tokenizers 0.2.0", texts, pairs, sp_base: spBase, small_bases: { "bpe-suffix": suffixBPE, "bpe-prefix": prefixBPE }, tokenizers: {} };
 // A patch replaces top-level fields; its model_fields are set inside model.
 const patched = (c) => {
   const { model_fields, ...top } = c.patch;
