@@ -51,7 +51,16 @@ type segment struct {
 	tok  *AddedToken // nil for plain text
 }
 
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) || r == '_' }
+// isWordRune is \w of Rust's regex crate, which the tokenizers library
+// uses for single_word: Alphabetic, marks, decimal digits, connector
+// punctuation and the two join controls.
+func isWordRune(r rune) bool {
+	if r < 0x80 {
+		return r == '_' || (r >= '0' && r <= '9') || (r|0x20 >= 'a' && r|0x20 <= 'z')
+	}
+	return unicode.IsLetter(r) || unicode.Is(unicode.Nl, r) || unicode.Is(unicode.Other_Alphabetic, r) ||
+		unicode.IsMark(r) || unicode.Is(unicode.Nd, r) || unicode.Is(unicode.Pc, r) || r == 0x200C || r == 0x200D
+}
 
 // split cuts s into plain segments and added-token segments.
 func (m *addedMatcher) split(dst []segment, s string) []segment {
