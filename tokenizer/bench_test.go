@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/golora/golora/data/text"
@@ -97,5 +98,41 @@ func BenchmarkTrainBPE(b *testing.B) {
 		if _, err := (BPETrainer{VocabSize: 2000}).TrainBPE(texts); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// BenchmarkEncodeCPU encodes the bench texts one after the other (as
+// testdata/tokenizer/speed.mjs does with tokenizers.js) and reports tokens
+// per CPU second of the process, which shared machines disturb less than
+// wall time. The first iteration has a cold word cache.
+func BenchmarkEncodeCPU(b *testing.B) {
+	for _, name := range []string{"gpt2", "bert-base-uncased"} {
+		b.Run(name, func(b *testing.B) {
+			tk, err := FromJSON(refTok(b, name).JSON()) // a fresh word cache
+			if err != nil {
+				b.Fatal(err)
+			}
+			texts := benchTexts(b)
+			b.ResetTimer()
+			c0, n := cpuSeconds(), 0
+			for i := 0; i < b.N; i++ {
+				for _, s := range texts {
+					e, err := tk.Encode(s, true)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += e.Len()
+				}
+			}
+			b.ReportMetric(float64(n)/(cpuSeconds()-c0), "tokens/cpu-s")
+		})
 	}
 }
