@@ -136,3 +136,45 @@ func BenchmarkEncodeCPU(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTrainIMDB trains a 4,000-token byte-level BPE on all 50,000 IMDB
+// reviews and encodes them with it (IDsBatch), reporting the CPU seconds of
+// each part. It needs the npm corpora.
+func BenchmarkTrainIMDB(b *testing.B) {
+	rs, err := text.IMDB()
+	if errors.Is(err, text.ErrNotInstalled) {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, len(rs))
+	for i, r := range rs {
+		texts[i] = r.Text
+	}
+	rs = nil
+	runtime.GC()
+	b.ResetTimer()
+	var train, enc float64
+	n := 0
+	for i := 0; i < b.N; i++ {
+		c0 := cpuSeconds()
+		tk, err := BPETrainer{VocabSize: 4000, SpecialTokens: []string{"<|endoftext|>"}}.TrainBPE(texts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c1 := cpuSeconds()
+		ids, err := tk.IDsBatch(texts, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		train += c1 - c0
+		enc += cpuSeconds() - c1
+		for _, s := range ids {
+			n += len(s)
+		}
+	}
+	b.ReportMetric(train/float64(b.N), "train-cpu-s")
+	b.ReportMetric(enc/float64(b.N), "encode-cpu-s")
+	b.ReportMetric(float64(n)/float64(b.N), "tokens")
+}
