@@ -48,19 +48,27 @@ func (a *adapter) isDoRA() bool { return a.M != nil }
 // row with the current factors (PEFT's DoraLinearLayer.update_layer, run
 // after the LoRA init, so a PiSSA base is already the residual).
 func (l *Linear) initMagnitude(a *adapter, name string) {
-	a.M = nn.NewParam(l.Name()+".lora_magnitude_vector."+name+".weight", tensor.New(tensor.F32, l.Base.Out))
-	l.weightNorm(a, a.M.Value.F32())
+	out, r := l.Base.Out, a.r
+	a.M = nn.NewParam(l.Name()+".lora_magnitude_vector."+name+".weight", tensor.New(tensor.F32, out))
+	// Scratch of its own: the layer's workspace is shared between blocks
+	// and allocated by the first Forward.
+	l.weightNorm(a, a.M.Value.F32(), make([]float32, out*r), make([]float32, out*r), make([]float32, r*r))
 }
 
-// weightNorm writes ‖W + s·B·A‖ of every output row into dst [out].
-func (l *Linear) weightNorm(a *adapter, dst []float32) {
-	in, out, r := l.Base.In, l.Base.Out, a.r
-	s := float64(a.scale)
-	av, bv := a.A.Value.F32(), a.B.Value.F32()
+// normWorkspace returns the layer's workspace for weightNorm.
+func (l *Linear) normWorkspace(out, r int) (p, q, g []float32) {
 	l.wp = nn.ReuseAs(memory.Workspace, l.wp, out, r)
 	l.wq = nn.ReuseAs(memory.Workspace, l.wq, out, r)
 	l.wg = nn.ReuseAs(memory.Workspace, l.wg, r, r)
-	p, q, g := l.wp.F32(), l.wq.F32(), l.wg.F32()
+	return l.wp.F32(), l.wq.F32(), l.wg.F32()
+}
+
+// weightNorm writes ‖W + s·B·A‖ of every output row into dst [out], with
+// scratch p, q [out, r] and g [r, r].
+func (l *Linear) weightNorm(a *adapter, dst, p, q, g []float32) {
+	in, out, r := l.Base.In, l.Base.Out, a.r
+	s := float64(a.scale)
+	av, bv := a.A.Value.F32(), a.B.Value.F32()
 	// P = W·Aᵀ [out, r]; a fan_in_fan_out W is stored [in, out].
 	kernels.Gemm(l.Base.FanInFanOut, true, out, r, in, 1, l.Base.WeightOperand(), kernels.F32Operand(av, in), 0, p, r)
 	kernels.Sgemm(false, true, r, r, in, 1, av, in, av, in, 0, g, r) // G = A·Aᵀ
@@ -131,7 +139,8 @@ func (l *Linear) forwardDoRA(a *adapter, x *tensor.Tensor, xd []float32, y *tens
 	if l.fixedNorm != nil {
 		copy(norm, l.fixedNorm)
 	} else {
-		l.weightNorm(a, norm)
+		p, q, g := l.normWorkspace(out, a.r)
+		l.weightNorm(a, norm, p, q, g)
 	}
 	for j, m := range a.M.Value.F32() {
 		c[j] = m / norm[j]
