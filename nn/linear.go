@@ -71,6 +71,11 @@ func (l *Linear) weight() kernels.Operand {
 	return op
 }
 
+// WeightOperand returns W as a GEMM operand in its storage dtype: [out, in]
+// with row stride In, or [in, out] with stride Out when FanInFanOut. LoRA
+// variants that multiply by the frozen weight themselves (DoRA) use it.
+func (l *Linear) WeightOperand() kernels.Operand { return l.weight() }
+
 func (l *Linear) rows(x *tensor.Tensor, what string) int {
 	if x.Dim(-1) != l.In {
 		panic(fmt.Sprintf("nn: %s: %s has last dimension %d, want in_features %d", l.name, what, x.Dim(-1), l.In))

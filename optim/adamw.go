@@ -20,6 +20,12 @@ type AdamWConfig struct {
 	// weight decay, as the Hugging Face Trainer exempts biases and
 	// LayerNorm weights by putting them in a second parameter group.
 	NoDecay func(name string) bool
+	// LRScale, if set, multiplies the learning rate (and with it the
+	// decoupled weight decay, as torch's per-group lr does) of each
+	// parameter: torch's parameter groups with their own lr, as LoRA+
+	// builds them. It is configuration, not state: the state dict is the
+	// same with or without it.
+	LRScale func(p *nn.Param) float64
 }
 
 // DefaultAdamW returns torch.optim.AdamW's defaults: lr 1e-3, betas
@@ -108,9 +114,13 @@ func (o *AdamW) Step() {
 		if o.cfg.NoDecay != nil && o.cfg.NoDecay(p.Name) {
 			wd = 0
 		}
+		lr := o.lr
+		if o.cfg.LRScale != nil {
+			lr *= o.cfg.LRScale(p)
+		}
 		st.step++
 		kernels.AdamWStep(p.Value.F32(), p.Grad.F32(), st.m.F32(), st.v.F32(), kernels.AdamWParams{
-			LR: float32(o.lr), Beta1: float32(o.cfg.Beta1), Beta2: float32(o.cfg.Beta2),
+			LR: float32(lr), Beta1: float32(o.cfg.Beta1), Beta2: float32(o.cfg.Beta2),
 			Eps: float32(o.cfg.Eps), WeightDecay: float32(wd),
 		}, st.step)
 	}

@@ -16,6 +16,9 @@ type SGDConfig struct {
 	Momentum    float64
 	WeightDecay float64 // L2: added to the gradient, not decoupled
 	Nesterov    bool
+	// LRScale, if set, multiplies each parameter's learning rate (torch's
+	// parameter groups with their own lr; see AdamWConfig.LRScale).
+	LRScale func(p *nn.Param) float64
 }
 
 func (c SGDConfig) check() error {
@@ -75,10 +78,14 @@ func (o *SGD) LR() float64 { return o.lr }
 // Step applies one SGD update to every parameter with a gradient. The
 // arithmetic is float32 in torch's order, scalars rounded to float32 once.
 func (o *SGD) Step() {
-	lr, mu, wd := float32(o.lr), float32(o.cfg.Momentum), float32(o.cfg.WeightDecay)
+	mu, wd := float32(o.cfg.Momentum), float32(o.cfg.WeightDecay)
 	for _, p := range o.params {
 		if !hasGrad("SGD", p) {
 			continue
+		}
+		lr := float32(o.lr)
+		if o.cfg.LRScale != nil {
+			lr = float32(o.lr * o.cfg.LRScale(p))
 		}
 		w, g := p.Value.F32(), p.Grad.F32()
 		g = g[:len(w)]

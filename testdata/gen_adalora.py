@@ -30,11 +30,25 @@ model.py; PEFT-REFERENCE.md section 2):
   (resize_modules_by_rank_pattern), so the loaded model computes the masked
   model's logits.
 
+* A training run as PEFT's documented loop does it, from the adapter's
+  values: for global_step 0..total_step-1: loss = cross-entropy + orth_reg;
+  loss.backward(); optimizer.step() (torch.optim.AdamW, float64, constant lr,
+  no weight decay, no clipping); update_and_allocate(global_step), which
+  updates the sensitivities before total_step - tfinal, masks lora_E on the
+  budget schedule (in place, after the step), masks to the target budget and
+  resets the sensitivities at total_step - tfinal, and re-applies the final
+  rank pattern afterwards. Every mask decision is checked to be at least 1 %
+  away from a tie.
+
 Outputs (deterministic; the last line is a sha256 over them):
   adalora/adapter/           unpruned adapter (rank_pattern null), init_r 4
   adalora/adapter-pruned/    the same after one allocation, as PEFT saves it
   adalora/expected.safetensors   logits, losses, gradients, scores, masks
   adalora/schedule.json      budget_schedule(step) for a test schedule
+  adalora/train.safetensors  the training run: loss.<step> (cross-entropy +
+                             regulariser), final.<param> after the last step,
+                             mask.<module> of the final rank pattern,
+                             budget.<step>; hyper-parameters in its metadata
 """
 
 import hashlib
@@ -118,6 +132,83 @@ def budget_schedule(step, init_bgt, target_bgt):
         return target_bgt, True
     mul = 1 - (step - s["tinit"]) / (s["total_step"] - s["tfinal"] - s["tinit"])
     return int((init_bgt - target_bgt) * (mul ** 3) + target_bgt), step % s["deltaT"] == 0
+
+
+TRAIN_LR = 5e-3
+
+
+def triplet_scores(avg, unc, names):
+    """mask_to_budget's score per singular triplet: E's + mean over A's row + mean over B's column."""
+    scores = {}
+    for n in names:
+        sA = (avg[n + ".lora_A"] * unc[n + ".lora_A"]).mean(dim=1, keepdim=True)
+        sB = (avg[n + ".lora_B"] * unc[n + ".lora_B"]).mean(dim=0, keepdim=False).view(-1, 1)
+        sE = avg[n + ".lora_E"] * unc[n + ".lora_E"]
+        scores[n] = sE.view(-1) + torch.cat([sA, sB], dim=1).sum(dim=1)
+    return scores
+
+
+def gen_training(train0, x, labels, names):
+    """PEFT's AdaLoRA training loop for total_step steps; returns the tensors of train.safetensors."""
+    print("adalora training run:")
+    fwd = forward_fn(ref.init_vit(ref.CFG, seed=1), names, INIT_R)
+    params = {k: torch.nn.Parameter(v.clone()) for k, v in train0.items()}
+    opt = torch.optim.AdamW(list(params.values()), lr=TRAIN_LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    init_bgt, target_bgt = INIT_R * len(names), SCHED["target_r"] * len(names)
+    avg, unc = {}, {}
+    rank_pattern = None
+    out = {}
+    end = SCHED["total_step"] - SCHED["tfinal"]
+    for step in range(SCHED["total_step"]):
+        opt.zero_grad()
+        logits = fwd(params, x)
+        loss = F.cross_entropy(logits, labels) + orth_reg(params, names)
+        loss.backward()
+        out[f"loss.{step}"] = loss.detach().float().reshape([])
+        opt.step()
+        with torch.no_grad():
+            mask_now = False
+            if step < end:  # update_ipt
+                for n in names:
+                    for f in ("lora_A", "lora_E", "lora_B"):
+                        k = f"{n}.{f}"
+                        ipt = (params[k] * params[k].grad).abs()
+                        if k not in avg:
+                            avg[k], unc[k] = torch.zeros_like(ipt), torch.zeros_like(ipt)
+                        avg[k] = BETA1 * avg[k] + (1 - BETA1) * ipt
+                        unc[k] = BETA2 * unc[k] + (1 - BETA2) * (ipt - avg[k]).abs()
+                budget, mask_now = budget_schedule(step, init_bgt, target_bgt)
+            elif step == end:
+                budget, mask_now = target_bgt, True
+            if mask_now:
+                sc = triplet_scores(avg, unc, names)
+                allsc = torch.cat([sc[n] for n in names])
+                k = init_bgt - budget
+                srt = sorted(allsc.tolist())
+                thr = srt[k - 1] if k > 0 else -math.inf
+                if k > 0:
+                    if torch.kthvalue(allsc, k=k)[0].item() != thr:
+                        sys.exit("kthvalue differs from sorting")
+                    gap = (srt[k] - srt[k - 1]) / max(abs(srt[k - 1]), 1e-30)
+                    print(f"  step {step}: budget {budget}, mask {k} of {init_bgt}, relative gap {gap:.3f}")
+                    if gap < 1e-2:
+                        sys.exit(f"step {step}: the mask decision is too close to a tie to be a stable test")
+                rank_pattern = {n: ~(sc[n] <= thr) for n in names}
+                out[f"budget.{step}"] = torch.tensor(float(budget), dtype=torch.float32).reshape([])
+            if step == end:
+                avg, unc = {}, {}  # reset_ipt
+            if rank_pattern is not None and (mask_now or step > end):
+                for n in names:
+                    params[n + ".lora_E"].masked_fill_(~rank_pattern[n].view(-1, 1), 0.0)
+    kept = {short: int(rank_pattern[n].sum()) for short, n in zip(["q0", "v0", "q1", "v1"], names)}
+    print(f"  final kept ranks {kept}, losses {[round(out[f'loss.{s}'].item(), 4) for s in range(SCHED['total_step'])]}")
+    if sum(kept.values()) != target_bgt:
+        sys.exit("the final allocation does not meet the target budget")
+    for k, p in params.items():
+        out["final." + k] = p.detach().float()
+    for n in names:
+        out["mask." + n] = rank_pattern[n].float()
+    return out
 
 
 def main():
@@ -246,6 +337,9 @@ def main():
             exp[f"exp_avg_unc.{n}.{f}"] = unc[f"{n}.{f}"]
     ref.write_safetensors(os.path.join(OUT, "expected.safetensors"), exp,
                           metadata={"format": "pt", "budget": str(budget), "mask_step": str(MASK_STEP)})
+    meta = {"format": "pt", "lr": repr(TRAIN_LR), "betas": "[0.9, 0.999]", "eps": "1e-08", "weight_decay": "0.0",
+            "schedule": "constant", "max_grad_norm": "none", "labels": "[3, 0, 4]", "config": json.dumps(SCHED)}
+    ref.write_safetensors(os.path.join(OUT, "train.safetensors"), gen_training(train, x, labels, names), metadata=meta)
     sched = {"config": SCHED, "init_bgt": init_bgt, "target_bgt": target_bgt,
              "steps": [[st, *budget_schedule(st, init_bgt, target_bgt)] for st in range(SCHED["total_step"] + 2)]}
     ref.write_json(os.path.join(OUT, "schedule.json"), sched, trailing_newline=True)

@@ -315,13 +315,16 @@ def attention_loop(q, k, v):
     return out
 
 
-def vit_forward(P, pixel_values, c, lora=None, attention=attention_batched):
+def vit_forward(P, pixel_values, c, lora=None, attention=attention_batched, adapters=None):
     """ViTForImageClassification forward; returns logits [B, num_labels].
 
     lora maps a module path to (A [r, in], B [out, r], scaling); the LoRA term
     is added to that Linear's output exactly as PEFT's lora.Linear does.
+    adapters maps a module path to a function (x, y) -> y that replaces that
+    Linear's output y = x W^T + b (other LoRA variants: gen_family.py).
     """
     lora = lora or {}
+    adapters = adapters or {}
     H, nh, p = c["hidden_size"], c["num_attention_heads"], c["patch_size"]
     eps = c["layer_norm_eps"]
     hd = H // nh
@@ -331,6 +334,8 @@ def vit_forward(P, pixel_values, c, lora=None, attention=attention_batched):
         if name in lora:
             A, Bm, s = lora[name]
             y = y + F.linear(F.linear(x, A), Bm) * s
+        if name in adapters:
+            y = adapters[name](x, y)
         return y
 
     def layernorm(x, name):

@@ -9,6 +9,10 @@
 // inputs to logits and a Backward from dlogits, whose trainable
 // parameters (nn.TrainableParams) are what the optimizer updates. A full
 // model and a model with LoRA adapters injected look the same to it.
+// Methods that need more than forward and backward plug into every
+// optimizer step through StepHooks (AdaLoRA's regulariser and rank
+// allocation), and LoRA+ through a per-parameter learning-rate multiplier
+// (Trainer.LRScale).
 //
 // A resumed run ends with the same bits as an uninterrupted one (same seed,
 // same thread count) because everything random is a function of saved

@@ -26,7 +26,7 @@ func noDecay(name string) bool {
 	return strings.HasSuffix(name, "bias") || strings.Contains(strings.ToLower(name), "layernorm")
 }
 
-func newOptimizer(a *Args, params []*nn.Param, total int) (*optimizer, error) {
+func newOptimizer(a *Args, params []*nn.Param, total int, lrScale func(*nn.Param) float64) (*optimizer, error) {
 	warmup, err := optim.WarmupSteps(total, a.WarmupSteps, a.WarmupRatio)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -38,10 +38,10 @@ func newOptimizer(a *Args, params []*nn.Param, total int) (*optimizer, error) {
 	o := &optimizer{sched: sched, base: a.LearningRate, params: params}
 	switch a.Optim {
 	case "sgd":
-		o.opt, err = optim.NewSGD(params, optim.SGDConfig{LR: a.LearningRate, Momentum: a.Momentum, WeightDecay: a.WeightDecay})
+		o.opt, err = optim.NewSGD(params, optim.SGDConfig{LR: a.LearningRate, Momentum: a.Momentum, WeightDecay: a.WeightDecay, LRScale: lrScale})
 	default:
 		o.opt, err = optim.NewAdamW(params, optim.AdamWConfig{LR: a.LearningRate, Beta1: a.AdamBeta1, Beta2: a.AdamBeta2,
-			Eps: a.AdamEpsilon, WeightDecay: a.WeightDecay, NoDecay: noDecay})
+			Eps: a.AdamEpsilon, WeightDecay: a.WeightDecay, NoDecay: noDecay, LRScale: lrScale})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)

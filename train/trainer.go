@@ -32,6 +32,13 @@ type Trainer struct {
 	// nil or Args.Quiet means none.
 	Progress io.Writer
 
+	// Hooks, if set, run around every optimizer step (AdaLoRA's
+	// regulariser and rank allocation); see StepHooks.
+	Hooks StepHooks
+	// LRScale, if set, multiplies the learning rate of each trainable
+	// parameter (LoRA+'s parameter groups: lora.LoraPlus.Scale).
+	LRScale func(p *nn.Param) float64
+
 	params  []*nn.Param
 	opt     *optimizer
 	state   State
@@ -87,7 +94,7 @@ func (t *Trainer) setup() error {
 			n, t.Args.PerDeviceTrainBatchSize, t.Args.GradientAccumulationSteps)
 	}
 	total := t.Args.TotalSteps(n)
-	opt, err := newOptimizer(&t.Args, t.params, total)
+	opt, err := newOptimizer(&t.Args, t.params, total, t.LRScale)
 	if err != nil {
 		return err
 	}
@@ -138,6 +145,9 @@ func (t *Trainer) Resume(dir string) error {
 		return err
 	}
 	if err := t.opt.load(filepath.Join(dir, OptimizerFile), st); err != nil {
+		return err
+	}
+	if err := t.loadHooks(dir); err != nil {
 		return err
 	}
 	threads := t.state.Threads
@@ -261,12 +271,27 @@ func (t *Trainer) Train() (*Result, error) {
 			stepLoss += l * share
 			st.Position += B
 		}
+		if t.Hooks != nil {
+			extra, err := t.Hooks.AfterBackward(step)
+			if err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+			if math.IsNaN(extra) || math.IsInf(extra, 0) {
+				return nil, &LossError{Step: step + 1, What: "loss", Value: extra, Checkpoint: t.lastGood(lastCkpt)}
+			}
+			stepLoss += extra
+		}
 		norm := t.opt.clip(a.MaxGradNorm)
 		if math.IsNaN(norm) || math.IsInf(norm, 0) {
 			return nil, &LossError{Step: step + 1, What: "gradient norm", Value: norm, Checkpoint: t.lastGood(lastCkpt)}
 		}
 		lr := t.opt.lr(step)
 		t.opt.step(lr)
+		if t.Hooks != nil {
+			if err := t.Hooks.AfterStep(step); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+		}
 		st.GlobalStep++
 		st.Epoch = float64(st.DataEpoch) + float64(st.Position)/float64(spe*perStep)
 		dt := time.Since(t0)
@@ -376,6 +401,9 @@ func (t *Trainer) SaveCheckpoint() (string, error) {
 		}
 		st := t.state
 		if err := t.opt.save(filepath.Join(tmp, OptimizerFile), &st); err != nil {
+			return err
+		}
+		if err := t.saveHooks(tmp); err != nil {
 			return err
 		}
 		return writeState(tmp, &st)

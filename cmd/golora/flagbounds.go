@@ -63,6 +63,19 @@ var flagBounds = map[string]flagBound{
 	"momentum":              floatRange(0, 1e6),
 	"max-grad-norm":         floatRange(0, 1e30),
 	"peak-time":             {dur: true, hi: float64(time.Hour)},
+	// The LoRA family (train_family.go, sweep.go).
+	"loraplus-lr-ratio":     floatRange(0, 1e6),
+	"loraplus-lr-embedding": floatRange(0, 1e6),
+	"alpha-ratio":           floatRange(0, 1e9),
+	"init-r":                intRange(1, lora.MaxRank),
+	"target-r":              intRange(1, lora.MaxRank),
+	"tinit":                 intRange(0, maxSteps),
+	"tfinal":                intRange(0, maxSteps),
+	"delta-t":               intRange(1, maxSteps),
+	"total-step":            intRange(0, maxSteps),
+	"beta1":                 floatRange(0, 1),
+	"beta2":                 floatRange(0, 1),
+	"orth-reg-weight":       floatRange(0, 1e6),
 }
 
 const (

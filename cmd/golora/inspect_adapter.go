@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/peft"
+	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/safetensors"
 )
@@ -25,11 +27,22 @@ type adapterReport struct {
 	ModulesToSave []string        `json:"modules_to_save"`
 	Bias          string          `json:"bias"`
 	RankPattern   map[string]int  `json:"rank_pattern,omitempty"`
+	UseDoRA       bool            `json:"use_dora"`
+	InitWeights   lora.Init       `json:"init_lora_weights"`
+	AdaLoRA       *adaloraReport  `json:"adalora,omitempty"`
 	Tensors       []adapterTensor `json:"tensors"`
 	LoraParams    int64           `json:"lora_params"`
 	OtherParams   int64           `json:"other_params"`
 	// With a model: PEFT's print_trainable_parameters line.
 	Trainable string `json:"trainable,omitempty"`
+}
+
+// adaloraReport is an AdaLoRA adapter's schedule and final allocation.
+type adaloraReport struct {
+	InitR     int            `json:"init_r"`
+	TargetR   int            `json:"target_r"`
+	TotalStep int            `json:"total_step"`
+	KeptRanks map[string]int `json:"kept_ranks,omitempty"` // from rank_pattern
 }
 
 type adapterTensor struct {
@@ -41,9 +54,30 @@ type adapterTensor struct {
 // inspectAdapter reads dir's config and tensors; with a model it also
 // loads the adapter onto it, which checks every name and shape.
 func inspectAdapter(dir string, m models.Model) (*adapterReport, error) {
-	cfg, err := lora.ReadConfig(dir)
-	if err != nil {
-		return nil, err
+	var cfg lora.Config
+	var ada *adaloraReport
+	if adalora.IsAdaLoRA(dir) {
+		ac, err := adalora.ReadConfig(dir)
+		if err != nil {
+			return nil, err
+		}
+		cfg, ada = ac.Config, &adaloraReport{InitR: ac.InitR, TargetR: ac.TargetR, TotalStep: ac.TotalStep}
+		cfg.R = ac.InitR
+		for k, mask := range ac.RankPattern {
+			if ada.KeptRanks == nil {
+				ada.KeptRanks = map[string]int{}
+			}
+			for _, keep := range mask {
+				if keep {
+					ada.KeptRanks[strings.TrimSuffix(k, ".lora_E")]++
+				}
+			}
+		}
+	} else {
+		var err error
+		if cfg, err = lora.ReadConfig(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, peft.ConfigName), err)
@@ -54,7 +88,8 @@ func inspectAdapter(dir string, m models.Model) (*adapterReport, error) {
 	}
 	r := &adapterReport{Dir: dir, PeftType: cfg.PeftType, R: cfg.R, LoraAlpha: cfg.LoraAlpha,
 		LoraDropout: cfg.LoraDropout, UseRSLoRA: cfg.UseRSLoRA, TargetModules: cfg.TargetModules,
-		ModulesToSave: cfg.ModulesToSave, Bias: cfg.Bias, RankPattern: cfg.RankPattern}
+		ModulesToSave: cfg.ModulesToSave, Bias: cfg.Bias, RankPattern: cfg.RankPattern,
+		UseDoRA: cfg.UseDoRA, InitWeights: cfg.InitLoraWeights, AdaLoRA: ada}
 	if cfg.BaseModelNameOrPath != nil {
 		r.BaseModel = *cfg.BaseModelNameOrPath
 	}
@@ -72,11 +107,22 @@ func inspectAdapter(dir string, m models.Model) (*adapterReport, error) {
 		}
 	}
 	if m != nil {
-		lm, err := lora.Load(m, dir)
-		if err != nil {
-			return nil, err
+		if ada != nil {
+			am, err := adalora.Load(m, dir)
+			if err == nil {
+				err = am.SetTrainable(true) // counted as PEFT counts a trainable adapter
+			}
+			if err != nil {
+				return nil, err
+			}
+			r.Trainable = am.TrainableSummary()
+		} else {
+			lm, err := lora.Load(m, dir)
+			if err != nil {
+				return nil, err
+			}
+			r.Trainable = lm.TrainableSummary()
 		}
-		r.Trainable = lm.TrainableSummary()
 	}
 	return r, nil
 }
@@ -87,7 +133,22 @@ func (r *adapterReport) writeText(w io.Writer) {
 	}
 	targets, _ := r.TargetModules.MarshalJSON()
 	fmt.Fprintf(w, "adapter       %s (%s, base %q)\n", r.Dir, r.PeftType, r.BaseModel)
-	fmt.Fprintf(w, "lora          r %d, lora_alpha %g, dropout %g, rslora %v, bias %s\n", r.R, r.LoraAlpha, r.LoraDropout, r.UseRSLoRA, r.Bias)
+	fmt.Fprintf(w, "lora          r %d, lora_alpha %g, dropout %g, rslora %v, bias %s, dora %v, init %s\n", r.R, r.LoraAlpha, r.LoraDropout, r.UseRSLoRA, r.Bias, r.UseDoRA, r.InitWeights)
+	if a := r.AdaLoRA; a != nil {
+		fmt.Fprintf(w, "adalora       init_r %d, target_r %d, total_step %d", a.InitR, a.TargetR, a.TotalStep)
+		if a.KeptRanks != nil {
+			keys := make([]string, 0, len(a.KeptRanks))
+			for k := range a.KeptRanks {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			fmt.Fprint(w, "; kept ranks")
+			for _, k := range keys {
+				fmt.Fprintf(w, " %s:%d", k, a.KeptRanks[k])
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "targets       %s; modules_to_save %v\n", targets, r.ModulesToSave)
 	if len(r.RankPattern) > 0 {
 		fmt.Fprintf(w, "rank_pattern  %v\n", r.RankPattern)

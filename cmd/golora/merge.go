@@ -9,11 +9,13 @@ import (
 	"github.com/golora/golora/internal/atomicfile"
 
 	"github.com/golora/golora/models"
+	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 )
 
 func init() {
-	commands["merge"] = command{summary: "merge a LoRA adapter into its base and write a plain HF model", run: runMerge}
+	commands["merge"] = command{summary: "merge a LoRA (or DoRA, AdaLoRA) adapter into its base and write a plain HF model", run: runMerge}
 }
 
 func runMerge(args []string, stdout, stderr io.Writer) error {
@@ -39,13 +41,24 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := lora.Load(base, *adapter)
-	if err != nil {
-		return err
-	}
-	plain, err := m.MergeAndUnload()
-	if err != nil {
-		return err
+	var plain nn.Module
+	if adalora.IsAdaLoRA(*adapter) {
+		m, err := adalora.Load(base, *adapter)
+		if err != nil {
+			return err
+		}
+		plain, err = m.MergeAndUnload()
+		if err != nil {
+			return err
+		}
+	} else {
+		m, err := lora.Load(base, *adapter)
+		if err != nil {
+			return err
+		}
+		if plain, err = m.MergeAndUnload(); err != nil {
+			return err
+		}
 	}
 	if err := plain.(models.Model).Save(*out); err != nil {
 		return err

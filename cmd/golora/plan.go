@@ -25,6 +25,7 @@ type planFlags struct {
 	model, preset  *string
 	r              *int
 	alpha, dropout *float64
+	dora           *bool
 	targets, save  *string
 	baseDType      *string
 	checkpoint     *bool
@@ -43,6 +44,7 @@ func addPlanFlags(fs interface {
 		r:          fs.Int("r", 16, "LoRA rank"),
 		alpha:      fs.Float64("lora-alpha", 16, "LoRA alpha"),
 		dropout:    fs.Float64("lora-dropout", 0, "LoRA dropout"),
+		dora:       fs.Bool("use-dora", false, "DoRA (use_dora): the magnitude vector, the detached norm and their buffers"),
 		targets:    fs.String("target-modules", "", "LoRA target modules, comma-separated (default: PEFT's for the model type, e.g. query,value)"),
 		save:       fs.String("modules-to-save", "", "modules trained in full beside LoRA, comma-separated (default: a classification head)"),
 		baseDType:  fs.String("base-dtype", "f32", "storage of frozen Linear weights: f32 or bf16"),
@@ -94,7 +96,7 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 		return s, err
 	}
 	l := plan.DefaultLoRA(base)
-	l.R, l.LoraAlpha, l.LoraDropout = *f.r, *f.alpha, *f.dropout
+	l.R, l.LoraAlpha, l.LoraDropout, l.UseDoRA = *f.r, *f.alpha, *f.dropout, *f.dora
 	if *f.targets != "" {
 		l.TargetModules = lora.TargetList(splitList(*f.targets)...)
 	}

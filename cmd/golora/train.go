@@ -29,6 +29,11 @@ type loraFlags struct {
 	bias              string
 	rslora            bool
 	layersToTransform string
+	family            familyFlags // DoRA, init_lora_weights, LoRA+ (train_family.go)
+	// adalora and adaloraTotal (the run's optimizer steps, AdaLoRA's
+	// default total_step) configure --method adalora.
+	adalora      *adaloraFlags
+	adaloraTotal int
 }
 
 func (f *loraFlags) register(fs interface {
@@ -45,6 +50,7 @@ func (f *loraFlags) register(fs interface {
 	fs.StringVar(&f.bias, "bias", f.bias, "none, all or lora_only")
 	fs.BoolVar(&f.rslora, "use-rslora", f.rslora, "scale by alpha/sqrt(r) (rsLoRA)")
 	fs.StringVar(&f.layersToTransform, "layers-to-transform", f.layersToTransform, "comma-separated layer indices to adapt (default all)")
+	f.family.register(fs)
 }
 
 // config builds and validates the LoraConfig for model m, whose family
@@ -76,6 +82,7 @@ func (f *loraFlags) config(m models.Model) (lora.Config, error) {
 		return c, usagef("%v", err)
 	}
 	c.LayersToTransform = layers
+	f.family.apply(&c)
 	if err := c.Validate(); err != nil {
 		return c, usagef("%v", err)
 	}
@@ -83,19 +90,21 @@ func (f *loraFlags) config(m models.Model) (lora.Config, error) {
 }
 
 func defaultLoraFlags() loraFlags {
-	return loraFlags{r: 16, alpha: 16, bias: "none"}
+	return loraFlags{r: 16, alpha: 16, bias: "none", family: defaultFamilyFlags()}
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|DIR --output-dir DIR [--method lora|full] [flags]", stderr)
+	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|DIR --output-dir DIR [--method lora|adalora|full] [flags]", stderr)
 	a := train.DefaultArgs()
 	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 2e-3, 32, 64
 	a.NumTrainEpochs, a.WarmupRatio, a.LoggingSteps, a.SaveSteps = 1, 0.05, 50, 0
 	addTrainArgs(fs, &a)
 	lf := defaultLoraFlags()
 	lf.register(fs)
+	af := defaultAdaloraFlags()
+	af.register(fs)
 	modelDir := fs.String("model", "", "base model directory (config.json, model.safetensors)")
-	method := fs.String("method", "lora", "lora, or full for full fine-tuning")
+	method := fs.String("method", "lora", "lora, adalora (PEFT's AdaLoraConfig: --init-r, --target-r, ...), or full for full fine-tuning")
 	dataset := fs.String("dataset", "", "mnist, fashion-mnist, or a directory (idx files or image folders)")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
@@ -115,8 +124,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return usagef("train: --dataset is required")
 	case a.OutputDir == "":
 		return usagef("train: --output-dir is required")
-	case *method != "lora" && *method != "full":
-		return usagef("train: --method %q: want lora or full", *method)
+	case *method != "lora" && *method != "adalora" && *method != "full":
+		return usagef("train: --method %q: want lora, adalora or full", *method)
 	}
 	if err := checkArgs(&a); err != nil {
 		return err
@@ -128,9 +137,22 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if dt == tensor.BF16 && *method == "full" {
 		return usagef("train: --base-dtype bf16 needs --method lora: full fine-tuning trains every weight, and weights train in f32")
 	}
-	if *method == "lora" {
-		if _, err = lf.config(nil); err != nil {
+	if err := lf.family.checkMethod(*method); err != nil {
+		return err
+	}
+	if *method != "full" {
+		base, err := lf.config(nil)
+		if err != nil {
 			return err
+		}
+		if *method == "adalora" { // total_step is checked again once the data is known
+			steps := a.MaxSteps
+			if steps <= 0 {
+				steps = af.tinit + af.tfinal + 1
+			}
+			if _, err = af.config(base, steps); err != nil {
+				return err
+			}
 		}
 	}
 	if err := setThreads(*threads); err != nil {
@@ -156,6 +178,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lf.adalora = &af
+	lf.adaloraTotal = a.TotalSteps(trainSet.Len())
 	r, err := prepareFineTune(*modelDir, *method, &lf, classNames(trainSet), a.Seed)
 	if err != nil {
 		return err
@@ -185,7 +209,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	mem := r.measure(*method, a.PerDeviceTrainBatchSize)
 	what := "model"
-	if r.lora != nil {
+	if r.lora != nil || r.adalora != nil {
 		what = "PEFT adapter"
 	}
 	fmt.Fprintf(stdout, "trained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; %s written to %s\n",
@@ -216,7 +240,8 @@ func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed ui
 		}
 	}
 	r := &trainingRun{model: m, pc: pc}
-	if method == "full" {
+	switch method {
+	case "full":
 		if err := checkFullTraining(m); err != nil {
 			return nil, err
 		}
@@ -225,7 +250,11 @@ func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed ui
 				return nil, err
 			}
 		}
-	} else {
+	case "adalora":
+		if err := r.injectAdaLoRA(m, lf, seed); err != nil {
+			return nil, err
+		}
+	default:
 		cfg, err := lf.config(m)
 		if err != nil {
 			return nil, err
@@ -233,6 +262,7 @@ func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed ui
 		if r.lora, err = lora.Inject(m, cfg, seed); err != nil {
 			return nil, err
 		}
+		r.loraPlus = lf.family.loraPlus()
 	}
 	nn.SetTraining(m, true)
 	return r, nil
@@ -243,6 +273,9 @@ func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed ui
 func (r *trainingRun) counts() (trainable, total int64) {
 	if r.lora != nil {
 		return r.lora.ParamCounts()
+	}
+	if r.adalora != nil {
+		return r.adalora.ParamCounts()
 	}
 	for _, p := range nn.AllParams(r.model) {
 		total += int64(p.Len())

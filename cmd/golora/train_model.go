@@ -16,6 +16,7 @@ import (
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
+	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/safetensors"
 )
@@ -142,7 +143,12 @@ func loadModel(dir, adapterDir string) (*loadedModel, error) {
 				lm.model = m
 			}
 		}
-		if lm.lora, err = lora.Load(m, adapterDir); err != nil {
+		if adalora.IsAdaLoRA(adapterDir) {
+			_, err = adalora.Load(m, adapterDir)
+		} else {
+			lm.lora, err = lora.Load(m, adapterDir)
+		}
+		if err != nil {
 			return nil, err
 		}
 		nn.SetTraining(m, false)

@@ -10,6 +10,7 @@ import (
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
+	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/train"
 )
@@ -46,6 +47,8 @@ type trainingRun struct {
 	args     train.Args
 	model    models.Model
 	lora     *lora.Model           // nil: every trainable parameter of model is trained in full
+	adalora  *adalora.Model        // set instead of lora by --method adalora
+	loraPlus *lora.LoraPlus        // LoRA+'s learning-rate groups, or nil
 	pc       *data.ProcessorConfig // image models: their preprocessing
 	trainSet train.Dataset
 	evalSet  train.Dataset
@@ -56,8 +59,14 @@ type trainingRun struct {
 // save writes the run's result into dir: the PEFT adapter (with the label
 // names beside it), or the full model directory.
 func (r *trainingRun) save(dir string) error {
-	if r.lora != nil {
-		if err := r.lora.Save(dir); err != nil {
+	if r.lora != nil || r.adalora != nil {
+		var err error
+		if r.lora != nil {
+			err = r.lora.Save(dir)
+		} else {
+			err = r.adalora.Save(dir)
+		}
+		if err != nil {
 			return err
 		}
 		if c, ok := r.model.(models.Classifier); ok {
@@ -72,6 +81,12 @@ func (r *trainingRun) save(dir string) error {
 func (r *trainingRun) run() (*train.Trainer, *train.Result, error) {
 	tr := &train.Trainer{Args: r.args, Model: r.model, TrainData: r.trainSet, EvalData: r.evalSet,
 		SaveModel: r.save, Progress: r.stderr}
+	if r.adalora != nil {
+		tr.Hooks = r.adalora
+	}
+	if r.loraPlus != nil {
+		tr.LRScale = r.loraPlus.Scale(r.args.LearningRate)
+	}
 	if r.resume != "" {
 		dir := r.resume
 		if dir == "latest" {
@@ -96,7 +111,7 @@ func (r *trainingRun) run() (*train.Trainer, *train.Result, error) {
 		if err := os.MkdirAll(r.args.OutputDir, 0o755); err != nil {
 			return tr, nil, err
 		}
-		if err := r.save(r.args.OutputDir); err != nil {
+		if err := r.saveFinal(r.args.OutputDir); err != nil {
 			return tr, nil, err
 		}
 	}

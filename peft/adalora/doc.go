@@ -12,6 +12,8 @@
 // Training needs two calls per optimizer step beside Forward and Backward:
 // Regularize after the backward passes (it adds the regulariser's
 // gradient) and UpdateAndAllocate after the optimizer step (PEFT's
-// update_and_allocate(global_step)); Model implements train.StepHook for
-// that.
+// update_and_allocate(global_step)). Model implements train.StepHooks
+// and train.StatefulHooks for that (AfterBackward, AfterStep, and the
+// allocator's state in checkpoints), so a train.Trainer with Hooks set to
+// the Model trains AdaLoRA as PEFT's loop does.
 package adalora

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/golora/golora/internal/sizecheck"
@@ -117,9 +118,18 @@ func (l *StringList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Init is init_lora_weights: true (kaiming-uniform A, zero B), "gaussian"
-// (A ~ N(0, 1/r), zero B) or false (A and B both random: a non-identity
-// adapter, for tests).
+// Init is init_lora_weights, as PEFT's LoraLayer.update_layer reads it:
+//
+//   - true: A kaiming-uniform(a=√5), B = 0 (the default);
+//   - false: A and B both keep nn.Linear's default init, so the adapter is
+//     not the identity (PEFT: for tests);
+//   - "gaussian": A ~ N(0, 1/r²), B = 0;
+//   - "pissa": A = √(S_r/s)·V_rᵀ and B = U_r·√(S_r/s) from the exact SVD
+//     W = U·S·Vᵀ of the base weight, which becomes the residual W − s·B·A;
+//   - "pissa_niter_N": the same from torch.svd_lowrank with N subspace
+//     iterations (randomized, fast);
+//   - "olora": B = Q_r, A = R_r from the QR decomposition W = Q·R, the base
+//     weight becoming W − s·B·A.
 type Init string
 
 // Init values.
@@ -127,7 +137,49 @@ const (
 	InitDefault  Init = "true"
 	InitGaussian Init = "gaussian"
 	InitRandom   Init = "false"
+	InitPiSSA    Init = "pissa"
+	InitOLoRA    Init = "olora"
 )
+
+// PiSSANiter returns the init "pissa_niter_<n>".
+func PiSSANiter(n int) Init { return Init(fmt.Sprintf("pissa_niter_%d", n)) }
+
+// pissaNiter parses "pissa_niter_<n>": n and true, or false for any other
+// init.
+func (i Init) pissaNiter() (int, bool) {
+	rest, ok := strings.CutPrefix(string(i), "pissa_niter_")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// MutatesBase reports whether the init rewrites the base weight to a
+// residual (PiSSA, OLoRA), so that an adapter trained from it must be
+// converted (SaveAdapterConverted) to apply to the original base.
+func (i Init) MutatesBase() bool {
+	_, niter := i.pissaNiter()
+	return i == InitPiSSA || i == InitOLoRA || niter
+}
+
+// check validates an init value, naming what golora supports.
+func (i Init) check() error {
+	switch i {
+	case "", InitDefault, InitRandom, InitGaussian, InitPiSSA, InitOLoRA:
+		return nil
+	}
+	if _, ok := i.pissaNiter(); ok {
+		return nil
+	}
+	if strings.HasPrefix(string(i), "pissa") {
+		return fmt.Errorf("lora: init_lora_weights %q: want \"pissa\" or \"pissa_niter_<iterations>\"", string(i))
+	}
+	return fmt.Errorf("lora: init_lora_weights %q is not supported (true, false, \"gaussian\", \"pissa\", \"pissa_niter_<n>\" or \"olora\")", string(i))
+}
 
 // MarshalJSON writes true/false as booleans, other methods as strings.
 func (i Init) MarshalJSON() ([]byte, error) {
@@ -227,13 +279,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("lora: bias must be \"none\", \"all\" or \"lora_only\", got %q", c.Bias)
 	}
-	switch c.InitLoraWeights {
-	case "", InitDefault, InitGaussian, InitRandom:
-	default:
-		return fmt.Errorf("lora: init_lora_weights %q is not supported (true, false or \"gaussian\")", c.InitLoraWeights)
-	}
-	if c.UseDoRA {
-		return fmt.Errorf("lora: use_dora is not supported yet")
+	if err := c.InitLoraWeights.check(); err != nil {
+		return err
 	}
 	if c.LoraBias {
 		return fmt.Errorf("lora: lora_bias is not supported yet")

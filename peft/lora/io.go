@@ -179,8 +179,8 @@ func ReadConfig(dir string) (Config, error) {
 }
 
 // StateDict returns adapter name's tensors under PEFT's stored keys:
-// lora_A/lora_B of every adapted layer, modules_to_save copies, and the
-// biases cfg.Bias trains.
+// lora_A/lora_B of every adapted layer (and DoRA's lora_magnitude_vector),
+// modules_to_save copies, and the biases cfg.Bias trains.
 func (m *Model) StateDict(name string) (map[string]*tensor.Tensor, error) {
 	cfg, ok := m.configs[name]
 	if !ok {
@@ -191,6 +191,9 @@ func (m *Model) StateDict(name string) (map[string]*tensor.Tensor, error) {
 		if a, ok := l.adapters[name]; ok {
 			sd[peft.StateKey(l.Name()+".lora_A.weight")] = a.A.Value
 			sd[peft.StateKey(l.Name()+".lora_B.weight")] = a.B.Value
+			if a.M != nil { // PEFT drops ".weight" here for compatibility
+				sd[peft.StateKey(l.Name()+".lora_magnitude_vector")] = a.M.Value
+			}
 		}
 	}
 	inSaved := map[*nn.Param]bool{}
@@ -246,6 +249,11 @@ func (m *Model) SaveAdapter(dir, name string) error {
 	if err != nil {
 		return err
 	}
+	return writeAdapter(dir, name, m.configs[name], sd)
+}
+
+// writeAdapter writes cfg and sd as a PEFT adapter directory.
+func writeAdapter(dir, name string, cfg *Config, sd map[string]*tensor.Tensor) error {
 	f32 := make(map[string]*tensor.Tensor, len(sd))
 	for k, t := range sd {
 		if t.DType() != tensor.F32 {
@@ -253,7 +261,7 @@ func (m *Model) SaveAdapter(dir, name string) error {
 		}
 		f32[k] = t
 	}
-	cfgJSON, err := MarshalConfig(m.configs[name])
+	cfgJSON, err := MarshalConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("lora: encoding config of adapter %q: %w", name, err)
 	}

@@ -2,7 +2,6 @@ package lora
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sort"
 
@@ -19,6 +18,26 @@ type adapter struct {
 	alpha   float64
 	scale   float32 // alpha/r, or alpha/√r with rsLoRA
 	dropout float32
+	init    Init
+
+	// M is DoRA's magnitude vector [out] (lora_magnitude_vector); nil for
+	// plain LoRA. mergedNorm is ‖W + s·B·A‖ per row while merged.
+	M          *nn.Param
+	mergedNorm []float32
+
+	// initA, initB are the initial factors of an adapter whose init
+	// rewrote the base weight (PiSSA, OLoRA), kept for
+	// SaveAdapterConverted.
+	initA, initB *tensor.Tensor
+}
+
+// adapterSpec is what AddAdapter resolved for one layer.
+type adapterSpec struct {
+	r            int
+	alpha, scale float64
+	dropout      float64
+	init         Init
+	dora         bool
 }
 
 // Linear is a LoRA layer: a frozen base nn.Linear plus, per adapter, the
@@ -46,6 +65,16 @@ type Linear struct {
 
 	// Workspace.
 	xd, dh, tmp *tensor.Tensor
+
+	// DoRA: saved z = W·x̃ + s·B·A·x̃ and (norm, c) rows; workspace for the
+	// norm (W·Aᵀ, B·A·Aᵀ, A·Aᵀ, a widened weight row), dz and the bias
+	// correction; float64 scratch.
+	z, mn                        *tensor.Tensor
+	wp, wq, wg, wrow, dz, colsum *tensor.Tensor
+	sq, acc                      []float64
+	// fixedNorm, when set, replaces the computed norm: tests hold the
+	// detached norm constant to check the gradients by finite differences.
+	fixedNorm []float32
 }
 
 var (
@@ -70,6 +99,9 @@ func (l *Linear) Params() []*nn.Param {
 	for _, n := range l.AdapterNames() {
 		a := l.adapters[n]
 		ps = append(ps, a.A, a.B)
+		if a.M != nil {
+			ps = append(ps, a.M)
+		}
 	}
 	return ps
 }
@@ -111,33 +143,23 @@ func (l *Linear) SetInputGrad(need bool) {
 	l.Base.SetInputGrad(need)
 }
 
-// addAdapter creates adapter name with rank r and the given init.
-func (l *Linear) addAdapter(name string, r int, alpha float64, scale float64, dropout float64, init Init, rng *rand.Rand) {
-	in, out := l.Base.In, l.Base.Out
+// addAdapter creates adapter name with the resolved spec: the factors
+// initialised as spec.init asks (which may rewrite the base weight), then
+// DoRA's magnitude. Nothing changes when it returns an error.
+func (l *Linear) addAdapter(name string, sp adapterSpec, rng *rand.Rand) error {
+	in, out, r := l.Base.In, l.Base.Out, sp.r
 	prefix := l.Name()
-	a := &adapter{r: r, alpha: alpha, scale: float32(scale), dropout: float32(dropout)}
+	a := &adapter{r: r, alpha: sp.alpha, scale: float32(sp.scale), dropout: float32(sp.dropout), init: sp.init}
 	a.A = nn.NewParam(fmt.Sprintf("%s.lora_A.%s.weight", prefix, name), tensor.New(tensor.F32, r, in))
 	a.B = nn.NewParam(fmt.Sprintf("%s.lora_B.%s.weight", prefix, name), tensor.New(tensor.F32, out, r))
-	av, bv := a.A.Value.F32(), a.B.Value.F32()
-	switch init {
-	case InitGaussian: // nn.init.normal_(A, std=1/r)
-		std := 1 / float64(r)
-		for i := range av {
-			av[i] = float32(rng.NormFloat64() * std)
-		}
-	default: // kaiming_uniform_(a=√5): bound = √(6/((1+a²)·fan_in)) = 1/√fan_in
-		bound := 1 / math.Sqrt(float64(in))
-		for i := range av {
-			av[i] = float32((2*rng.Float64() - 1) * bound)
-		}
+	if err := l.initFactors(a, sp.init, rng); err != nil {
+		return err
 	}
-	if init == InitRandom { // B as nn.Linear's own default init: U(±1/√r)
-		bound := 1 / math.Sqrt(float64(r))
-		for i := range bv {
-			bv[i] = float32((2*rng.Float64() - 1) * bound)
-		}
+	if sp.dora {
+		l.initMagnitude(a, name)
 	}
 	l.adapters[name] = a
+	return nil
 }
 
 // Forward implements nn.Layer.
@@ -155,6 +177,10 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	xd := l.dropped(x, a)
 	l.h = nn.ReuseAs(memory.Activations, l.h, n, r)
 	kernels.Sgemm(false, true, n, r, in, 1, xd, in, a.A.Value.F32(), in, 0, l.h.F32(), r)
+	if a.isDoRA() {
+		l.forwardDoRA(a, x, xd, y)
+		return y
+	}
 	kernels.Sgemm(false, true, n, out, r, a.scale, l.h.F32(), r, a.B.Value.F32(), r, 1, y.F32(), out)
 	return y
 }
@@ -173,6 +199,9 @@ func (l *Linear) dropped(x *tensor.Tensor, a *adapter) []float32 {
 // Backward implements nn.Layer.
 func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	a := l.used
+	if a != nil && a.isDoRA() {
+		return l.backwardDoRA(a, dy)
+	}
 	var dh []float32
 	if a != nil {
 		in, out, r := l.Base.In, l.Base.Out, a.r
@@ -230,7 +259,11 @@ func (l *Linear) merge(name string) error {
 	if w.DType() != tensor.F32 {
 		return fmt.Errorf("lora: %s: cannot merge into a %v base weight without loss; load the base in f32", l.Name(), w.DType())
 	}
-	l.deltaInto(w.F32(), a, 1)
+	if a.isDoRA() {
+		l.mergeDoRA(w.F32(), a)
+	} else {
+		l.deltaInto(w.F32(), a, 1)
+	}
 	l.merged = name
 	return nil
 }
@@ -240,13 +273,17 @@ func (l *Linear) unmerge() {
 	if l.merged == "" {
 		return
 	}
-	l.deltaInto(l.Base.Weight.Value.F32(), l.adapters[l.merged], -1)
+	if a := l.adapters[l.merged]; a.isDoRA() {
+		l.unmergeDoRA(l.Base.Weight.Value.F32(), a)
+	} else {
+		l.deltaInto(l.Base.Weight.Value.F32(), a, -1)
+	}
 	l.merged = ""
 }
 
 // Buffers implements nn.Buffered (the base layer's are its own).
 func (l *Linear) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&l.h}, []**tensor.Tensor{&l.xd, &l.dh, &l.tmp}
+	return []**tensor.Tensor{&l.h, &l.z, &l.mn}, []**tensor.Tensor{&l.xd, &l.dh, &l.tmp, &l.wp, &l.wq, &l.wg, &l.wrow, &l.dz, &l.colsum}
 }
 
 // Plan implements nn.Planner: the base layer's cost plus, for the active
@@ -266,6 +303,11 @@ func (l *Linear) Plan(in []int, backward bool) nn.Cost {
 	k.Bytes[memory.Activations] += 4 * int64(n*r)
 	if dropped {
 		k.Bytes[memory.Workspace] += 4 * int64(n*din)
+	}
+	if a.isDoRA() {
+		k.Forward = nn.GemmFLOPs(n, r, din)
+		k.LowRank = k.Forward
+		return c.Plus(k).Plus(l.planDoRA(a, n, backward))
 	}
 	k.Forward = nn.GemmFLOPs(n, r, din) + nn.GemmFLOPs(n, out, r)
 	if backward {

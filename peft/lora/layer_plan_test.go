@@ -18,13 +18,21 @@ func TestLinearPlan(t *testing.T) {
 		dropout          float64
 		training, needDX bool
 		trainA, trainB   bool
+		dora, bias, bf16 bool
 	}{
-		{"plain", 0, true, true, true, true},
-		{"dropout", 0.3, true, true, true, true},
-		{"dropout no dx", 0.3, true, false, true, true},
-		{"eval dropout", 0.3, false, true, true, true},
-		{"B only, no dx", 0, true, false, false, true},
-		{"frozen adapter, dx", 0.1, true, true, false, false},
+		{"plain", 0, true, true, true, true, false, false, false},
+		{"dropout", 0.3, true, true, true, true, false, false, false},
+		{"dropout no dx", 0.3, true, false, true, true, false, false, false},
+		{"eval dropout", 0.3, false, true, true, true, false, false, false},
+		{"B only, no dx", 0, true, false, false, true, false, false, false},
+		{"frozen adapter, dx", 0.1, true, true, false, false, false, false, false},
+		{"dora", 0, true, true, true, true, true, false, false},
+		{"dora dropout", 0.3, true, true, true, true, true, false, false},
+		{"dora dropout no dx", 0.3, true, false, true, true, true, false, false},
+		{"dora eval dropout", 0.3, false, true, true, true, true, false, false},
+		{"dora B only, no dx", 0, true, false, false, true, true, false, false},
+		{"dora trained bias", 0, true, true, true, true, true, true, false},
+		{"dora bf16 dropout", 0.2, true, true, true, true, true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 9))
@@ -32,7 +40,7 @@ func TestLinearPlan(t *testing.T) {
 			base := nn.NewLinear("blk.value", in, out, true)
 			randFill(rng, base.Weight.Value.F32(), 0.5)
 			l := newLinear(base)
-			l.addAdapter("default", r, 8, 8.0/r, tc.dropout, InitRandom, rng)
+			mustAdd(t, l, "default", adapterSpec{r: r, alpha: 8, scale: 8.0 / r, dropout: tc.dropout, init: InitRandom}, rng)
 			l.active = "default"
 			l.SetTraining(tc.training)
 			a, b, _ := l.Factors("default")

@@ -63,7 +63,7 @@ func TestLinearGradients(t *testing.T) {
 			randFill(rng, base.Bias.Value.F32(), 0.5)
 			l := newLinear(base)
 			cfg := Config{UseRSLoRA: tc.rslora}
-			l.addAdapter("default", r, 4, cfg.Scaling(r, 4), tc.dropout, InitRandom, rng)
+			mustAdd(t, l, "default", adapterSpec{r: r, alpha: 4, scale: cfg.Scaling(r, 4), dropout: tc.dropout, init: InitRandom}, rng)
 			l.active = "default"
 			l.SetTraining(tc.training)
 			l.SetStep(3)
@@ -109,7 +109,7 @@ func TestLinearMatchesDenseUpdate(t *testing.T) {
 	randFill(rng, base.Weight.Value.F32(), 0.5)
 	randFill(rng, base.Bias.Value.F32(), 0.5)
 	l := newLinear(base)
-	l.addAdapter("default", r, 8, 4, 0, InitRandom, rng)
+	mustAdd(t, l, "default", adapterSpec{r: r, alpha: 8, scale: 4, dropout: 0, init: InitRandom}, rng)
 	l.active = "default"
 	x := tensor.New(tensor.F32, n, in)
 	randFill(rng, x.F32(), 1)
@@ -135,7 +135,7 @@ func TestLinearMatchesDenseUpdate(t *testing.T) {
 func TestInitDefault(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	l := newLinear(nn.NewLinear("q", 64, 32, false))
-	l.addAdapter("default", 8, 16, 2, 0, InitDefault, rng)
+	mustAdd(t, l, "default", adapterSpec{r: 8, alpha: 16, scale: 2, dropout: 0, init: InitDefault}, rng)
 	a, b, _ := l.Factors("default")
 	bound := 1 / math.Sqrt(64)
 	var sumSq float64
@@ -153,5 +153,13 @@ func TestInitDefault(t *testing.T) {
 		if v != 0 {
 			t.Fatal("B must start at zero")
 		}
+	}
+}
+
+// mustAdd adds an adapter to l or fails the test.
+func mustAdd(t *testing.T, l *Linear, name string, sp adapterSpec, rng *rand.Rand) {
+	t.Helper()
+	if err := l.addAdapter(name, sp, rng); err != nil {
+		t.Fatal(err)
 	}
 }

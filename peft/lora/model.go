@@ -172,12 +172,21 @@ func (m *Model) addAdapter(name string, cfg Config, seed uint64, stored int64) e
 	if err := cfg.checkFactorBytes(targets, stored); err != nil {
 		return err
 	}
+	specs := make([]adapterSpec, len(targets))
+	for i, s := range targets {
+		r, alpha := cfg.rankAlpha(s.Name)
+		specs[i] = adapterSpec{r: r, alpha: alpha, scale: cfg.Scaling(r, alpha), dropout: cfg.LoraDropout,
+			init: cfg.InitLoraWeights, dora: cfg.UseDoRA}
+		base, _ := baseLinear(*s.Layer)
+		if err := checkInit(base, specs[i]); err != nil {
+			return err
+		}
+	}
 
 	// All checks passed: change the model.
 	c := cfg
 	m.configs[name] = &c
-	for _, s := range targets {
-		r, alpha := c.rankAlpha(s.Name)
+	for i, s := range targets {
 		l, isLora := (*s.Layer).(*Linear)
 		if !isLora {
 			base, _ := baseLinear(*s.Layer)
@@ -185,7 +194,9 @@ func (m *Model) addAdapter(name string, cfg Config, seed uint64, stored int64) e
 			*s.Layer = l
 			m.layers = append(m.layers, l)
 		}
-		l.addAdapter(name, r, alpha, c.Scaling(r, alpha), c.LoraDropout, c.InitLoraWeights, rngFor(seed, name, s.Name))
+		if err := l.addAdapter(name, specs[i], rngFor(seed, name, s.Name)); err != nil {
+			panic(err) // checkInit accepted it above
+		}
 	}
 	for _, sm := range toSave {
 		if _, ok := sm.copies[name]; ok {
@@ -364,6 +375,11 @@ func (m *Model) apply() error {
 			}
 			if err := a.B.SetTrainable(true); err != nil {
 				return err
+			}
+			if a.M != nil {
+				if err := a.M.SetTrainable(true); err != nil {
+					return err
+				}
 			}
 		}
 	}

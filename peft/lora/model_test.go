@@ -102,7 +102,11 @@ func TestInjectErrors(t *testing.T) {
 		{func(c *Config) { c.Bias = "some" }, "bias must be"},
 		{func(c *Config) { c.ModulesToSave = []string{"head_x"} }, `"head_x" matches no module`},
 		{func(c *Config) { c.LoraDropout = 1 }, "lora_dropout"},
-		{func(c *Config) { c.UseDoRA = true }, "use_dora"},
+		{func(c *Config) { c.InitLoraWeights = "loftq" }, `init_lora_weights "loftq" is not supported`},
+		{func(c *Config) { c.InitLoraWeights = "pissa_niter_x" }, `pissa_niter_<iterations>`},
+		{func(c *Config) { c.InitLoraWeights = InitPiSSA; c.R = 5 }, "needs r <= min(in, out)"},
+		{func(c *Config) { c.InitLoraWeights = InitOLoRA; c.LoraAlpha = -2; c.R = 400 }, "needs r <= min(in, out)"},
+		{func(c *Config) { c.InitLoraWeights = PiSSANiter(2); c.LoraAlpha = -2 }, "scaling, which must be positive"},
 		{func(c *Config) { c.FanInFanOut = true }, "fan_in_fan_out"},
 	} {
 		_, err := Inject(newToy(2, 4, 3, 1), cfgWith(tc.cfg), 1)

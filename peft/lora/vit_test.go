@@ -138,7 +138,7 @@ func stripAdapter(name string) string {
 // set the PEFT-layout generator wrote (same keys, shapes, dtype, values,
 // config fields and formatting).
 func TestFilesBothWays(t *testing.T) {
-	for _, dir := range []string{"lora", "lora-rank-pattern"} {
+	for _, dir := range []string{"lora", "lora-rank-pattern", "dora", "dora-dropout", "pissa", "olora", "lora-gaussian"} {
 		t.Run(dir, func(t *testing.T) {
 			src := filepath.Join(testdata, dir, "adapter")
 			m, err := lora.Load(loadBase(t), src)
