@@ -30,3 +30,15 @@ func launched() (rank, size int, ok bool) {
 func errNoMPI(rank, size int) error {
 	return fmt.Errorf("collective: this process is rank %d of %d started by mpirun, but golora was built without MPI support; build it with -tags mpi (needs Open MPI's libopenmpi-dev)", rank, size)
 }
+
+// LocalSize is how many ranks of this job the launcher started on this
+// machine (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE, MPICH's
+// MPI_LOCALNRANKS), 1 when unknown: they share its cores.
+func LocalSize() int {
+	for _, v := range []string{"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"} {
+		if n, err := strconv.Atoi(os.Getenv(v)); err == nil && n >= 1 {
+			return n
+		}
+	}
+	return 1
+}
