@@ -382,8 +382,10 @@ func (e *Engine) gatherValues() error {
 }
 
 // SyncParams copies rank 0's trainable values to every rank (as PyTorch's
-// DDP does at start), through the gradient buffers: call it before a
-// step, not between a backward and Step.
+// DDP does at start), through the gradient buffers, and checks that every
+// rank holds the same model (frozen weights included): a rank that loaded
+// another base model is an error. Call it before a step, not between a
+// backward and Step.
 func (e *Engine) SyncParams() error {
 	if e.world == 1 {
 		return nil
@@ -398,5 +400,46 @@ func (e *Engine) SyncParams() error {
 		unpack(u, buf)
 	}
 	clear(e.flat)
+	prints := make([]float64, e.world)
+	prints[e.rank] = float64(fingerprint(e.model) >> 12) // 52 bits: exact in a float64
+	if err := e.comm.AllReduceSum64(prints); err != nil {
+		return err
+	}
+	for r, p := range prints {
+		if p != prints[0] {
+			return fmt.Errorf("zero: rank %d's model differs from rank 0's (names, shapes or frozen values): every rank must load the same base model", r)
+		}
+	}
 	return nil
+}
+
+// fingerprint hashes (FNV-1a) the names, shapes and values of every
+// parameter of m, whatever their storage dtype.
+func fingerprint(m nn.Module) uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		for range 8 {
+			h ^= v & 0xff
+			h *= 1099511628211
+			v >>= 8
+		}
+	}
+	var buf [4096]float32
+	for _, p := range nn.AllParams(m) {
+		for i := 0; i < len(p.Name); i++ {
+			mix(uint64(p.Name[i]))
+		}
+		for _, d := range p.Value.Shape() {
+			mix(uint64(d))
+		}
+		n := p.Len()
+		for off := 0; off < n; off += len(buf) {
+			b := buf[:min(len(buf), n-off)]
+			p.Value.Dequantize(b, off)
+			for _, v := range b {
+				mix(uint64(math.Float32bits(v)))
+			}
+		}
+	}
+	return h
 }

@@ -400,3 +400,52 @@ func flattenParams(m nn.Module) []float32 {
 	}
 	return v
 }
+
+// TestSyncParams: rank 0's trainable values reach every rank, and a rank
+// whose frozen weights differ is refused.
+func TestSyncParams(t *testing.T) {
+	err := collective.Run(2, func(c collective.Comm) error {
+		m := newModel(t, "lora")
+		if c.Rank() == 1 {
+			for _, p := range nn.TrainableParams(m) {
+				nn.Fill(p.Value, 7)
+			}
+		}
+		e, err := New(c, m, Config{Stage: 2, NewOptimizer: adamw})
+		if err != nil {
+			return err
+		}
+		if err := e.SyncParams(); err != nil {
+			return err
+		}
+		if d := maxRelDiff(paramsOfModel(m), paramsOfModel(newModel(t, "lora"))); d != 0 {
+			return fmt.Errorf("rank %d: trainable values differ from rank 0's by %g", c.Rank(), d)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = collective.Run(2, func(c collective.Comm) error {
+		m := newModel(t, "lora")
+		if c.Rank() == 1 {
+			m.Embeddings.CLSToken.Value.F32()[0] += 1e-6 // frozen
+		}
+		e, err := New(c, m, Config{Stage: 0, NewOptimizer: adamw})
+		if err != nil {
+			return err
+		}
+		return e.SyncParams()
+	})
+	if err == nil || !strings.Contains(err.Error(), "rank 1's model differs from rank 0's") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func paramsOfModel(m nn.Module) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, p := range nn.AllParams(m) {
+		out[p.Name] = append([]float32(nil), p.Value.F32()...)
+	}
+	return out
+}
