@@ -1,6 +1,9 @@
 package collective
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Op is a kind of collective operation, for traffic accounting.
 type Op int
@@ -86,11 +89,13 @@ func (b ByOp) Map() map[string]Traffic {
 	return m
 }
 
-// Counter is a Comm that counts the traffic of the Comm it wraps.
+// Counter is a Comm that counts the traffic of the Comm it wraps, and the
+// time its operations take (waiting for the slowest rank included).
 type Counter struct {
 	Comm
-	mu sync.Mutex
-	t  ByOp
+	mu   sync.Mutex
+	t    ByOp
+	busy time.Duration
 }
 
 // Count wraps c in a Counter.
@@ -103,38 +108,55 @@ func (c *Counter) Traffic() ByOp {
 	return c.t
 }
 
-func (c *Counter) add(op Op, payload int64) {
+// Busy returns the time spent in operations so far.
+func (c *Counter) Busy() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy
+}
+
+// count runs one operation, counting it.
+func (c *Counter) count(op Op, payload int64, f func() error) error {
+	start := time.Now()
+	err := f()
 	c.mu.Lock()
 	c.t[op].add(op, payload, c.Size())
+	c.busy += time.Since(start)
 	c.mu.Unlock()
+	return err
 }
 
 // AllReduceSum implements Comm.
 func (c *Counter) AllReduceSum(buf []float32) error {
-	c.add(OpAllReduce, 4*int64(len(buf)))
-	return c.Comm.AllReduceSum(buf)
+	return c.count(OpAllReduce, 4*int64(len(buf)), func() error { return c.Comm.AllReduceSum(buf) })
 }
 
 // AllReduceSum64 implements Comm.
 func (c *Counter) AllReduceSum64(buf []float64) error {
-	c.add(OpAllReduce, 8*int64(len(buf)))
-	return c.Comm.AllReduceSum64(buf)
+	return c.count(OpAllReduce, 8*int64(len(buf)), func() error { return c.Comm.AllReduceSum64(buf) })
 }
 
 // ReduceScatterSum implements Comm.
 func (c *Counter) ReduceScatterSum(buf []float32, counts []int) error {
-	c.add(OpReduceScatter, 4*int64(len(buf)))
-	return c.Comm.ReduceScatterSum(buf, counts)
+	return c.count(OpReduceScatter, 4*int64(len(buf)), func() error { return c.Comm.ReduceScatterSum(buf, counts) })
 }
 
 // AllGather implements Comm.
 func (c *Counter) AllGather(buf []float32, counts []int) error {
-	c.add(OpAllGather, 4*int64(len(buf)))
-	return c.Comm.AllGather(buf, counts)
+	return c.count(OpAllGather, 4*int64(len(buf)), func() error { return c.Comm.AllGather(buf, counts) })
 }
 
 // Bcast implements Comm.
 func (c *Counter) Bcast(buf []float32, root int) error {
-	c.add(OpBcast, 4*int64(len(buf)))
-	return c.Comm.Bcast(buf, root)
+	return c.count(OpBcast, 4*int64(len(buf)), func() error { return c.Comm.Bcast(buf, root) })
+}
+
+// Barrier implements Comm.
+func (c *Counter) Barrier() error {
+	start := time.Now()
+	err := c.Comm.Barrier()
+	c.mu.Lock()
+	c.busy += time.Since(start)
+	c.mu.Unlock()
+	return err
 }

@@ -20,6 +20,7 @@ type parallelResult struct {
 	CallsPerStep  int64            `json:"collective_calls_per_step"`
 	PlannedSent   int64            `json:"planned_sent_bytes_per_step"`
 	PerRankStepMS []float64        `json:"per_rank_step_ms"`
+	CommMS        float64          `json:"comm_ms_per_step"` // rank 0's time in collectives, waiting included
 	Traffic       collective.ByOp  `json:"-"`
 	Planned       map[string]int64 `json:"-"`
 }
@@ -39,6 +40,7 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 		traffic collective.ByOp
 		planned memory.Bytes
 		sent    int64
+		busy    time.Duration
 		snap    memory.Snapshot
 		rss     int64
 	)
@@ -76,7 +78,7 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 				return err
 			}
 		}
-		t0 := k.Traffic()
+		t0, b0 := k.Traffic(), k.Busy()
 		ts := make([]float64, steps)
 		for i := range ts {
 			start := time.Now()
@@ -86,6 +88,9 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 			ts[i] = float64(time.Since(start).Nanoseconds()) / 1e6
 		}
 		times[c.Rank()] = ts
+		if c.Rank() == 0 {
+			busy = k.Busy() - b0
+		}
 		if err := c.Barrier(); err != nil {
 			return err
 		}
@@ -117,6 +122,7 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 	p := &parallelResult{WorldSize: world, ZeroStage: s.Parallel.ZeroStage, InProcess: inProcess, PlannedSent: sent, Traffic: traffic}
 	tot := traffic.Total()
 	p.SentPerStep, p.CallsPerStep = tot.Sent/int64(steps), tot.Calls/int64(steps)
+	p.CommMS = float64(busy.Nanoseconds()) / 1e6 / float64(steps)
 	for _, ts := range times {
 		if ts == nil {
 			continue // other processes' ranks (mpirun): rank 0 reports
@@ -140,6 +146,7 @@ func printParallelRows(t columns[trainResult]) {
 		return fmt.Sprintf("%s [%s]", humanBytes(r.Parallel.SentPerStep), humanBytes(r.Parallel.PlannedSent))
 	})
 	t.row("calls/step", func(r trainResult) string { return fmt.Sprint(r.Parallel.CallsPerStep) })
+	t.row("comm ms/step", func(r trainResult) string { return fmt.Sprintf("%.1f", r.Parallel.CommMS) })
 	t.row("x full sent", func(r trainResult) string {
 		f := t.items[0]
 		if f.Method != "full" || f.Parallel.SentPerStep == 0 {
