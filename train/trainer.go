@@ -219,6 +219,8 @@ func (t *Trainer) Train() (*Result, error) {
 	total := st.MaxSteps
 	spe := a.StepsPerEpochOn(n, world)
 	eng := t.opt.eng
+	eng.Attach() // the backward reports its parts (ZeRO-2) for this run only
+	defer eng.Close()
 	// Every rank starts from rank 0's trainable values, as DDP does.
 	if err := eng.SyncParams(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)

@@ -131,14 +131,28 @@ func (e *Engine) bind() {
 	if e.stage == 0 {
 		e.segs = e.params
 	}
-	if gu, ok := e.model.(nn.GradUnits); ok && e.stage == 2 && l.unitOf != nil {
+	e.Attach()
+}
+
+// hooked reports whether the Engine follows the model's backward part by
+// part (stage 2, several ranks, a model with nn.GradUnits).
+func (e *Engine) hooked() (nn.GradUnits, bool) {
+	gu, ok := e.model.(nn.GradUnits)
+	return gu, ok && e.stage == 2 && e.world > 1 && e.layout.unitOf != nil
+}
+
+// Attach makes the model's backward report its parts to the Engine (New
+// does it; after Close, call it before the next step).
+func (e *Engine) Attach() {
+	if gu, ok := e.hooked(); ok {
 		gu.OnGradUnit(e.unitDone)
 	}
 }
 
-// Close detaches the Engine from the model's backward (stage 2).
+// Close detaches the Engine from the model's backward, which then runs as
+// without it.
 func (e *Engine) Close() {
-	if gu, ok := e.model.(nn.GradUnits); ok && e.stage == 2 && e.layout.unitOf != nil && e.world > 1 {
+	if gu, ok := e.hooked(); ok {
 		gu.OnGradUnit(nil)
 	}
 }
