@@ -195,8 +195,13 @@ func (t *Trainer) Resume(dir string) error {
 	t.state.Threads, t.state.MaxSteps, t.state.WarmupSteps = threads, total, warm
 	t.state.WorldSize, t.state.ZeroStage, t.state.BatchSize = world, stage, batch
 	t.resumed = true
-	if st.Threads != threads && !t.Args.Quiet && t.Progress != nil && t.lead() {
-		fmt.Fprintf(t.Progress, "train: warning: checkpoint was written with %d threads, this run uses %d: results will differ in the last bits\n", st.Threads, threads)
+	if !t.Args.Quiet && t.Progress != nil && t.lead() {
+		switch {
+		case st.World() != t.state.World():
+			fmt.Fprintf(t.Progress, "train: note: checkpoint was written by %d ranks, this run has %d: results will differ in the last bits\n", st.World(), t.state.World())
+		case st.Threads != threads:
+			fmt.Fprintf(t.Progress, "train: warning: checkpoint was written with %d threads, this run uses %d: results will differ in the last bits\n", st.Threads, threads)
+		}
 	}
 	return nil
 }
