@@ -11,7 +11,9 @@
 //     part of the model (nn.GradUnits: the head, each block, ...), that
 //     part's gradient is reduce-scattered out of a buffer one part long and
 //     accumulated into the rank's share, so a rank never holds more than
-//     the largest part plus its share.
+//     the largest part plus its share. (A model without nn.GradUnits is
+//     one part: stage 2 then holds a whole-gradient buffer besides the
+//     share, more than stage 1.)
 //
 // The trainable parameters are flattened part by part (Layout); each part
 // is split into near-equal consecutive shares, one per rank
