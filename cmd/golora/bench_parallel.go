@@ -49,6 +49,9 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 		if err != nil {
 			return err
 		}
+		if err := checkTrainStep(m, batch, 0); err != nil {
+			return err
+		}
 		k := collective.Count(c)
 		// The runner moves the gradients into the data-parallel buffers:
 		// make it first, then measure.

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/golora/golora/collective"
+	"github.com/golora/golora/plan"
+	"github.com/golora/golora/train"
 )
 
 // joinJob returns this process's place in a data-parallel job: a rank of
@@ -53,4 +55,9 @@ func quietRank(w io.Writer, c collective.Comm) io.Writer {
 		return io.Discard
 	}
 	return w
+}
+
+// runParallel is the planner's view of a training run on c's ranks.
+func runParallel(c collective.Comm, a *train.Args) plan.Parallel {
+	return plan.Parallel{WorldSize: c.Size(), ZeroStage: a.ZeroStage, GradientAccumulationSteps: a.GradientAccumulationSteps}
 }

@@ -115,7 +115,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	model.SetGradientCheckpointing(*ckpt)
-	if err := checkTrainStep(&plan.Model{Base: model}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
+	if err := checkTrainStep(&plan.Model{Base: model, Parallel: runParallel(comm, &a)}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
 		return err
 	}
 	pc := grayProcessorConfig(cfg.ImageSize, cfg.NumChannels)

@@ -78,8 +78,7 @@ func (r *trainingRun) measure(method string, batch int) memoryReport {
 	snap := memory.Take()
 	rss, _ := memory.PeakRSS()
 	c := r.job()
-	pm := &plan.Model{Base: r.model, LoRA: r.lora, Parallel: plan.Parallel{WorldSize: c.Size(),
-		ZeroStage: r.args.ZeroStage, GradientAccumulationSteps: r.args.GradientAccumulationSteps}}
+	pm := &plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(c, &r.args)}
 	e := pm.EstimateRank(batch, c.Rank())
 	dt := "f32"
 	for _, p := range nn.AllParams(r.model) {
