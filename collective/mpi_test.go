@@ -142,3 +142,31 @@ func TestMPIWorker(t *testing.T) {
 	}
 	fmt.Println("worker ok")
 }
+
+// BenchmarkMPIAllReduce times MPI all-reduces of gradient-sized buffers.
+// Run it on every rank with a fixed count, so the ranks agree on the
+// number of calls:
+//
+//	go test -c -tags mpi ./collective
+//	mpirun -np 2 --bind-to none ./collective.test -test.run '^$' -test.bench MPIAllReduce -test.benchtime 100x
+func BenchmarkMPIAllReduce(b *testing.B) {
+	if _, _, ok := launched(); !ok {
+		b.Skip("run under mpirun")
+	}
+	c, err := Init()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { Finalize() })
+	for _, n := range []int{37349, 678245, 1 << 20} { // LoRA and full gradients of the shipped ViT, 4 MiB
+		b.Run(fmt.Sprintf("%d-floats", n), func(b *testing.B) {
+			buf := make([]float32, n)
+			b.SetBytes(4 * int64(n))
+			for b.Loop() {
+				if err := c.AllReduceSum(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
