@@ -12,6 +12,7 @@ import (
 
 	"github.com/golora/golora/collective"
 	"github.com/golora/golora/data"
+	"github.com/golora/golora/nn"
 )
 
 // parallelArgs are the arguments of the data-parallel tests: 64 examples,
@@ -315,5 +316,65 @@ func TestDataParallelNaN(t *testing.T) {
 		if !errors.As(e, &le) || le.Step != 5 || !math.IsNaN(le.Value) || filepath.Base(le.Checkpoint) != "checkpoint-4" {
 			t.Errorf("rank %d: %v, want a NaN LossError at step 5 naming checkpoint-4", r, e)
 		}
+	}
+}
+
+// TestDataParallelHooksAndLRScale: step hooks (AdaLoRA's kind) run on the
+// reduced gradient, once per step, at ZeRO-0; a per-parameter learning
+// rate (LoRA+) applies to the shares of the sharded stages; both give the
+// one-process run. Hooks with a sharded gradient are refused.
+func TestDataParallelHooksAndLRScale(t *testing.T) {
+	ds := newBlobs(64, 4, 4, 3)
+	scale := func(p *nn.Param) float64 {
+		if strings.HasPrefix(p.Name, "fc2") {
+			return 3
+		}
+		return 1
+	}
+	for _, c := range []struct {
+		name  string
+		hooks bool
+		stage int
+	}{{"hooks", true, 0}, {"lr scale", false, 2}} {
+		mk := func(world int) func(int) *Trainer {
+			return func(int) *Trainer {
+				a := parallelArgs("", 8/world, 1)
+				a.ZeroStage, a.EvalSteps, a.LoggingSteps = c.stage, 0, 1
+				m := newTiny(16, 12, 4, 5)
+				tr := &Trainer{Args: a, Model: m, TrainData: ds, LRScale: scale}
+				if c.hooks {
+					tr.Hooks = &testHooks{param: paramNamed(t, m, "fc2.bias"), extra: 0.25}
+				}
+				return tr
+			}
+		}
+		one, r1 := runWorld(t, 1, mk(1), "")
+		two, r2 := runWorld(t, 2, mk(2), "")
+		plain, _ := runWorld(t, 1, func(int) *Trainer {
+			a := parallelArgs("", 8, 1)
+			a.EvalSteps = 0
+			return &Trainer{Args: a, Model: newTiny(16, 12, 4, 5), TrainData: ds}
+		}, "")
+		if d := relDiff(one, plain); d < 1e-3 {
+			t.Fatalf("%s: the run barely differs from one without it (%g): the test would prove nothing", c.name, d)
+		}
+		if d := relDiff(two, one); d > 1e-5 {
+			t.Errorf("%s: 2 ranks differ from one process by %g", c.name, d)
+		}
+		for i, r := range r2.History {
+			if r.Loss != nil && math.Abs(*r.Loss-*r1.History[i].Loss) > 1e-5 {
+				t.Errorf("%s: step %d loss %v, one process %v", c.name, r.Step, *r.Loss, *r1.History[i].Loss)
+			}
+		}
+	}
+	err := collective.Run(2, func(c collective.Comm) error {
+		a := parallelArgs("", 4, 1)
+		a.ZeroStage = 1
+		m := newTiny(16, 12, 4, 5)
+		_, err := (&Trainer{Args: a, Model: m, TrainData: ds, Comm: c, Hooks: &testHooks{param: paramNamed(t, m, "fc2.bias")}}).Train()
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "step hooks (AdaLoRA) work on the whole gradient, which ZeRO stage 1 shards") {
+		t.Errorf("got %v", err)
 	}
 }
