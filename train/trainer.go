@@ -34,7 +34,9 @@ type Trainer struct {
 	Progress io.Writer
 
 	// Hooks, if set, run around every optimizer step (AdaLoRA's
-	// regulariser and rank allocation); see StepHooks.
+	// regulariser and rank allocation); see StepHooks. With several ranks
+	// they run on the reduced gradient, once per step on every rank (so
+	// what they add counts once), and need ZeRO stage 0.
 	Hooks StepHooks
 	// LRScale, if set, multiplies the learning rate of each trainable
 	// parameter (LoRA+'s parameter groups: lora.LoraPlus.Scale).
