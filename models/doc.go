@@ -21,4 +21,10 @@
 // has the helpers and describes the pattern; models/vit follows it. The
 // registry reads config.json with sizecheck.ReadFile (at most
 // sizecheck.MaxConfigFile bytes).
+//
+// Optional: a family whose Backward reports each block as it finishes it
+// (nn.GradUnits, as the ViT does) lets data-parallel ZeRO-2 reduce the
+// gradients block by block, so a rank never holds the whole gradient; its
+// dropout layers should draw their masks at nn.ShardOffset so that
+// data-parallel runs draw the masks of one process (nn.SetBatchShard).
 package models

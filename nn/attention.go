@@ -125,7 +125,7 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if s.Dropout.masked {
 		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)
 		use = s.Scratch.a.F32()
-		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.next(), 0)
+		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.next(), s.Dropout.Offset(len(P)))
 	}
 	s.ctx = ReuseAs(memory.Activations, s.ctx, B, T, H)
 	C := s.ctx.F32()
@@ -160,7 +160,7 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 	if s.Dropout.masked { // regenerate the dropped probabilities
 		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)
 		use = s.Scratch.a.F32()
-		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.key, 0)
+		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.key, s.Dropout.Offset(len(P)))
 	}
 	var dV, dP []float32
 	if needV {
@@ -184,7 +184,7 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 	})
 	if dP != nil {
 		if s.Dropout.masked { // through the dropout: the same mask, in place
-			kernels.DropoutForward(dP, dP, s.Dropout.P, s.Dropout.key, 0)
+			kernels.DropoutForward(dP, dP, s.Dropout.P, s.Dropout.key, s.Dropout.Offset(len(dP)))
 		}
 		// dS into scratch a (the dropped probabilities are no longer needed).
 		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)

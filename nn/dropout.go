@@ -21,6 +21,9 @@ type Dropout struct {
 	P    float32
 	Seed uint64
 	Step uint64
+	// Shard is the part of the global batch this process runs (see
+	// SetBatchShard).
+	Shard uint64
 
 	training bool
 	needDX   bool
@@ -59,6 +62,12 @@ func (d *Dropout) SetInputGrad(need bool) { d.needDX = need }
 // forward, so masks do not depend on how many forwards ran before (resume).
 func (d *Dropout) SetStep(step uint64) { d.Step = step }
 
+// SetBatchShard implements BatchSharder.
+func (d *Dropout) SetBatchShard(index int) { d.Shard = uint64(index) }
+
+// Offset is the mask counter offset of a tensor of n values (ShardOffset).
+func (d *Dropout) Offset(n int) uint64 { return ShardOffset(d.Shard, n) }
+
 // Active reports whether a Forward now would apply a mask.
 func (d *Dropout) Active() bool { return d.training && d.P > 0 }
 
@@ -76,7 +85,7 @@ func (d *Dropout) Forward(x *tensor.Tensor) *tensor.Tensor {
 		return x
 	}
 	d.y = ReuseAs(memory.Activations, d.y, x.Shape()...)
-	kernels.DropoutForward(d.y.F32(), x.F32(), d.P, d.next(), 0)
+	kernels.DropoutForward(d.y.F32(), x.F32(), d.P, d.next(), d.Offset(x.Len()))
 	return d.y
 }
 
@@ -91,7 +100,7 @@ func (d *Dropout) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	d.dx = ReuseAs(memory.Workspace, d.dx, dy.Shape()...)
 	// Masking is linear and diagonal: the backward is the forward mask
 	// applied to dy (the same key regenerates the same mask).
-	kernels.DropoutForward(d.dx.F32(), dy.F32(), d.P, d.key, 0)
+	kernels.DropoutForward(d.dx.F32(), dy.F32(), d.P, d.key, d.Offset(dy.Len()))
 	return d.dx
 }
 

@@ -126,6 +126,11 @@ func (o *AdamW) Step() {
 	}
 }
 
+// StateKeys implements StateLayout.
+func (o *AdamW) StateKeys() (perValue, scalars []string) {
+	return []string{"exp_avg", "exp_avg_sq"}, []string{"step"}
+}
+
 // StateDict returns "<name>.exp_avg", "<name>.exp_avg_sq" (sharing storage
 // with the live moments) and "<name>.step" (a one-element f32 tensor) for
 // every parameter that has state.

@@ -26,6 +26,10 @@ func GradNorm(params []*nn.Param) float64 {
 	return math.Sqrt(s)
 }
 
+// SumSquares returns Σ x² accumulated in float64 exactly as GradNorm does
+// it, for norms assembled from parts of gradients (sharded ones).
+func SumSquares(x []float32) float64 { return sumSquares(x) }
+
 // sumSquares returns Σ x² in float64, four accumulators wide.
 func sumSquares(x []float32) float64 {
 	var s0, s1, s2, s3 float64

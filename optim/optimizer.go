@@ -28,6 +28,15 @@ type Optimizer interface {
 	LoadStateDict(sd map[string]*tensor.Tensor) error
 }
 
+// StateLayout is implemented by optimizers that can say what their state
+// dict holds for a parameter named p: "p.<k>" tensors of the parameter's
+// shape for each k of perValue (AdamW's exp_avg and exp_avg_sq), and
+// one-element "p.<k>" tensors for each k of scalars (AdamW's step). This is
+// what lets sharded optimizers (package zero) gather and split the state.
+type StateLayout interface {
+	StateKeys() (perValue, scalars []string)
+}
+
 // checkParams rejects nil parameters and empty or repeated names: state is
 // keyed by name.
 func checkParams(kind string, params []*nn.Param) error {

@@ -114,6 +114,15 @@ func (o *SGD) Step() {
 	}
 }
 
+// StateKeys implements StateLayout: a momentum buffer per parameter, when
+// there is momentum.
+func (o *SGD) StateKeys() (perValue, scalars []string) {
+	if o.cfg.Momentum == 0 {
+		return nil, nil
+	}
+	return []string{"momentum_buffer"}, nil
+}
+
 // StateDict returns "<name>.momentum_buffer" for every parameter with a
 // buffer, sharing storage with it; empty when momentum is 0.
 func (o *SGD) StateDict() map[string]*tensor.Tensor {

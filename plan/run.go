@@ -6,19 +6,24 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/optim"
+	"github.com/golora/golora/zero"
 )
 
 // Runner runs plain training steps (forward, cross-entropy, backward,
 // AdamW) of a model on one fixed random batch, with every buffer counted
 // by memory: the measurement the planner's Estimate is checked against.
+// With several ranks (NewRunnerOn) a step is data-parallel, with the
+// collective work the Trainer does (package zero at m.Parallel's stage),
+// one micro-batch a step.
 type Runner struct {
 	Model *Model
 	Batch int
-	opt   *optim.AdamW
+	eng   *zero.Engine
 	batch data.Batch
 	ce    nn.CrossEntropyLoss
 	step  uint64
@@ -26,21 +31,32 @@ type Runner struct {
 
 // NewRunner makes the optimizer and the batch (counted as data) for m.
 func NewRunner(m *Model, batch int, seed uint64) (*Runner, error) {
+	return NewRunnerOn(collective.Local{}, m, batch, seed)
+}
+
+// NewRunnerOn is NewRunner for rank c.Rank() of c.Size() data-parallel
+// ranks (each draws its own batch), which must be m.Parallel's world size.
+func NewRunnerOn(c collective.Comm, m *Model, batch int, seed uint64) (*Runner, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("plan: batch must be positive, got %d", batch)
 	}
+	if c.Size() != m.Parallel.world() {
+		return nil, fmt.Errorf("plan: %d ranks for a setup of %d", c.Size(), m.Parallel.world())
+	}
 	root := m.Root()
 	before := memory.Take().Allocated[memory.Optimizer]
-	opt, err := optim.NewAdamW(nn.TrainableParams(root), optim.DefaultAdamW())
+	eng, err := zero.New(c, root, zero.Config{Stage: m.Parallel.ZeroStage, NewOptimizer: func(ps []*nn.Param) (optim.Optimizer, error) {
+		return optim.NewAdamW(ps, optim.DefaultAdamW())
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	r := &Runner{Model: m, Batch: batch, opt: opt}
+	r := &Runner{Model: m, Batch: batch, eng: eng}
 	if memory.Take().Allocated[memory.Optimizer] == before {
 		// optim does not report its state to memory (yet): count it here,
 		// for as long as the runner lives.
 		var n int64
-		for k, t := range opt.StateDict() {
+		for k, t := range eng.Optimizer().StateDict() {
 			if strings.HasSuffix(k, ".exp_avg") || strings.HasSuffix(k, ".exp_avg_sq") {
 				n += t.Bytes()
 			}
@@ -48,23 +64,45 @@ func NewRunner(m *Model, batch int, seed uint64) (*Runner, error) {
 		memory.Track(memory.Optimizer, n)
 		runtime.AddCleanup(r, func(n int64) { memory.Track(memory.Optimizer, -n) }, n)
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x62617463)) // "batc"
+	nn.SetBatchShard(root, c.Rank())
+	rng := rand.New(rand.NewPCG(seed+uint64(c.Rank()), 0x62617463)) // "batc"
 	RandomBatch(&r.batch, m.Base.Spec(), batch, rng)
 	return r, nil
 }
 
-// Step runs one training step and returns its loss.
+// Close detaches the runner from the model (ZeRO-2's backward hook).
+func (r *Runner) Close() { r.eng.Close() }
+
+// Step runs one training step and returns its loss (this rank's).
 func (r *Runner) Step() (float64, error) {
 	m := r.Model.Base
 	nn.SetStep(m, r.step)
 	r.step++
-	nn.ZeroGrads(m)
+	r.eng.ZeroGrad()
 	loss, err := r.ce.Forward(m.ForwardBatch(&r.batch), r.batch.Targets)
 	if err != nil {
 		return 0, fmt.Errorf("plan: %w", err)
 	}
 	m.Backward(r.ce.Backward())
-	r.opt.Step()
+	if err := r.eng.EndBackward(); err != nil {
+		return 0, fmt.Errorf("plan: %w", err)
+	}
+	if r.eng.Comm().Size() > 1 {
+		// What the Trainer does besides: the loss sum, the reduction, the
+		// global gradient norm.
+		if err := r.eng.SumScalars([]float64{loss, 0}); err != nil {
+			return 0, fmt.Errorf("plan: %w", err)
+		}
+		if err := r.eng.Reduce(); err != nil {
+			return 0, fmt.Errorf("plan: %w", err)
+		}
+		if _, err := r.eng.ClipGradNorm(0); err != nil {
+			return 0, fmt.Errorf("plan: %w", err)
+		}
+	}
+	if err := r.eng.Step(r.eng.Optimizer().LR()); err != nil {
+		return 0, fmt.Errorf("plan: %w", err)
+	}
 	return loss, nil
 }
 

@@ -3,11 +3,13 @@ package plan
 import (
 	"fmt"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/tensor"
+	"github.com/golora/golora/zero"
 )
 
 // Source makes a setup's base model: zero weights (LayerNorms at one) for
@@ -43,6 +45,34 @@ type Setup struct {
 	BaseDType tensor.DType
 	// GradientCheckpointing recomputes each block's forward in the backward.
 	GradientCheckpointing bool
+	// Parallel is data-parallel training (zero value: one process).
+	Parallel Parallel
+}
+
+// Parallel is data-parallel training on WorldSize ranks (0 or 1: one
+// process) with ZeRO stage ZeroStage (package zero), and
+// GradientAccumulationSteps micro-batches a step (ZeRO-2 reduces after
+// each).
+type Parallel struct {
+	WorldSize                 int
+	ZeroStage                 int
+	GradientAccumulationSteps int
+}
+
+// world is the number of ranks (at least one).
+func (p Parallel) world() int { return max(p.WorldSize, 1) }
+
+// Check reports a parallel setup golora cannot run.
+func (p Parallel) Check() error {
+	switch {
+	case p.WorldSize < 0:
+		return fmt.Errorf("plan: world size %d, want >= 1", p.WorldSize)
+	case p.ZeroStage < 0 || p.ZeroStage > 2:
+		return fmt.Errorf("plan: ZeRO stage %d, want 0, 1 or 2", p.ZeroStage)
+	case p.GradientAccumulationSteps < 0:
+		return fmt.Errorf("plan: %d gradient accumulation steps, want >= 1", p.GradientAccumulationSteps)
+	}
+	return nil
 }
 
 // Methods are the valid values of Setup.Method.
@@ -63,10 +93,12 @@ func DefaultLoRA(m models.Model) lora.Config {
 	return c
 }
 
-// Model is a model set up for a method: the base, and its LoRA wrapper.
+// Model is a model set up for a method: the base, and its LoRA wrapper,
+// trained on Parallel's ranks.
 type Model struct {
-	Base models.Model
-	LoRA *lora.Model // nil for full fine-tuning
+	Base     models.Model
+	LoRA     *lora.Model // nil for full fine-tuning
+	Parallel Parallel
 }
 
 // Build makes the module tree of s with its method applied: for "full",
@@ -87,7 +119,10 @@ func Build(s Setup, random bool, seed uint64) (*Model, error) {
 
 // Apply sets up the existing model m for s's method (see Build).
 func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
-	out := &Model{Base: m}
+	if err := s.Parallel.Check(); err != nil {
+		return nil, err
+	}
+	out := &Model{Base: m, Parallel: s.Parallel}
 	switch s.Method {
 	case "full":
 		for _, p := range nn.AllParams(m) {
@@ -118,9 +153,16 @@ func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
 // Root is the module tree.
 func (m *Model) Root() nn.Module { return m.Base }
 
-// Estimate is the predicted cost of one training step.
+// Estimate is the predicted cost of one training step, for one rank.
 type Estimate struct {
+	// Bytes per category that the rank holds: with data parallelism its
+	// sharded gradients and optimizer state.
 	Bytes memory.Bytes
+	// Comm is what the rank's collective operations send in one optimizer
+	// step (package zero's StepTraffic); zero in one process.
+	Comm collective.ByOp
+	// World and Rank are the data-parallel ranks and the rank estimated.
+	World, Rank int
 	// GEMM FLOPs: forward (with recomputation), backward to activations,
 	// backward to weights; and of their sum, attention's and LoRA's.
 	Forward, BackwardDX, BackwardDW int64
@@ -144,17 +186,30 @@ const AdamStateBytes = 8
 // Estimate predicts one training step with AdamW on a batch of the given
 // size (at full sequence length): parameter values by dtype, a gradient
 // and Adam's two moments per trainable value, what the modules declare for
-// forward, cross-entropy and backward, and the batch itself.
-func (m *Model) Estimate(batch int) Estimate {
-	var e Estimate
+// forward, cross-entropy and backward, and the batch itself. With data
+// parallelism it is rank 0's share, the largest.
+func (m *Model) Estimate(batch int) Estimate { return m.EstimateRank(batch, 0) }
+
+// EstimateRank is Estimate for one data-parallel rank: its gradient values
+// (all, or at ZeRO-2 the largest part of the model plus its shares) and
+// optimizer state (all, or from ZeRO-1 its shares), and its traffic.
+func (m *Model) EstimateRank(batch, rank int) Estimate {
+	world := m.Parallel.world()
+	e := Estimate{World: world, Rank: rank}
 	for _, p := range nn.AllParams(m.Base) {
 		e.Bytes[memory.WeightsOf(p.Value.DType())] += p.Value.Bytes()
 		if p.Trainable {
 			e.TrainableValues += int64(p.Len())
-			e.Bytes[memory.Gradients] += 4 * int64(p.Len())
-			e.Bytes[memory.Optimizer] += AdamStateBytes * int64(p.Len())
 		}
 	}
+	l, err := zero.NewLayout(m.Base, world)
+	if err != nil || rank < 0 || rank >= world {
+		panic(fmt.Sprintf("plan: rank %d of %d ranks", rank, world)) // Apply checked the world
+	}
+	stage := m.Parallel.ZeroStage
+	e.Bytes[memory.Gradients] = 4 * int64(l.GradientValues(stage, rank))
+	e.Bytes[memory.Optimizer] = AdamStateBytes * int64(l.OptimizerValues(stage, rank))
+	e.Comm = l.StepTraffic(stage, max(m.Parallel.GradientAccumulationSteps, 1))
 	spec := m.Base.Spec()
 	var ce nn.CrossEntropyLoss
 	k := m.Base.PlanBatch(batch, true).Plus(ce.Plan([]int{spec.Rows(batch), spec.Classes}, true))

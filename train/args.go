@@ -32,6 +32,12 @@ type Args struct {
 	Momentum    float64 // SGD only
 	MaxGradNorm float64 // global-norm clipping; <= 0 disables it
 
+	// ZeroStage shards data-parallel training as DeepSpeed's
+	// zero_optimization.stage: 0 replicates everything, 1 shards the
+	// optimizer state over the ranks, 2 the gradients too (package zero).
+	// It changes nothing with one rank.
+	ZeroStage int
+
 	Seed uint64 // data order (and, by the caller, initialisation)
 
 	LoggingSteps int // a metrics line every this many steps (0: none)
@@ -93,6 +99,8 @@ func (a *Args) Validate() error {
 		return bad("eval_steps", a.EvalSteps, "want >= 0")
 	case a.SaveSteps < 0:
 		return bad("save_steps", a.SaveSteps, "want >= 0")
+	case a.ZeroStage < 0 || a.ZeroStage > 2:
+		return bad("zero_stage", a.ZeroStage, "want 0, 1 or 2")
 	}
 	switch a.LRSchedulerType {
 	case "linear", "cosine", "constant", "constant_with_warmup":
@@ -121,19 +129,28 @@ func (a *Args) Validate() error {
 }
 
 // StepsPerEpoch is the number of optimizer steps one pass over n examples
-// makes. The last incomplete batch of an epoch is dropped (HF's
-// dataloader_drop_last), so every step sees the same number of examples.
-func (a *Args) StepsPerEpoch(n int) int {
-	return n / (a.PerDeviceTrainBatchSize * a.GradientAccumulationSteps)
+// makes in one process. The last incomplete batch of an epoch is dropped
+// (HF's dataloader_drop_last), so every step sees the same number of
+// examples.
+func (a *Args) StepsPerEpoch(n int) int { return a.StepsPerEpochOn(n, 1) }
+
+// StepsPerEpochOn is StepsPerEpoch on world data-parallel ranks, whose
+// steps take world times as many examples.
+func (a *Args) StepsPerEpochOn(n, world int) int {
+	return n / (a.PerDeviceTrainBatchSize * a.GradientAccumulationSteps * world)
 }
 
 // TotalSteps is the run's number of optimizer steps for n training
-// examples: MaxSteps if set, else ceil(NumTrainEpochs · StepsPerEpoch).
-func (a *Args) TotalSteps(n int) int {
+// examples in one process: MaxSteps if set, else
+// ceil(NumTrainEpochs · StepsPerEpoch).
+func (a *Args) TotalSteps(n int) int { return a.TotalStepsOn(n, 1) }
+
+// TotalStepsOn is TotalSteps on world data-parallel ranks.
+func (a *Args) TotalStepsOn(n, world int) int {
 	if a.MaxSteps > 0 {
 		return a.MaxSteps
 	}
-	return int(math.Ceil(a.NumTrainEpochs * float64(a.StepsPerEpoch(n))))
+	return int(math.Ceil(a.NumTrainEpochs * float64(a.StepsPerEpochOn(n, world))))
 }
 
 // Warmup is the number of warm-up steps for a run of total steps (HF's

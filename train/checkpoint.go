@@ -48,7 +48,12 @@ type State struct {
 
 	BatchSize                 int `json:"per_device_train_batch_size"`
 	GradientAccumulationSteps int `json:"gradient_accumulation_steps"`
-	Threads                   int `json:"threads"`
+	// WorldSize is the number of data-parallel ranks (0 in files written
+	// before it existed: one); ZeroStage their sharding. Position counts
+	// the examples of all ranks.
+	WorldSize int `json:"world_size,omitempty"`
+	ZeroStage int `json:"zero_stage,omitempty"`
+	Threads   int `json:"threads"`
 
 	Optim string `json:"optim"`
 
@@ -59,6 +64,9 @@ type State struct {
 
 	LogHistory []Record `json:"log_history"`
 }
+
+// World is the number of ranks the state was written with (at least 1).
+func (s *State) World() int { return max(s.WorldSize, 1) }
 
 // CheckpointDir is the directory of the checkpoint at step.
 func CheckpointDir(outputDir string, step int) string {

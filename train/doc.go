@@ -19,4 +19,15 @@
 // state: the data order is a permutation drawn from (seed, epoch), dropout
 // masks are drawn from (module, micro-step) through nn.SetStep, and the
 // checkpoint holds the exact trainable values and optimizer moments.
+//
+// With a Comm of several ranks (package collective: mpirun, or an
+// in-process group) the Trainer is one rank of data-parallel training:
+// every rank takes its part of each global batch, gradients add up over
+// the ranks with ZeRO stage 0, 1 or 2 (package zero, Args.ZeroStage), and
+// the run is that of one process with the global batch, to rounding
+// (dropout masks included). Rank 0 alone writes; checkpoints hold the
+// gathered optimizer state and resume at any world size with the same
+// global batch. A rank that fails makes the others fail too (the Comm's
+// Abort), and a checkpoint is written only after every rank's part of it
+// has arrived.
 package train

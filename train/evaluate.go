@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
@@ -44,16 +45,40 @@ func Evaluate(m Model, ds Dataset, batchSize int) (EvalResult, error) {
 	if batchSize < 1 {
 		return EvalResult{}, fmt.Errorf("train: evaluation batch size %d < 1", batchSize)
 	}
+	s, err := evalRange(m, ds, batchSize, 0, n)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	return s.result(n)
+}
+
+// evalSums are an evaluation's loss sum and counts, which add over parts.
+type evalSums struct {
+	loss             float64
+	correct, targets int
+}
+
+func (s evalSums) result(n int) (EvalResult, error) {
+	if s.targets == 0 {
+		return EvalResult{}, fmt.Errorf("train: evaluation set has no scored targets")
+	}
+	return EvalResult{Loss: s.loss / float64(s.targets), Accuracy: float64(s.correct) / float64(s.targets), Examples: n, Targets: s.targets}, nil
+}
+
+// evalRange evaluates examples [from, to) of ds.
+func evalRange(m Model, ds Dataset, batchSize, from, to int) (evalSums, error) {
+	var s evalSums
+	if to <= from {
+		return s, nil
+	}
 	nn.SetTraining(m, false)
 	defer nn.SetTraining(m, true)
-	b := min(batchSize, n)
+	b := min(batchSize, to-from)
 	var bt data.Batch
 	idx := make([]int, b)
 	var loss nn.CrossEntropyLoss
-	var sum float64
-	correct, targets := 0, 0
-	for lo := 0; lo < n; lo += b {
-		k := min(b, n-lo)
+	for lo := from; lo < to; lo += b {
+		k := min(b, to-lo)
 		for i := range k {
 			idx[i] = lo + i
 		}
@@ -65,19 +90,42 @@ func Evaluate(m Model, ds Dataset, batchSize int) (EvalResult, error) {
 		logits := m.ForwardBatch(&bt)
 		l, err := loss.Forward(logits, bt.Targets)
 		if err != nil {
-			return EvalResult{}, fmt.Errorf("train: evaluation: %w", err)
+			return s, fmt.Errorf("train: evaluation: %w", err)
 		}
 		if math.IsNaN(l) || math.IsInf(l, 0) {
-			return EvalResult{}, fmt.Errorf("train: evaluation loss is %v on examples %d-%d", l, lo, lo+k-1)
+			return s, fmt.Errorf("train: evaluation loss is %v on examples %d-%d", l, lo, lo+k-1)
 		}
-		sum += l * float64(valid)
-		targets += valid
-		correct += countCorrect(logits, bt.Targets)
+		s.loss += l * float64(valid)
+		s.targets += valid
+		s.correct += countCorrect(logits, bt.Targets)
 	}
-	if targets == 0 {
-		return EvalResult{}, fmt.Errorf("train: evaluation set has no scored targets")
+	return s, nil
+}
+
+// evaluateOn is Evaluate split over the ranks of c: each evaluates its
+// consecutive part of ds, and the sums are added (float64, so the result
+// is Evaluate's up to rounding).
+func evaluateOn(c collective.Comm, m Model, ds Dataset, batchSize int) (EvalResult, error) {
+	if c.Size() == 1 {
+		return Evaluate(m, ds, batchSize)
 	}
-	return EvalResult{Loss: sum / float64(targets), Accuracy: float64(correct) / float64(targets), Examples: n, Targets: targets}, nil
+	n := ds.Len()
+	if n == 0 {
+		return EvalResult{}, fmt.Errorf("train: evaluation set is empty")
+	}
+	if batchSize < 1 {
+		return EvalResult{}, fmt.Errorf("train: evaluation batch size %d < 1", batchSize)
+	}
+	r, w := c.Rank(), c.Size()
+	s, err := evalRange(m, ds, batchSize, r*n/w, (r+1)*n/w)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	sum := []float64{s.loss, float64(s.correct), float64(s.targets)}
+	if err := c.AllReduceSum64(sum); err != nil {
+		return EvalResult{}, fmt.Errorf("train: evaluation: %w", err)
+	}
+	return evalSums{loss: sum[0], correct: int(sum[1]), targets: int(sum[2])}.result(n)
 }
 
 // countCorrect counts the rows whose arg-max logit is the target.

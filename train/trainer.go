@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
@@ -29,15 +30,31 @@ type Trainer struct {
 	SaveModel func(dir string) error
 
 	// Progress receives the progress bar or lines (usually os.Stderr);
-	// nil or Args.Quiet means none.
+	// nil or Args.Quiet means none. Only rank 0 writes it.
 	Progress io.Writer
 
 	// Hooks, if set, run around every optimizer step (AdaLoRA's
-	// regulariser and rank allocation); see StepHooks.
+	// regulariser and rank allocation); see StepHooks. With several ranks
+	// they run on the reduced gradient, once per step on every rank (so
+	// what they add counts once), and need ZeRO stage 0.
 	Hooks StepHooks
 	// LRScale, if set, multiplies the learning rate of each trainable
 	// parameter (LoRA+'s parameter groups: lora.LoraPlus.Scale).
 	LRScale func(p *nn.Param) float64
+
+	// Comm, if set, makes this Trainer one rank of data-parallel training
+	// (nil: one process). Every rank runs the same Trainer on the same
+	// TrainData; each takes its consecutive part of every global batch of
+	// Size()·PerDeviceTrainBatchSize examples per micro-batch (the split of
+	// accelerate's BatchSamplerShard, which the HF Trainer uses), so the
+	// run is that of one process with the global batch: the loss of a step
+	// is the mean over all the world's targets, dropout masks are those of
+	// the global batch (nn.SetBatchShard), and gradients are summed over
+	// the ranks (package zero, Args.ZeroStage). Evaluation is split over
+	// the ranks too. Only rank 0 writes: metrics, chart, progress,
+	// checkpoints (complete, with the optimizer state gathered, so they
+	// resume at any world size with the same global batch).
+	Comm collective.Comm
 
 	params  []*nn.Param
 	opt     *optimizer
@@ -73,6 +90,22 @@ func (e *LossError) Error() string {
 	return fmt.Sprintf("train: %s is %v at step %d: training stopped before updating the weights (%s); lower the learning rate or check the data", e.What, e.Value, e.Step, last)
 }
 
+// comm is the Trainer's group (one process when Comm is nil).
+func (t *Trainer) comm() collective.Comm {
+	if t.Comm == nil {
+		return collective.Local{}
+	}
+	return t.Comm
+}
+
+// lead reports whether this rank writes files and progress (rank 0).
+func (t *Trainer) lead() bool { return t.comm().Rank() == 0 }
+
+// Prepare validates the configuration and builds the optimizer (Train and
+// Resume call it). With several ranks the trainable parameters' gradients
+// then live in the data-parallel buffers: call it before measuring memory.
+func (t *Trainer) Prepare() error { return t.setup() }
+
 // setup validates the configuration and builds the optimizer once.
 func (t *Trainer) setup() error {
 	if t.opt != nil {
@@ -88,17 +121,21 @@ func (t *Trainer) setup() error {
 	if len(t.params) == 0 {
 		return fmt.Errorf("train: the model has no trainable parameters")
 	}
-	n := t.TrainData.Len()
-	if t.Args.StepsPerEpoch(n) == 0 {
-		return fmt.Errorf("train: %d training examples are fewer than one optimizer step needs (%d x %d)",
-			n, t.Args.PerDeviceTrainBatchSize, t.Args.GradientAccumulationSteps)
+	n, world := t.TrainData.Len(), t.comm().Size()
+	if t.Args.StepsPerEpochOn(n, world) == 0 {
+		return fmt.Errorf("train: %d training examples are fewer than one optimizer step needs (%d x %d x %d ranks)",
+			n, t.Args.PerDeviceTrainBatchSize, t.Args.GradientAccumulationSteps, world)
 	}
-	total := t.Args.TotalSteps(n)
-	opt, err := newOptimizer(&t.Args, t.params, total, t.LRScale)
+	if t.Hooks != nil && world > 1 && t.Args.ZeroStage > 0 {
+		return fmt.Errorf("train: step hooks (AdaLoRA) work on the whole gradient, which ZeRO stage %d shards over the ranks: use zero_stage 0", t.Args.ZeroStage)
+	}
+	total := t.Args.TotalStepsOn(n, world)
+	opt, err := newOptimizer(&t.Args, t.Model, t.comm(), total, t.LRScale)
 	if err != nil {
 		return err
 	}
 	t.opt = opt
+	nn.SetBatchShard(t.Model, t.comm().Rank())
 	t.state = State{
 		MaxSteps:                  total,
 		Seed:                      t.Args.Seed,
@@ -108,6 +145,8 @@ func (t *Trainer) setup() error {
 		WarmupSteps:               t.Args.Warmup(total),
 		BatchSize:                 t.Args.PerDeviceTrainBatchSize,
 		GradientAccumulationSteps: t.Args.GradientAccumulationSteps,
+		WorldSize:                 world,
+		ZeroStage:                 t.Args.ZeroStage,
 		Threads:                   kernels.Threads(),
 		Optim:                     t.Args.Optim,
 	}
@@ -116,9 +155,11 @@ func (t *Trainer) setup() error {
 
 // Resume loads the checkpoint in dir (trainable values, optimizer state,
 // step, data position and log history), so that Train continues the saved
-// run. The checkpoint must come from the same model, data and batch
-// arrangement; the bits of the result match an uninterrupted run when the
-// thread count matches too.
+// run. The checkpoint must come from the same model, data and global batch
+// (ranks x per-device batch, and accumulation), written at any world size
+// and ZeRO stage; with several ranks each reads it (the directory must be
+// visible to all). The bits of the result match an uninterrupted run when
+// the world size and thread count match too.
 func (t *Trainer) Resume(dir string) error {
 	if err := t.setup(); err != nil {
 		return err
@@ -131,9 +172,9 @@ func (t *Trainer) Resume(dir string) error {
 	switch {
 	case st.TrainLen != t.state.TrainLen:
 		return fmt.Errorf("train: %s: saved with %d training examples, this run has %d", path, st.TrainLen, t.state.TrainLen)
-	case st.BatchSize != t.state.BatchSize || st.GradientAccumulationSteps != t.state.GradientAccumulationSteps:
-		return fmt.Errorf("train: %s: saved with batch %d x accumulation %d, this run has %d x %d", path,
-			st.BatchSize, st.GradientAccumulationSteps, t.state.BatchSize, t.state.GradientAccumulationSteps)
+	case st.BatchSize*st.World() != t.state.BatchSize*t.state.World() || st.GradientAccumulationSteps != t.state.GradientAccumulationSteps:
+		return fmt.Errorf("train: %s: saved with batch %d x accumulation %d on %d ranks, this run has %d x %d on %d ranks (the global batch must match)", path,
+			st.BatchSize, st.GradientAccumulationSteps, st.World(), t.state.BatchSize, t.state.GradientAccumulationSteps, t.state.World())
 	case st.Optim != t.state.Optim:
 		return fmt.Errorf("train: %s: saved with optim %q, this run uses %q", path, st.Optim, t.state.Optim)
 	case st.Seed != t.state.Seed:
@@ -144,19 +185,25 @@ func (t *Trainer) Resume(dir string) error {
 	if err := loadParams(filepath.Join(dir, ParamsFile), t.params); err != nil {
 		return err
 	}
-	if err := t.opt.load(filepath.Join(dir, OptimizerFile), st); err != nil {
+	if err := t.opt.load(filepath.Join(dir, OptimizerFile)); err != nil {
 		return err
 	}
 	if err := t.loadHooks(dir); err != nil {
 		return err
 	}
-	threads := t.state.Threads
+	threads, world, stage, batch := t.state.Threads, t.state.WorldSize, t.state.ZeroStage, t.state.BatchSize
 	total, warm := t.state.MaxSteps, t.state.WarmupSteps
 	t.state = *st
 	t.state.Threads, t.state.MaxSteps, t.state.WarmupSteps = threads, total, warm
+	t.state.WorldSize, t.state.ZeroStage, t.state.BatchSize = world, stage, batch
 	t.resumed = true
-	if st.Threads != threads && !t.Args.Quiet && t.Progress != nil {
-		fmt.Fprintf(t.Progress, "train: warning: checkpoint was written with %d threads, this run uses %d: results will differ in the last bits\n", st.Threads, threads)
+	if !t.Args.Quiet && t.Progress != nil && t.lead() {
+		switch {
+		case st.World() != t.state.World():
+			fmt.Fprintf(t.Progress, "train: note: checkpoint was written by %d ranks, this run has %d: results will differ in the last bits\n", st.World(), t.state.World())
+		case st.Threads != threads:
+			fmt.Fprintf(t.Progress, "train: warning: checkpoint was written with %d threads, this run uses %d: results will differ in the last bits\n", st.Threads, threads)
+		}
 	}
 	return nil
 }
@@ -173,13 +220,21 @@ func (t *Trainer) Train() (*Result, error) {
 	a := &t.Args
 	st := &t.state
 	n := t.TrainData.Len()
+	rank, world := t.comm().Rank(), t.comm().Size()
 	B, GA := a.PerDeviceTrainBatchSize, a.GradientAccumulationSteps
-	perStep := B * GA
+	perStep := B * GA * world // examples of one optimizer step, over all ranks
 	total := st.MaxSteps
-	spe := a.StepsPerEpoch(n)
+	spe := a.StepsPerEpochOn(n, world)
+	eng := t.opt.eng
+	eng.Attach() // the backward reports its parts (ZeRO-2) for this run only
+	defer eng.Close()
+	// Every rank starts from rank 0's trainable values, as DDP does.
+	if err := eng.SyncParams(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 
 	var metrics *os.File
-	if a.OutputDir != "" {
+	if a.OutputDir != "" && t.lead() {
 		if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
@@ -205,7 +260,11 @@ func (t *Trainer) Train() (*Result, error) {
 		return nil
 	}
 
-	prog := newProgress(t.Progress, a.Quiet, total, st.GlobalStep, perStep)
+	progress := t.Progress
+	if !t.lead() {
+		progress = nil
+	}
+	prog := newProgress(progress, a.Quiet, total, st.GlobalStep, perStep)
 	defer prog.end()
 	if t.resumed {
 		prog.line("resuming from step %d of %d", st.GlobalStep, total)
@@ -237,19 +296,22 @@ func (t *Trainer) Train() (*Result, error) {
 			order = epochOrder(st.Seed, st.DataEpoch, n)
 			setEpoch()
 		}
-		for _, p := range t.params {
-			p.ZeroGrad()
-		}
-		// The step's loss is the mean over all its scored targets, so each
-		// micro-batch's mean counts by its share of them (1/GA each when
-		// every example has one target).
+		eng.ZeroGrad()
+		// The step's loss is the mean over all its scored targets (of
+		// every rank: each knows the whole order), so each micro-batch's
+		// mean counts by its share of them (1/(GA·world) each when every
+		// example has one target), and the ranks' gradients add up.
 		stepTargets := countTargets(t.TrainData, order[st.Position:st.Position+perStep])
 		if stepTargets == 0 {
 			return nil, fmt.Errorf("train: step %d: the batch has no scored targets (all labels are %d)", step+1, data.IgnoreIndex)
 		}
 		var stepLoss float64
+		bad := false
 		for g := range GA {
-			idx := order[st.Position : st.Position+B]
+			// Micro-batch g of the step is examples [g·B·world, (g+1)·B·world)
+			// of it; this rank takes the rank-th B of them.
+			lo := st.Position + (g*world+rank)*B
+			idx := order[lo : lo+B]
 			t.TrainData.Fill(&bt, idx)
 			share := float64(countTargets(t.TrainData, idx)) / float64(stepTargets)
 			// Dropout masks are a function of the micro-step, so a resumed
@@ -261,16 +323,42 @@ func (t *Trainer) Train() (*Result, error) {
 				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
 			}
 			if math.IsNaN(l) || math.IsInf(l, 0) {
-				return nil, &LossError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.lastGood(lastCkpt)}
+				if world == 1 {
+					return nil, &LossError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.lastGood(lastCkpt)}
+				}
+				// The other ranks learn of it from the summed loss; until
+				// then every rank runs the same collectives.
+				bad = true
 			}
 			d := t.loss.Backward()
 			if share != 1 {
 				kernels.Scale(d.F32(), float32(share))
 			}
 			t.Model.Backward(d)
+			if err := eng.EndBackward(); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
 			stepLoss += l * share
-			st.Position += B
 		}
+		st.Position += perStep
+		if world > 1 {
+			sum := []float64{stepLoss, 0}
+			if bad {
+				sum[1] = 1
+			}
+			if err := eng.SumScalars(sum); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+			stepLoss = sum[0]
+			if sum[1] > 0 || math.IsNaN(stepLoss) || math.IsInf(stepLoss, 0) {
+				return nil, &LossError{Step: step + 1, What: "loss", Value: stepLoss, Checkpoint: t.lastGood(lastCkpt)}
+			}
+			if err := eng.Reduce(); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+		}
+		// The hooks see the whole reduced gradient (with several ranks,
+		// ZeRO-0: every rank adds the same terms to its replica, once).
 		if t.Hooks != nil {
 			extra, err := t.Hooks.AfterBackward(step)
 			if err != nil {
@@ -281,12 +369,17 @@ func (t *Trainer) Train() (*Result, error) {
 			}
 			stepLoss += extra
 		}
-		norm := t.opt.clip(a.MaxGradNorm)
+		norm, err := t.opt.clip(a.MaxGradNorm)
+		if err != nil {
+			return nil, err
+		}
 		if math.IsNaN(norm) || math.IsInf(norm, 0) {
 			return nil, &LossError{Step: step + 1, What: "gradient norm", Value: norm, Checkpoint: t.lastGood(lastCkpt)}
 		}
 		lr := t.opt.lr(step)
-		t.opt.step(lr)
+		if err := t.opt.step(lr); err != nil {
+			return nil, err
+		}
 		if t.Hooks != nil {
 			if err := t.Hooks.AfterStep(step); err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
@@ -341,7 +434,7 @@ func (t *Trainer) Train() (*Result, error) {
 		res.Eval = &ev
 	}
 	prog.end()
-	if a.OutputDir != "" && len(st.LogHistory) > 0 {
+	if a.OutputDir != "" && len(st.LogHistory) > 0 && t.lead() {
 		if err := WriteChart(chartPath(a.OutputDir), st.LogHistory); err != nil {
 			return nil, err
 		}
@@ -368,9 +461,9 @@ func (t *Trainer) lastGood(saved string) string {
 	return d
 }
 
-// eval evaluates on EvalData and logs the result.
+// eval evaluates on EvalData (split over the ranks) and logs the result.
 func (t *Trainer) eval(log func(Record) error) (EvalResult, error) {
-	ev, err := Evaluate(t.Model, t.EvalData, t.Args.PerDeviceEvalBatchSize)
+	ev, err := evaluateOn(t.comm(), t.Model, t.EvalData, t.Args.PerDeviceEvalBatchSize)
 	if err != nil {
 		return ev, err
 	}
@@ -381,7 +474,10 @@ func (t *Trainer) eval(log func(Record) error) (EvalResult, error) {
 
 // SaveCheckpoint writes output_dir/checkpoint-<step>/ atomically: the
 // model's own format (SaveModel), the exact trainable values, the
-// optimizer state and trainer_state.json. It returns the directory.
+// optimizer state and trainer_state.json. It returns the directory. With
+// several ranks it is collective: every rank calls it, the optimizer state
+// is gathered, and rank 0 alone writes, only once the gathering has
+// succeeded (so a failing rank never leaves a partial checkpoint).
 func (t *Trainer) SaveCheckpoint() (string, error) {
 	if err := t.setup(); err != nil {
 		return "", err
@@ -390,7 +486,14 @@ func (t *Trainer) SaveCheckpoint() (string, error) {
 		return "", fmt.Errorf("train: cannot save a checkpoint without output_dir")
 	}
 	dst := CheckpointDir(t.Args.OutputDir, t.state.GlobalStep)
-	err := writeCheckpointDir(dst, func(tmp string) error {
+	sd, err := t.opt.gather()
+	if err != nil {
+		return "", err
+	}
+	if !t.lead() {
+		return dst, nil
+	}
+	err = writeCheckpointDir(dst, func(tmp string) error {
 		if t.SaveModel != nil {
 			if err := t.SaveModel(tmp); err != nil {
 				return fmt.Errorf("train: saving the model into %s: %w", dst, err)
@@ -400,7 +503,7 @@ func (t *Trainer) SaveCheckpoint() (string, error) {
 			return fmt.Errorf("train: %w", err)
 		}
 		st := t.state
-		if err := t.opt.save(filepath.Join(tmp, OptimizerFile), &st); err != nil {
+		if err := saveOptimizer(filepath.Join(tmp, OptimizerFile), sd); err != nil {
 			return err
 		}
 		if err := t.saveHooks(tmp); err != nil {

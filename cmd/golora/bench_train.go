@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
@@ -39,12 +40,13 @@ type trainResult struct {
 		TotalBytes int64            `json:"total_bytes"`
 		StepMS     float64          `json:"step_ms"`
 	} `json:"planned"`
+	Parallel *parallelResult `json:"data_parallel,omitempty"`
 }
 
-func runBenchTrain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench train", "--model DIR|--preset NAME --batch N --steps N [--threads N] [--methods full,lora,lora-bf16,lora-ckpt] [--json]", stderr)
+func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("bench train", "--model DIR|--preset NAME --batch N --steps N [--threads N] [--methods full,lora,lora-bf16,lora-ckpt] [--world-size N --zero-stage S] [--json]\n       mpirun -np N golora bench train ... [--zero-stage S]  (built with -tags mpi)", stderr)
 	pf := addPlanFlags(fs)
-	batch := fs.Int("batch", 8, "batch size")
+	batch := fs.Int("batch", 8, "batch size (per rank)")
 	steps := fs.Int("steps", 5, "timed steps per method (after warm-up)")
 	warmup := fs.Int("warmup", 1, "untimed steps per method first")
 	methods := fs.String("methods", "full,lora,lora-bf16,lora-ckpt", "methods to run, in order")
@@ -59,6 +61,24 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 		return usagef("bench train: --batch and --steps must be positive, --warmup >= 0")
 	case *pf.threads < 0:
 		return usagef("bench train: --threads must be >= 0")
+	}
+	par, err := pf.parallel()
+	if err != nil {
+		return err
+	}
+	comm, err := joinJob()
+	if err != nil {
+		return err
+	}
+	defer leaveJob(comm, &err, stderr)
+	if comm.Size() > 1 {
+		if par.WorldSize > 1 && par.WorldSize != comm.Size() {
+			return usagef("bench train: --world-size %d, but mpirun started %d ranks", par.WorldSize, comm.Size())
+		}
+		par.WorldSize = comm.Size()
+		stdout = quietRank(stdout, comm)
+	} else {
+		comm = nil // --world-size N: an in-process group
 	}
 	src, what, err := pf.source()
 	if err != nil {
@@ -80,12 +100,28 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 	if len(names) == 0 {
 		return usagef("bench train: --methods is empty")
 	}
-	if *pf.threads > 0 {
-		defer kernels.SetThreads(kernels.SetThreads(*pf.threads))
+	threads := *pf.threads
+	if threads == 0 && par.WorldSize > 1 {
+		// The ranks share the cores: those mpirun started here, or the
+		// in-process ranks.
+		local := collective.LocalSize()
+		if comm == nil {
+			local = par.WorldSize
+		}
+		threads = max(1, runtime.GOMAXPROCS(0)/local)
+	}
+	if threads > 0 {
+		defer kernels.SetThreads(kernels.SetThreads(threads))
 	}
 	var results []trainResult
 	for i, s := range chosen {
-		r, err := benchMethod(names[i], s, *batch, *warmup, *steps)
+		var r trainResult
+		if par.WorldSize > 1 {
+			s.Parallel = par
+			r, err = benchParallel(names[i], s, *batch, *warmup, *steps, comm)
+		} else {
+			r, err = benchMethod(names[i], s, *batch, *warmup, *steps)
+		}
 		if err != nil {
 			return err
 		}
@@ -104,6 +140,12 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(map[string]any{"results": results})
 	}
 	fmt.Fprintf(stdout, "bench train: %s, batch %d, %d steps after %d warm-up, %d kernel threads\n", what, *batch, *steps, *warmup, kernels.Threads())
+	switch {
+	case par.WorldSize > 1 && comm == nil:
+		fmt.Fprintf(stdout, "%d data-parallel ranks in this process (goroutines sharing the cores), ZeRO stage %d: bytes are the sum over the ranks, images/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
+	case par.WorldSize > 1:
+		fmt.Fprintf(stdout, "%d data-parallel ranks (mpirun), ZeRO stage %d: bytes and peak RSS are rank 0's, images/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
+	}
 	fmt.Fprintln(stdout, "measured peak bytes per category (planned in brackets)")
 	fmt.Fprintln(stdout)
 	printTrainTable(stdout, results)
@@ -171,7 +213,12 @@ func printTrainTable(w io.Writer, rs []trainResult) {
 		return fmt.Sprintf("%s [%s]", humanBytes(r.TotalBytes), humanBytes(r.Planned.TotalBytes))
 	})
 	row("peak RSS", func(r trainResult) string { return humanBytes(r.PeakRSSBytes) })
-	row("step ms", func(r trainResult) string { return fmt.Sprintf("%.1f [%.1f]", r.StepMS, r.Planned.StepMS) })
+	row("step ms", func(r trainResult) string {
+		if r.Parallel != nil { // the planner's time is one process's compute
+			return fmt.Sprintf("%.1f", r.StepMS)
+		}
+		return fmt.Sprintf("%.1f [%.1f]", r.StepMS, r.Planned.StepMS)
+	})
 	row("images/s", func(r trainResult) string { return fmt.Sprintf("%.1f", r.ImagesPerS) })
 	row("x full time", func(r trainResult) string {
 		if r.RatioToFull == nil {
@@ -185,4 +232,7 @@ func printTrainTable(w io.Writer, rs []trainResult) {
 		}
 		return fmt.Sprintf("%.3f", r.RatioToFull.TotalBytes)
 	})
+	if rs[0].Parallel != nil {
+		printParallelRows(t)
+	}
 }

@@ -27,6 +27,8 @@ var flagBounds = map[string]flagBound{
 	"per-device-train-batch-size": intRange(1, maxBatch),
 	"per-device-eval-batch-size":  intRange(1, maxBatch),
 	"threads":                     intRange(0, maxThreads),
+	"world-size":                  intRange(1, maxWorld),
+	"zero-stage":                  intRange(0, 2),
 	"hidden-size":                 intRange(1, vit.MaxHiddenSize),
 	"num-hidden-layers":           intRange(1, vit.MaxLayers),
 	"num-attention-heads":         intRange(1, vit.MaxHeads),
@@ -81,6 +83,7 @@ var flagBounds = map[string]flagBound{
 const (
 	maxBatch   = 1 << 16 // examples per batch
 	maxThreads = 1024    // worker threads
+	maxWorld   = 1 << 20 // data-parallel ranks the planner and in-process bench accept
 	maxSteps   = 1 << 40 // steps, images, repetitions
 	maxClasses = 1 << 18 // class numbers in --classes
 	maxLayers  = 1 << 16 // layer indices in --layers-to-transform

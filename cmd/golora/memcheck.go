@@ -16,10 +16,15 @@ import (
 // weights and gradients are allocated already) and for an evaluation
 // forward of evalBatch fits in the memory available. The prediction is
 // the planner's (plan.Model.Estimate), which agrees with the measured
-// accounting; the runtime's own overhead is not counted.
+// accounting; the runtime's own overhead is not counted. With data
+// parallelism (m.Parallel) it is one rank's, whose gradients are still to
+// come too (the data-parallel buffers replace the parameters' own).
 func checkTrainStep(m *plan.Model, batch, evalBatch int) error {
 	b := m.Estimate(batch).Bytes
 	need := sizecheck.Add(b[memory.Activations], b[memory.Workspace], b[memory.Data], b[memory.Optimizer])
+	if m.Parallel.WorldSize > 1 {
+		need = sizecheck.Add(need, b[memory.Gradients])
+	}
 	if err := sizecheck.Memory(fmt.Sprintf("a training step of batch %d through %s", batch, m.Base), need); err != nil {
 		return err
 	}

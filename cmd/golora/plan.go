@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
@@ -30,6 +31,8 @@ type planFlags struct {
 	baseDType      *string
 	checkpoint     *bool
 	threads        *int
+	world, stage   *int
+	accum          *int
 }
 
 func addPlanFlags(fs interface {
@@ -50,7 +53,24 @@ func addPlanFlags(fs interface {
 		baseDType:  fs.String("base-dtype", "f32", "storage of frozen Linear weights: f32 or bf16"),
 		checkpoint: fs.Bool("gradient-checkpointing", false, "recompute each block's forward in the backward"),
 		threads:    fs.Int("threads", 0, "kernel threads (0: all cores)"),
+		world:      fs.Int("world-size", 1, "data-parallel ranks (mpirun -np): the figures are one rank's"),
+		stage:      fs.Int("zero-stage", 0, "ZeRO stage with several ranks: 0, 1 (shard optimizer state) or 2 (and gradients)"),
+		accum:      fs.Int("gradient-accumulation-steps", 1, "micro-batches per optimizer step (ZeRO-2 reduces after each)"),
 	}
+}
+
+// parallel checks and returns the data-parallel flags.
+func (f planFlags) parallel() (plan.Parallel, error) {
+	p := plan.Parallel{WorldSize: *f.world, ZeroStage: *f.stage, GradientAccumulationSteps: *f.accum}
+	switch {
+	case p.WorldSize < 1:
+		return p, usagef("--world-size %d: want >= 1", p.WorldSize)
+	case p.ZeroStage < 0 || p.ZeroStage > 2:
+		return p, usagef("--zero-stage %d: want 0, 1 or 2", p.ZeroStage)
+	case p.GradientAccumulationSteps < 1:
+		return p, usagef("--gradient-accumulation-steps %d: want >= 1", p.GradientAccumulationSteps)
+	}
+	return p, nil
 }
 
 // source resolves --model or --preset (exactly one) to the base model's
@@ -80,6 +100,11 @@ func (f planFlags) source() (plan.Source, string, error) {
 // LoRA settings, dtype and checkpointing.
 func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 	s := plan.Setup{Base: src, Method: method, GradientCheckpointing: *f.checkpoint}
+	par, err := f.parallel()
+	if err != nil {
+		return s, err
+	}
+	s.Parallel = par
 	switch strings.ToLower(*f.baseDType) {
 	case "f32", "fp32", "float32":
 		s.BaseDType = tensor.F32
@@ -150,6 +175,12 @@ type planResult struct {
 	} `json:"flops"`
 	StepMS   float64 `json:"step_ms"`
 	MaxBatch *int    `json:"max_batch,omitempty"`
+	// With data parallelism: the bytes above are rank 0's (the largest
+	// share), and what it sends per optimizer step.
+	WorldSize int                           `json:"world_size,omitempty"`
+	ZeroStage int                           `json:"zero_stage,omitempty"`
+	Sent      int64                         `json:"sent_bytes_per_step,omitempty"`
+	Comm      map[string]collective.Traffic `json:"collectives_per_step,omitempty"`
 }
 
 func predict(name string, s plan.Setup, batch int, budget int64) (planResult, error) {
@@ -166,6 +197,9 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 		rank = s.LoRA.R
 	}
 	r.StepMS = plan.Calibrate(m.Base.Dims(), batch, rank, s.BaseDType == tensor.BF16).StepMS(e)
+	if e.World > 1 {
+		r.WorldSize, r.ZeroStage, r.Sent, r.Comm = e.World, s.Parallel.ZeroStage, e.Comm.Total().Sent, e.Comm.Map()
+	}
 	if budget > 0 {
 		mb := m.MaxBatch(budget)
 		r.MaxBatch = &mb
@@ -174,7 +208,7 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora [--r --lora-alpha --target-modules ...] --batch N [--base-dtype bf16] [--gradient-checkpointing] [--budget 2GiB] [--compare] [--json]", stderr)
+	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora [--r --lora-alpha --target-modules ...] --batch N [--base-dtype bf16] [--gradient-checkpointing] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare] [--json]", stderr)
 	pf := addPlanFlags(fs)
 	method := fs.String("method", "lora", "full or lora")
 	batch := fs.Int("batch", 8, "batch size")
@@ -237,7 +271,12 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		results[0].Method = ""
 		return enc.Encode(results[0])
 	}
-	fmt.Fprintf(stdout, "plan: %s, batch %d, %d kernel threads\n\n", what, *batch, kernels.Threads())
+	fmt.Fprintf(stdout, "plan: %s, batch %d, %d kernel threads\n", what, *batch, kernels.Threads())
+	if w := results[0].WorldSize; w > 1 {
+		fmt.Fprintf(stdout, "%d data-parallel ranks, ZeRO stage %d, %d micro-batches a step: rank 0's bytes; sent = what each rank sends per optimizer step (ring algorithms)\n",
+			w, results[0].ZeroStage, *pf.accum)
+	}
+	fmt.Fprintln(stdout)
 	printPlanTable(stdout, results)
 	return nil
 }
@@ -255,6 +294,15 @@ func printPlanTable(w io.Writer, rs []planResult) {
 	row("GFLOP bwd dX", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.BackwardDX)/1e9) })
 	row("GFLOP bwd dW", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.BackwardDW)/1e9) })
 	row("step ms", func(r planResult) string { return fmt.Sprintf("%.1f", r.StepMS) })
+	if rs[0].WorldSize > 1 {
+		row("sent/step", func(r planResult) string { return humanBytes(r.Sent) })
+		row("x full sent", func(r planResult) string {
+			if rs[0].Method != "full" || rs[0].Sent == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.4f", float64(r.Sent)/float64(rs[0].Sent))
+		})
+	}
 	if rs[0].MaxBatch != nil {
 		row("max batch", func(r planResult) string { return strconv.Itoa(*r.MaxBatch) })
 	}

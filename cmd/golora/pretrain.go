@@ -17,7 +17,7 @@ func init() {
 	commands["pretrain"] = command{"train a ViT from scratch (full training) to make a base model", runPretrain}
 }
 
-func runPretrain(args []string, stdout, stderr io.Writer) error {
+func runPretrain(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("pretrain", "--output-dir DIR [--config config.json | size flags] [--dataset mnist] [--classes 0-4] [flags]", stderr)
 	a := train.DefaultArgs()
 	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 1e-3, 64, 64
@@ -52,7 +52,13 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	if *shift < 0 {
 		return usagef("pretrain: --augment-shift %d: want >= 0", *shift)
 	}
-	if err := setThreads(*threads); err != nil {
+	comm, err := joinJob()
+	if err != nil {
+		return err
+	}
+	defer leaveJob(comm, &err, stderr)
+	stdout, stderr = quietRank(stdout, comm), quietRank(stderr, comm)
+	if err := setRankThreads(*threads, comm); err != nil {
 		return err
 	}
 	src, err := newDataSource("pretrain", *dataset, *classes)
@@ -109,7 +115,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	model.SetGradientCheckpointing(*ckpt)
-	if err := checkTrainStep(&plan.Model{Base: model}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
+	if err := checkTrainStep(&plan.Model{Base: model, Parallel: runParallel(comm, &a)}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
 		return err
 	}
 	pc := grayProcessorConfig(cfg.ImageSize, cfg.NumChannels)
@@ -128,8 +134,8 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "pretrain: ViT hidden %d, %d layers, %d heads, patch %d, %d labels: %d parameters; %d training and %d test images\n",
 		cfg.HiddenSize, cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.PatchSize, cfg.NumLabels,
 		countParams(model), trainSet.Len(), testSet.Len())
-	r := &trainingRun{args: a, model: model, pc: &pc, trainSet: td, evalSet: ep, resume: resume.v, stderr: stderr}
-	r.startMeasure()
+	r := &trainingRun{args: a, model: model, pc: &pc, trainSet: td, evalSet: ep, resume: resume.v, stderr: stderr,
+		comm: comm, measureMem: true}
 	_, res, err := r.run()
 	if err != nil {
 		return err
@@ -137,6 +143,9 @@ func runPretrain(args []string, stdout, stderr io.Writer) error {
 	mem := r.measure("full", a.PerDeviceTrainBatchSize)
 	fmt.Fprintf(stdout, "pretrained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; model written to %s\n",
 		res.GlobalStep, res.Elapsed.Round(1e9), ms(res.StepTime), res.Eval.Loss, 100*res.Eval.Accuracy, a.OutputDir)
+	if comm.Rank() != 0 {
+		return nil
+	}
 	return mem.write(stdout, a.OutputDir)
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft"
@@ -93,8 +94,8 @@ func defaultLoraFlags() loraFlags {
 	return loraFlags{r: 16, alpha: 16, bias: "none", family: defaultFamilyFlags()}
 }
 
-func runTrain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|DIR --output-dir DIR [--method lora|adalora|full] [flags]", stderr)
+func runTrain(args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|DIR --output-dir DIR [--method lora|adalora|full] [flags]\n       mpirun -np N golora train ... [--zero-stage 0|1|2]  (built with -tags mpi)", stderr)
 	a := train.DefaultArgs()
 	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 2e-3, 32, 64
 	a.NumTrainEpochs, a.WarmupRatio, a.LoggingSteps, a.SaveSteps = 1, 0.05, 50, 0
@@ -107,7 +108,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	method := fs.String("method", "lora", "lora, adalora (PEFT's AdaLoraConfig: --init-r, --target-r, ...), or full for full fine-tuning")
 	dataset := fs.String("dataset", "", "mnist, fashion-mnist, or a directory (idx files or image folders)")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
-	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores, shared among the ranks mpirun starts on this machine)")
 	baseDType := fs.String("base-dtype", "f32", "storage of the frozen Linear weights: f32, or bf16 (LoRA only; halves them)")
 	ckpt := fs.Bool("gradient-checkpointing", false, "recompute each encoder block's forward in the backward: less activation memory, more time")
 	var resume resumeFlag
@@ -155,7 +156,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	if err := setThreads(*threads); err != nil {
+	comm, err := joinJob()
+	if err != nil {
+		return err
+	}
+	defer leaveJob(comm, &err, stderr)
+	stdout, stderr = quietRank(stdout, comm), quietRank(stderr, comm)
+	if err := setRankThreads(*threads, comm); err != nil {
 		return err
 	}
 	src, err := newDataSource("train", *dataset, *classes)
@@ -189,7 +196,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		nn.ConvertFrozenLinears(r.model, tensor.BF16)
 	}
 	r.model.SetGradientCheckpointing(*ckpt)
-	if err := checkTrainStep(&plan.Model{Base: r.model, LoRA: r.lora}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
+	if err := checkTrainStep(&plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(comm, &a)}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
 		return err
 	}
 	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Spec()); err != nil {
@@ -198,11 +205,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if r.evalSet, err = newProcessed(testSet, r.pc, r.model.Spec()); err != nil {
 		return err
 	}
-	r.args, r.resume, r.stderr = a, resume.v, stderr
+	r.args, r.resume, r.stderr, r.comm, r.measureMem = a, resume.v, stderr, comm, true
 	trainable, total := r.counts()
 	fmt.Fprintf(stderr, "train: %s on %d images (%d classes), evaluating on %d: trainable params %d of %d (%.2f%%)\n",
 		*method, trainSet.Len(), len(trainSet.Classes), testSet.Len(), trainable, total, 100*float64(trainable)/float64(total))
-	r.startMeasure()
+	if comm.Size() > 1 {
+		fmt.Fprintf(stderr, "train: %d data-parallel ranks, %d kernel threads each, ZeRO stage %d, global batch %d\n",
+			comm.Size(), kernels.Threads(), a.ZeroStage, comm.Size()*a.PerDeviceTrainBatchSize*a.GradientAccumulationSteps)
+	}
 	_, res, err := r.run()
 	if err != nil {
 		return err
@@ -214,6 +224,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "trained %d steps in %s (%.1f ms/step): test loss %.4f, accuracy %.2f%%; %s written to %s\n",
 		res.GlobalStep, res.Elapsed.Round(1e9), ms(res.StepTime), res.Eval.Loss, 100*res.Eval.Accuracy, what, a.OutputDir)
+	if comm.Rank() != 0 {
+		return nil
+	}
 	return mem.write(stdout, a.OutputDir)
 }
 

@@ -42,6 +42,7 @@ func addTrainArgs(fs *flag.FlagSet, a *train.Args) {
 	fs.IntVar(&a.SaveSteps, "save-steps", a.SaveSteps, "checkpoint every this many steps (0: never)")
 	fs.StringVar(&a.OutputDir, "output-dir", a.OutputDir, "directory for the result, checkpoints, metrics.jsonl and curves.png")
 	fs.BoolVar(&a.Quiet, "quiet", a.Quiet, "no progress output")
+	fs.IntVar(&a.ZeroStage, "zero-stage", a.ZeroStage, "under mpirun: ZeRO stage, 0 (replicate), 1 (shard the optimizer state) or 2 (and the gradients)")
 }
 
 // checkArgs turns invalid training arguments into a usage error.

@@ -48,6 +48,9 @@ const MemoryFile = "memory.json"
 type memoryReport struct {
 	Method                string           `json:"method"`
 	Batch                 int              `json:"batch"`
+	WorldSize             int              `json:"world_size,omitempty"` // data-parallel ranks; the figures are rank 0's
+	ZeroStage             int              `json:"zero_stage,omitempty"`
+	PlannedSentPerStep    int64            `json:"planned_sent_bytes_per_step,omitempty"`
 	EvalBatch             int              `json:"eval_batch,omitempty"` // evaluated with this batch (0: no evaluation)
 	BaseDType             string           `json:"base_dtype"`
 	GradientCheckpointing bool             `json:"gradient_checkpointing"`
@@ -74,8 +77,9 @@ func (r *trainingRun) startMeasure() {
 func (r *trainingRun) measure(method string, batch int) memoryReport {
 	snap := memory.Take()
 	rss, _ := memory.PeakRSS()
-	pm := &plan.Model{Base: r.model, LoRA: r.lora}
-	e := pm.Estimate(batch)
+	c := r.job()
+	pm := &plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(c, &r.args)}
+	e := pm.EstimateRank(batch, c.Rank())
 	dt := "f32"
 	for _, p := range nn.AllParams(r.model) {
 		if p.Value.DType() == tensor.BF16 {
@@ -87,12 +91,16 @@ func (r *trainingRun) measure(method string, batch int) memoryReport {
 	if r.evalSet != nil {
 		eb = r.args.PerDeviceEvalBatchSize
 	}
-	return memoryReport{
+	rep := memoryReport{
 		Method: method, Batch: batch, EvalBatch: eb, BaseDType: dt, GradientCheckpointing: r.model.GradientCheckpointing(),
 		PeakBytes: snap.Peak.Map(), PeakTotalBytes: snap.Peak.Total(), PeakRSSBytes: rss,
 		PlannedBytes: e.Bytes.Map(), PlannedTotalBytes: e.TotalBytes(),
 		peak: snap.Peak, planned: e,
 	}
+	if c.Size() > 1 {
+		rep.WorldSize, rep.ZeroStage, rep.PlannedSentPerStep = c.Size(), r.args.ZeroStage, e.Comm.Total().Sent
+	}
+	return rep
 }
 
 // write prints the breakdown to w and, when dir is set, saves the report
@@ -102,10 +110,16 @@ func (m memoryReport) write(w io.Writer, dir string) error {
 	if m.GradientCheckpointing {
 		ckpt = ", gradient checkpointing"
 	}
+	if m.WorldSize > 1 {
+		ckpt += fmt.Sprintf("; rank 0 of %d, ZeRO-%d", m.WorldSize, m.ZeroStage)
+	}
 	fmt.Fprintf(w, "\npeak memory of training and evaluation (%s, batch %d, base %s%s) beside the planner's prediction of one step:\n",
 		m.Method, m.Batch, m.BaseDType, ckpt)
 	if err := plan.WriteBreakdown(w, m.peak, m.PeakRSSBytes, m.planned); err != nil {
 		return err
+	}
+	if m.WorldSize > 1 {
+		fmt.Fprintf(w, "each rank sends %s per optimizer step (planned, ring algorithms)\n", humanBytes(m.PlannedSentPerStep))
 	}
 	if m.EvalBatch > 0 {
 		// The training batch may still be counted while the evaluation's is

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/golora/golora/collective"
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
@@ -54,6 +55,17 @@ type trainingRun struct {
 	evalSet  train.Dataset
 	resume   string // "", "latest" or a checkpoint directory
 	stderr   io.Writer
+
+	comm       collective.Comm // nil: one process
+	measureMem bool            // start measuring memory once the trainer is prepared
+}
+
+// job is the run's data-parallel group.
+func (r *trainingRun) job() collective.Comm {
+	if r.comm == nil {
+		return collective.Local{}
+	}
+	return r.comm
 }
 
 // save writes the run's result into dir: the PEFT adapter (with the label
@@ -77,15 +89,24 @@ func (r *trainingRun) save(dir string) error {
 	return saveModelDir(r.model, r.pc, dir)
 }
 
-// run trains and writes the result into the output directory.
+// run trains and writes the result into the output directory (rank 0 of
+// a data-parallel job; every rank trains).
 func (r *trainingRun) run() (*train.Trainer, *train.Result, error) {
 	tr := &train.Trainer{Args: r.args, Model: r.model, TrainData: r.trainSet, EvalData: r.evalSet,
-		SaveModel: r.save, Progress: r.stderr}
+		SaveModel: r.save, Progress: r.stderr, Comm: r.comm}
 	if r.adalora != nil {
 		tr.Hooks = r.adalora
 	}
 	if r.loraPlus != nil {
 		tr.LRScale = r.loraPlus.Scale(r.args.LearningRate)
+	}
+	// With several ranks, preparing moves the gradients into the
+	// data-parallel buffers: measure from there.
+	if err := tr.Prepare(); err != nil {
+		return nil, nil, err
+	}
+	if r.measureMem {
+		r.startMeasure()
 	}
 	if r.resume != "" {
 		dir := r.resume
@@ -107,7 +128,7 @@ func (r *trainingRun) run() (*train.Trainer, *train.Result, error) {
 	if err != nil {
 		return tr, nil, err
 	}
-	if r.args.OutputDir != "" {
+	if r.args.OutputDir != "" && r.job().Rank() == 0 {
 		if err := os.MkdirAll(r.args.OutputDir, 0o755); err != nil {
 			return tr, nil, err
 		}

@@ -38,6 +38,8 @@ type Model struct {
 	checkpoint bool
 	inputs     []*tensor.Tensor
 	rewind     []func()
+
+	gradUnit func(int) // nn.GradUnits' callback
 }
 
 // node is a named module without parameters of its own ("vit",
@@ -176,11 +178,13 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	below, belowNorm := m.belowFunc()
 	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
 	g := m.Classifier.Backward(dlogits)
+	m.unitDone(0)
 	if g == nil {
 		return nil
 	}
 	m.LayerNorm.SetInputGrad(belowNorm)
 	g = m.LayerNorm.Backward(g)
+	m.unitDone(1)
 	if g == nil {
 		return nil
 	}
@@ -198,12 +202,35 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		}
 		m.take(i)
 		m.Layers[i].SetInputGrad(below(i))
-		if g = m.Layers[i].Backward(g); g == nil {
+		g = m.Layers[i].Backward(g)
+		m.unitDone(2 + len(m.Layers) - 1 - i)
+		if g == nil {
 			return nil
 		}
 	}
 	m.Embeddings.SetInputGrad(m.InputGrad)
-	return m.Embeddings.Backward(g)
+	g = m.Embeddings.Backward(g)
+	m.unitDone(2 + len(m.Layers))
+	return g
+}
+
+// GradUnits implements nn.GradUnits: the classifier, the final LayerNorm,
+// the blocks from the last to the first, the embeddings.
+func (m *Model) GradUnits() []nn.Module {
+	us := []nn.Module{m.Classifier, m.LayerNorm}
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		us = append(us, m.Layers[i])
+	}
+	return append(us, m.Embeddings)
+}
+
+// OnGradUnit implements nn.GradUnits.
+func (m *Model) OnGradUnit(fn func(unit int)) { m.gradUnit = fn }
+
+func (m *Model) unitDone(u int) {
+	if m.gradUnit != nil {
+		m.gradUnit(u)
+	}
 }
 
 // ZeroGrads clears the gradients of all trainable parameters.

@@ -34,6 +34,7 @@ type Linear struct {
 	merged   bool
 	training bool
 	step     uint64
+	shard    uint64 // this process's part of the global batch (nn.SetBatchShard)
 	needDX   bool
 
 	// Saved by Forward for Backward.
@@ -99,6 +100,9 @@ func (l *Linear) SetTraining(on bool) { l.training = on }
 // SetStep implements nn.Stepper.
 func (l *Linear) SetStep(step uint64) { l.step = step }
 
+// SetBatchShard implements nn.BatchSharder.
+func (l *Linear) SetBatchShard(index int) { l.shard = uint64(index) }
+
 // SetInputGrad implements nn.Layer.
 func (l *Linear) SetInputGrad(need bool) {
 	l.needDX = need
@@ -148,7 +152,7 @@ func (l *Linear) dropped(x *tensor.Tensor) []float32 {
 		return x.F32()
 	}
 	l.xd = nn.ReuseAs(memory.Workspace, l.xd, x.Len())
-	kernels.DropoutForward(l.xd.F32(), x.F32(), l.dropout, l.seed, 0)
+	kernels.DropoutForward(l.xd.F32(), x.F32(), l.dropout, l.seed, nn.ShardOffset(l.shard, x.Len()))
 	return l.xd.F32()
 }
 
@@ -200,7 +204,7 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	}
 	l.tmp = nn.ReuseAs(memory.Workspace, l.tmp, n, in)
 	kernels.Sgemm(false, false, n, in, r, 1, dh, r, ae, in, 0, l.tmp.F32(), in)
-	kernels.DropoutBackward(dx.F32(), l.tmp.F32(), l.dropout, l.seed, 0)
+	kernels.DropoutBackward(dx.F32(), l.tmp.F32(), l.dropout, l.seed, nn.ShardOffset(l.shard, l.tmp.Len()))
 	return dx
 }
 

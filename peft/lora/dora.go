@@ -268,7 +268,7 @@ func (l *Linear) backwardDoRA(a *adapter, dy *tensor.Tensor) *tensor.Tensor {
 	kernels.Gemm(false, l.Base.FanInFanOut, n, in, out, 1, kernels.F32Operand(dz, out), l.Base.WeightOperand(), 0, tmp, in)
 	kernels.Sgemm(false, false, n, in, r, 1, dh, r, a.A.Value.F32(), in, 1, tmp, in)
 	if dropped {
-		kernels.DropoutBackward(dx.F32(), tmp, a.dropout, l.seed, 0)
+		kernels.DropoutBackward(dx.F32(), tmp, a.dropout, l.seed, nn.ShardOffset(l.shard, len(tmp)))
 	} else {
 		kernels.AddTo(dx.F32(), tmp)
 	}

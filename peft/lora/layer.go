@@ -55,6 +55,7 @@ type Linear struct {
 	merged   string // adapter currently merged into Base's weight, if any
 	training bool
 	step     uint64
+	shard    uint64 // this process's part of the global batch (nn.SetBatchShard)
 	needDX   bool
 
 	// Saved by Forward for Backward.
@@ -137,6 +138,10 @@ func (l *Linear) SetTraining(on bool) { l.training = on }
 // SetStep implements nn.Stepper.
 func (l *Linear) SetStep(step uint64) { l.step = step }
 
+// SetBatchShard implements nn.BatchSharder: the dropout mask of this
+// process's part of the global batch.
+func (l *Linear) SetBatchShard(index int) { l.shard = uint64(index) }
+
 // SetInputGrad implements nn.Layer.
 func (l *Linear) SetInputGrad(need bool) {
 	l.needDX = need
@@ -192,7 +197,7 @@ func (l *Linear) dropped(x *tensor.Tensor, a *adapter) []float32 {
 		return x.F32()
 	}
 	l.xd = nn.ReuseAs(memory.Workspace, l.xd, x.Len())
-	kernels.DropoutForward(l.xd.F32(), x.F32(), a.dropout, l.seed, 0)
+	kernels.DropoutForward(l.xd.F32(), x.F32(), a.dropout, l.seed, nn.ShardOffset(l.shard, x.Len()))
 	return l.xd.F32()
 }
 
@@ -232,7 +237,7 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	}
 	l.tmp = nn.ReuseAs(memory.Workspace, l.tmp, n, in)
 	kernels.Sgemm(false, false, n, in, r, 1, dh, r, a.A.Value.F32(), in, 0, l.tmp.F32(), in)
-	kernels.DropoutBackward(dx.F32(), l.tmp.F32(), a.dropout, l.seed, 0)
+	kernels.DropoutBackward(dx.F32(), l.tmp.F32(), a.dropout, l.seed, nn.ShardOffset(l.shard, l.tmp.Len()))
 	return dx
 }
 
