@@ -11,7 +11,10 @@ import (
 // Storage says how the weights of frozen Linear layers are stored: a base
 // for LoRA in bf16 or fp16 (half the bytes), int8 (row-wise absmax, about
 // a quarter) or NF4 (bitsandbytes' 4-bit NormalFloat, about an eighth),
-// widened to f32 inside the GEMM's packing.
+// widened to f32 inside the GEMM's packing. Int8 keeps one scale per
+// stored row: per output of a torch Linear's [out, in] weight (as
+// bitsandbytes), per input of a fan_in_fan_out [in, out] one. NF4 blocks
+// run over the flattened weight, as bitsandbytes quantises it.
 type Storage struct {
 	DType tensor.DType
 	// DoubleQuant also quantises NF4's block absmax values to 8 bits
