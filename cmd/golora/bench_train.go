@@ -222,7 +222,8 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int, timed bool
 }
 
 // benchInterleaved builds every setup, warms each up, then times steps
-// rounds of one step of each in turn; it returns the times per setup.
+// rounds of one step of each in turn, each round starting one method
+// later; it returns the times per setup.
 func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) ([][]float64, error) {
 	runs := make([]*plan.Runner, len(setups))
 	for i, s := range setups {
@@ -241,8 +242,11 @@ func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) ([][]float6
 	}
 	times := make([][]float64, len(setups))
 	for k := 0; k < steps; k++ {
-		for i, run := range runs {
-			t, err := timeSteps(run, 1)
+		// Each round starts with the next method, so that no method
+		// always runs first (or right after the same other one).
+		for j := range runs {
+			i := (k + j) % len(runs)
+			t, err := timeSteps(runs[i], 1)
 			if err != nil {
 				return nil, err
 			}
