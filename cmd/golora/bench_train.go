@@ -136,6 +136,9 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		f := results[0]
 		results[i].Ratio = &ratio{To: f.Method, StepMS: results[i].StepMS / f.StepMS, TotalBytes: float64(results[i].TotalBytes) / float64(f.TotalBytes)}
+		if !*sequential && times[i] != nil && times[0] != nil {
+			results[i].Ratio.StepMS = pairedRatio(times[i], times[0])
+		}
 		if f.Method == "full" {
 			results[i].RatioToFull = &struct {
 				StepMS     float64 `json:"step_ms"`
@@ -169,6 +172,10 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 }
 
 // ratio is a method's time and bytes over the first method's of the run.
+// Interleaved, the time ratio is the median over the rounds of the ratio
+// of the two methods' steps in the same round, so that load that comes
+// and goes over the run (other jobs on shared cores) cancels; otherwise
+// the ratio of the median steps.
 type ratio struct {
 	To         string  `json:"to"`
 	StepMS     float64 `json:"step_ms"`
@@ -254,6 +261,16 @@ func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) ([][]float6
 		}
 	}
 	return times, nil
+}
+
+// pairedRatio is the median of a[k]/b[k].
+func pairedRatio(a, b []float64) float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for k := range r {
+		r[k] = a[k] / b[k]
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
 }
 
 // timeSteps runs n steps and returns their times in milliseconds.
