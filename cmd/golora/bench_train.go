@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golora/golora/collective"
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
@@ -123,6 +124,13 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	// Time: the methods' steps interleaved (A B C A B C ...), so that the
 	// load of a shared machine weighs on all alike and the ratios hold.
 	if !*sequential && par.WorldSize <= 1 {
+		var need int64
+		for _, r := range results {
+			need = sizecheck.Add(need, r.Planned.TotalBytes)
+		}
+		if err := sizecheck.Memory(fmt.Sprintf("timing %d methods interleaved (all their models at once; --sequential times one at a time)", len(results)), need); err != nil {
+			return err
+		}
 		if times, err = benchInterleaved(setups, *batch, *warmup, *steps); err != nil {
 			return err
 		}

@@ -167,6 +167,17 @@ func TestBenchTrainCommand(t *testing.T) {
 		!(nf4.Ratio.TotalBytes < 1) || nf4.RatioToFull != nil || nf4.StepMS <= 0 {
 		t.Errorf("lora-nf4-dq: %+v (ratio %+v)", nf4, nf4.Ratio)
 	}
+	// Interleaving keeps every method's model at once: refused when they do
+	// not fit together, with the way out named; --sequential fits.
+	t.Setenv("GOLORA_MEM_AVAILABLE", "40000000")
+	se.Reset()
+	args := []string{"bench", "train", "--preset", "vit-small-64", "--batch", "2", "--steps", "1", "--warmup", "0", "--methods", "lora,lora-nf4"}
+	if code := run(args, &so, &se); code != 1 || !strings.Contains(se.String(), "--sequential") {
+		t.Errorf("interleaved beyond the memory: exit %d, %q", code, se.String())
+	}
+	if code := run(append(args, "--sequential"), &so, &se); code != 0 {
+		t.Errorf("--sequential within the memory: exit %d, %q", code, se.String())
+	}
 	for _, args := range [][]string{
 		{"bench", "train", "--preset", "vit-small-64", "--methods", "full,qlora"},
 		{"bench", "train", "--preset", "vit-small-64", "--steps", "0"},
