@@ -67,31 +67,48 @@ func widenRun(dst []float32, stride int, o Operand, row, col, n int) {
 	}
 }
 
-// widenNF4 dequantises n consecutive NF4 values from flat index e. Each
-// block's 16 levels are scaled once (the same products as Level·absmax
-// element by element), then every value is one table load.
+// widenNF4 dequantises n consecutive NF4 values from flat index e, a run
+// within one block at a time. A run of at least nf4LUTRun values first
+// scales the block's 16 levels (the same products as Level·absmax value by
+// value) so that every value is one table load; a shorter run (a row of a
+// B panel in dY·W is gemmNR values) multiplies value by value instead.
 func widenNF4(dst []float32, stride int, q *tensor.NF4Data, e, n int) {
 	t := 0
 	for t < n {
 		b := (e + t) / tensor.NF4BlockSize
 		end := min(n, (b+1)*tensor.NF4BlockSize-e) // run end within block b
 		s := q.BlockScale(b)
+		if end-t < nf4LUTRun {
+			widenNF4Run(dst, stride, q.Packed, &tensor.NF4Levels, s, e, t, end)
+			t = end
+			continue
+		}
 		var lut [16]float32
 		for i, l := range tensor.NF4Levels {
 			lut[i] = l * s
 		}
-		if (e+t)&1 == 1 { // odd start: the low nibble of a byte
-			dst[t*stride] = lut[q.Packed[(e+t)>>1]&15]
-			t++
-		}
-		for ; t+1 < end; t += 2 {
-			c := q.Packed[(e+t)>>1]
-			dst[t*stride] = lut[c>>4]
-			dst[(t+1)*stride] = lut[c&15]
-		}
-		if t < end { // a last even element: the high nibble
-			dst[t*stride] = lut[q.Packed[(e+t)>>1]>>4]
-			t++
-		}
+		widenNF4Run(dst, stride, q.Packed, &lut, 1, e, t, end)
+		t = end
+	}
+}
+
+// nf4LUTRun is the shortest run for which scaling the 16 levels first pays.
+const nf4LUTRun = 32
+
+// widenNF4Run sets dst[t*stride] = lut[code(e+t)]·s for t in [t0, end).
+// With s = 1 the product is exact, so the scaled table gives the same bits.
+func widenNF4Run(dst []float32, stride int, packed []byte, lut *[16]float32, s float32, e, t0, end int) {
+	t := t0
+	if (e+t)&1 == 1 && t < end { // odd start: the low nibble of a byte
+		dst[t*stride] = lut[packed[(e+t)>>1]&15] * s
+		t++
+	}
+	for ; t+1 < end; t += 2 {
+		c := packed[(e+t)>>1]
+		dst[t*stride] = lut[c>>4] * s
+		dst[(t+1)*stride] = lut[c&15] * s
+	}
+	if t < end { // a last even element: the high nibble
+		dst[t*stride] = lut[packed[(e+t)>>1]>>4] * s
 	}
 }

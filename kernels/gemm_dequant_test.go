@@ -138,3 +138,56 @@ func TestGemmInt8StrideMismatchPanics(t *testing.T) {
 	c := make([]float32, 8*2)
 	Gemm(false, false, 8, 2, 3, 1, op, F32Operand(make([]float32, 6), 2), 0, c, 2)
 }
+
+// TestGemmQuantizedWeightNeverWidenedWhole runs the two products a frozen
+// Linear makes with its weight W [out, in], the forward x·Wᵀ (NT) and the
+// input gradient dY·W (NN), with W in NF4 and int8, and checks that no
+// packing buffer ever held as many floats as W has values: the weight is
+// widened block by block (at most gemmKC×gemmNC values at a time, or the
+// whole op(B) in the dynamic row split, which only small products use),
+// never as a full f32 copy. The results equal the same products on the
+// dequantised f32 weight bit for bit: packing widens to the same values
+// and the kernels then do the same arithmetic.
+func TestGemmQuantizedWeightNeverWidenedWhole(t *testing.T) {
+	const m, in, out = 13, 1024, 2048
+	rng := rand.New(rand.NewPCG(12, 13))
+	x, _ := randOperand(rng, m, in, 0, false)
+	dy, _ := randOperand(rng, m, out, 0, false)
+	for _, st := range []quantStorage{{"int8", tensor.Int8, false}, {"nf4-dq", tensor.NF4, true}} {
+		w, deq, _ := quantOperand(rng, st, out, in)
+		for _, threads := range []int{1, 2} {
+			old := SetThreads(threads)
+			workFree.Lock()
+			saved := workFree.list
+			workFree.list = nil
+			workFree.Unlock()
+			y, yRef := make([]float32, m*out), make([]float32, m*out)
+			Gemm(false, true, m, out, in, 1, x, w, 0, y, out)
+			Gemm(false, true, m, out, in, 1, x, deq, 0, yRef, out)
+			dx, dxRef := make([]float32, m*in), make([]float32, m*in)
+			Gemm(false, false, m, in, out, 1, dy, w, 0, dx, in)
+			Gemm(false, false, m, in, out, 1, dy, deq, 0, dxRef, in)
+			workFree.Lock()
+			largest := 0
+			for _, wk := range workFree.list {
+				largest = max(largest, cap(wk.a), cap(wk.b))
+			}
+			workFree.list = saved
+			workFree.Unlock()
+			SetThreads(old)
+			if largest == 0 || largest >= in*out/2 {
+				t.Errorf("%s, %d threads: largest packing buffer %d floats for a weight of %d values", st.name, threads, largest, in*out)
+			}
+			for i := range y {
+				if math.Float32bits(y[i]) != math.Float32bits(yRef[i]) {
+					t.Fatalf("%s, %d threads: x·Wᵀ[%d] = %v, on the dequantised weight %v", st.name, threads, i, y[i], yRef[i])
+				}
+			}
+			for i := range dx {
+				if math.Float32bits(dx[i]) != math.Float32bits(dxRef[i]) {
+					t.Fatalf("%s, %d threads: dY·W[%d] = %v, on the dequantised weight %v", st.name, threads, i, dx[i], dxRef[i])
+				}
+			}
+		}
+	}
+}

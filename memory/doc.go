@@ -8,7 +8,8 @@
 // uncounted when the garbage collector frees them, so "live" means
 // reachable, as the Go heap sees it. Weights are counted as a gauge set
 // from the model tree (SetWeights), because their tensors are replaced
-// freely (conversion to bf16, loading) without passing through here.
+// freely (conversion to bf16, fp16, int8 or NF4; loading) without passing
+// through here.
 //
 // The planner (package plan) predicts the same categories from a model
 // configuration; the two share the modules' own size declarations, so a

@@ -12,10 +12,14 @@ import (
 // Category is what a buffer is for.
 type Category int
 
-// The categories. Weights are split by storage dtype; Bytes.Weights sums them.
+// The categories. Weights are split by storage dtype (WeightCategories);
+// Bytes.Weights sums them. A quantised dtype's bytes include its scales.
 const (
 	WeightsF32 Category = iota
 	WeightsBF16
+	WeightsF16
+	WeightsInt8 // int8 codes and one f32 scale per row
+	WeightsNF4  // packed 4-bit codes and the block absmax (or, double-quantised, their 8-bit codes, second-level scales and offset)
 	Gradients
 	Optimizer
 	Activations // written by a forward and kept for its backward
@@ -24,7 +28,12 @@ const (
 	NumCategories
 )
 
-var names = [NumCategories]string{"weights_f32", "weights_bf16", "gradients", "optimizer", "activations", "workspace", "data"}
+var names = [NumCategories]string{"weights_f32", "weights_bf16", "weights_f16", "weights_int8", "weights_nf4",
+	"gradients", "optimizer", "activations", "workspace", "data"}
+
+// WeightCategories are the weight categories, one per storage dtype, in
+// the order of tensor.DTypes.
+var WeightCategories = []Category{WeightsF32, WeightsBF16, WeightsF16, WeightsInt8, WeightsNF4}
 
 // String is the category's snake-case name.
 func (c Category) String() string {
@@ -36,17 +45,49 @@ func (c Category) String() string {
 
 // WeightsOf is the weights category of storage dtype dt.
 func WeightsOf(dt tensor.DType) Category {
-	if dt == tensor.BF16 {
-		return WeightsBF16
+	for i, d := range tensor.DTypes {
+		if d == dt {
+			return WeightCategories[i]
+		}
 	}
-	return WeightsF32
+	panic(fmt.Sprintf("memory: no weights category for dtype %v", dt))
+}
+
+// DType is the storage dtype of a weights category (ok false for the
+// other categories).
+func (c Category) DType() (dt tensor.DType, ok bool) {
+	for i, w := range WeightCategories {
+		if w == c {
+			return tensor.DTypes[i], true
+		}
+	}
+	return 0, false
 }
 
 // Bytes is a byte count per category.
 type Bytes [NumCategories]int64
 
 // Weights is the weight bytes of all dtypes.
-func (b Bytes) Weights() int64 { return b[WeightsF32] + b[WeightsBF16] }
+func (b Bytes) Weights() int64 {
+	var w int64
+	for _, c := range WeightCategories {
+		w += b[c]
+	}
+	return w
+}
+
+// WeightsByDType is the weight bytes of each dtype that has any, keyed by
+// the dtype's name ("F32", "BF16", "F16", "INT8", "NF4").
+func (b Bytes) WeightsByDType() map[string]int64 {
+	m := map[string]int64{}
+	for _, c := range WeightCategories {
+		if b[c] != 0 {
+			dt, _ := c.DType()
+			m[dt.String()] = b[c]
+		}
+	}
+	return m
+}
 
 // Total is the sum over all categories.
 func (b Bytes) Total() int64 {
@@ -82,7 +123,8 @@ func (b Bytes) Max(o Bytes) Bytes {
 }
 
 // Map returns the categories as the reports' JSON object: weights (all
-// dtypes), gradients, optimizer, activations, workspace, data.
+// dtypes), gradients, optimizer, activations, workspace, data, and the
+// weights of each dtype that has any as weights_<dtype> ("weights_nf4").
 func (b Bytes) Map() map[string]int64 {
 	m := map[string]int64{
 		"weights":     b.Weights(),
@@ -91,6 +133,11 @@ func (b Bytes) Map() map[string]int64 {
 		"activations": b[Activations],
 		"workspace":   b[Workspace],
 		"data":        b[Data],
+	}
+	for _, c := range WeightCategories {
+		if b[c] != 0 {
+			m[c.String()] = b[c]
+		}
 	}
 	return m
 }
@@ -137,11 +184,13 @@ func Track(c Category, n int64) {
 	raise(&peakTotal, total.Add(n))
 }
 
-// SetWeights sets the weight gauges to the given bytes per dtype category
-// (usually computed from a model tree with nn.AccountWeights).
-func SetWeights(f32, bf16 int64) {
-	Track(WeightsF32, f32-live[WeightsF32].Load())
-	Track(WeightsBF16, bf16-live[WeightsBF16].Load())
+// SetWeights sets the weight gauges to w's weight categories (usually
+// computed from a model tree with nn.AccountWeights); w's other
+// categories are ignored.
+func SetWeights(w Bytes) {
+	for _, c := range WeightCategories {
+		Track(c, w[c]-live[c].Load())
+	}
 }
 
 // Alloc returns a zeroed []float32 of length n counted in category c until

@@ -3,8 +3,11 @@ package memory
 import (
 	"encoding/json"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/golora/golora/tensor"
 )
 
 func TestTrackPeakReset(t *testing.T) {
@@ -50,13 +53,34 @@ func TestAllocFreed(t *testing.T) {
 }
 
 func TestSetWeights(t *testing.T) {
-	SetWeights(100, 50)
-	SetWeights(80, 10)
+	SetWeights(Bytes{WeightsF32: 100, WeightsBF16: 50, WeightsNF4: 7})
+	SetWeights(Bytes{WeightsF32: 80, WeightsBF16: 10, WeightsInt8: 3, Gradients: 1000})
 	l := Take().Live
-	if l[WeightsF32] != 80 || l[WeightsBF16] != 10 || l.Weights() != 90 {
-		t.Errorf("weights %d f32 + %d bf16", l[WeightsF32], l[WeightsBF16])
+	if l[WeightsF32] != 80 || l[WeightsBF16] != 10 || l[WeightsInt8] != 3 || l[WeightsNF4] != 0 || l.Weights() != 93 {
+		t.Errorf("weights %v", l.WeightsByDType())
 	}
-	SetWeights(0, 0)
+	if l[Gradients] >= 1000 {
+		t.Error("SetWeights set a category that is not weights")
+	}
+	SetWeights(Bytes{})
+}
+
+func TestWeightCategories(t *testing.T) {
+	if len(WeightCategories) != len(tensor.DTypes) {
+		t.Fatalf("%d weight categories for %d dtypes", len(WeightCategories), len(tensor.DTypes))
+	}
+	for _, dt := range tensor.DTypes {
+		c := WeightsOf(dt)
+		if back, ok := c.DType(); !ok || back != dt {
+			t.Errorf("WeightsOf(%v) = %v, whose dtype is %v", dt, c, back)
+		}
+		if want := "weights_" + strings.ToLower(dt.String()); c.String() != want {
+			t.Errorf("%v's category is named %q, want %q", dt, c, want)
+		}
+	}
+	if _, ok := Gradients.DType(); ok {
+		t.Error("gradients have a weight dtype")
+	}
 }
 
 func TestRSS(t *testing.T) {
@@ -92,12 +116,12 @@ func TestRSS(t *testing.T) {
 
 func TestBytesJSON(t *testing.T) {
 	var b Bytes
-	b[WeightsF32], b[WeightsBF16], b[Gradients], b[Data] = 4, 2, 8, 1
+	b[WeightsF32], b[WeightsNF4], b[Gradients], b[Data] = 4, 2, 8, 1
 	got, err := json.Marshal(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"activations":0,"data":1,"gradients":8,"optimizer":0,"weights":6,"workspace":0}`
+	want := `{"activations":0,"data":1,"gradients":8,"optimizer":0,"weights":6,"weights_f32":4,"weights_nf4":2,"workspace":0}`
 	if string(got) != want {
 		t.Errorf("JSON %s, want %s", got, want)
 	}

@@ -11,8 +11,8 @@ func TestConvertFrozenLinears(t *testing.T) {
 	s := NewSelfAttention("attn", 8, 2, true, 0, 1)
 	q := s.Query.(*Linear)
 	q.Weight.SetTrainable(true)
-	if saved := ConvertFrozenLinears(s, tensor.BF16); saved != 2*8*8*2 {
-		t.Errorf("saved %d bytes, want %d (key and value weights)", saved, 2*8*8*2)
+	if saved, err := ConvertFrozenLinears(s, Storage{DType: tensor.BF16}); err != nil || saved != 2*8*8*2 {
+		t.Errorf("saved %d bytes (%v), want %d (key and value weights)", saved, err, 2*8*8*2)
 	}
 	for _, p := range AllParams(s) {
 		want := tensor.F32

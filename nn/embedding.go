@@ -47,11 +47,10 @@ func (e *Embedding) Forward(ids []int32, shape ...int) *tensor.Tensor {
 		}
 		row := y[i*e.Dim : (i+1)*e.Dim]
 		lo, hi := int(id)*e.Dim, (int(id)+1)*e.Dim
-		switch e.Weight.Value.DType() {
-		case tensor.BF16:
-			tensor.F32FromBF16Slice(row, e.Weight.Value.BF16()[lo:hi])
-		default:
-			copy(row, e.Weight.Value.F32()[lo:hi])
+		if w := e.Weight.Value; w.DType() == tensor.F32 {
+			copy(row, w.F32()[lo:hi])
+		} else { // a frozen table in bf16, fp16, int8 or NF4 (e.g. tied to a quantised head)
+			w.Dequantize(row, lo)
 		}
 	}
 	// Only the weight gradient needs the ids; a frozen table keeps nothing.

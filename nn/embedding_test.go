@@ -27,19 +27,22 @@ func TestEmbedding(t *testing.T) {
 		func(dy *tensor.Tensor) { ZeroGrads(e); e.Backward(dy) },
 		[]fdVar{paramVar(e.Weight)}, 1e-2, fdTol)
 
-	// A bf16 frozen table reads the same rounded values.
+	// A frozen table in bf16, fp16, int8 or NF4 reads its dequantised values.
 	e.Weight.SetTrainable(false)
-	w32 := e.Weight.Value.To(tensor.BF16).To(tensor.F32)
-	e.Weight.Value = e.Weight.Value.To(tensor.BF16)
-	y = e.Forward(ids, 6)
-	for i, id := range ids {
-		for j := 0; j < 5; j++ {
-			if y.F32()[i*5+j] != w32.F32()[int(id)*5+j] {
-				t.Fatalf("bf16 row %d differs from the rounded table", i)
+	orig := e.Weight.Value
+	for _, dt := range []tensor.DType{tensor.BF16, tensor.F16, tensor.Int8, tensor.NF4} {
+		e.Weight.Value = orig.Quantize(dt, dt == tensor.NF4)
+		w32 := e.Weight.Value.To(tensor.F32)
+		y = e.Forward(ids, 6)
+		for i, id := range ids {
+			for j := 0; j < 5; j++ {
+				if y.F32()[i*5+j] != w32.F32()[int(id)*5+j] {
+					t.Fatalf("%v row %d differs from the dequantised table", dt, i)
+				}
 			}
 		}
-	}
-	if len(e.ids) != 0 {
-		t.Error("a frozen Embedding kept its ids")
+		if len(e.ids) != 0 {
+			t.Error("a frozen Embedding kept its ids")
+		}
 	}
 }

@@ -10,13 +10,19 @@ import (
 
 // Linear is y = x·Wᵀ + b with W [out, in] as torch.nn.Linear stores it, or
 // y = x·W + b with W [in, out] when FanInFanOut (GPT-2's Conv1D layout).
-// A frozen W may be stored in bf16; it is widened inside the GEMM's packing.
+// A frozen W may be stored in bf16, fp16, int8 or NF4 (see Storage); it is
+// widened to f32 inside the GEMM's packing, a panel at a time, so the
+// forward x·Wᵀ and the input gradient dY·W never make an f32 copy of it.
 type Linear struct {
 	name        string
 	In, Out     int
 	Weight      *Param
 	Bias        *Param // nil when the layer has no bias
 	FanInFanOut bool
+	// Conv marks a Linear that computes a convolution (ViT's patch
+	// embedding, a torch Conv2d): quantisation leaves it alone, as
+	// bitsandbytes replaces only torch.nn.Linear layers.
+	Conv bool
 
 	needDX bool
 	x      *tensor.Tensor // saved input: only while Weight is trainable
@@ -129,6 +135,19 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	// dx = dy·W ([n,out]·[out,in]); with FanInFanOut W is [in,out]: dy·Wᵀ.
 	kernels.Gemm(false, l.FanInFanOut, n, l.In, l.Out, 1, kernels.F32Operand(g, l.Out), l.weight(), 0, l.dx.F32(), l.In)
 	return l.dx
+}
+
+// DequantizeWeight stores W in f32, exactly the values the GEMM has been
+// widening it to, and returns the previous storage (nil when W was f32
+// already), so that a caller can change W (merge an adapter into it) and
+// later put the original back.
+func (l *Linear) DequantizeWeight() *tensor.Tensor {
+	w := l.Weight.Value
+	if w.DType() == tensor.F32 {
+		return nil
+	}
+	l.Weight.Value = w.To(tensor.F32)
+	return w
 }
 
 // Buffers implements Buffered.

@@ -128,8 +128,8 @@ func TestLinearBF16(t *testing.T) {
 	w32 := l.Weight.Value
 	y32 := append([]float32(nil), l.Forward(x).F32()...)
 
-	if saved := ConvertFrozenLinears(l, tensor.BF16); saved != int64(in*out*2) {
-		t.Fatalf("ConvertFrozenLinears saved %d bytes, want %d", saved, in*out*2)
+	if saved, err := ConvertFrozenLinears(l, Storage{DType: tensor.BF16}); err != nil || saved != int64(in*out*2) {
+		t.Fatalf("ConvertFrozenLinears saved %d bytes (%v), want %d", saved, err, in*out*2)
 	}
 	if l.Weight.Value.DType() != tensor.BF16 {
 		t.Fatalf("weight is %v after conversion", l.Weight.Value.DType())

@@ -25,15 +25,15 @@ type Param struct {
 func NewParam(name string, v *tensor.Tensor) *Param { return &Param{Name: name, Value: v} }
 
 // SetTrainable turns training on (allocating a zero f32 gradient) or off
-// (dropping it). Only f32 values can be trained: a bf16 or quantised frozen
-// weight must be converted first.
+// (dropping it). Only f32 values can be trained: a bf16, fp16 or quantised
+// (int8, NF4) frozen weight is a base for adapters, not trained itself.
 func (p *Param) SetTrainable(on bool) error {
 	if !on {
 		p.Trainable, p.Grad = false, nil
 		return nil
 	}
 	if p.Value.DType() != tensor.F32 {
-		return fmt.Errorf("nn: parameter %s is stored as %v; only f32 parameters can be trained", p.Name, p.Value.DType())
+		return fmt.Errorf("nn: parameter %s is stored as %v; only f32 parameters can be trained (a %v base is for adapters such as LoRA)", p.Name, p.Value.DType(), p.Value.DType())
 	}
 	if p.Grad == nil {
 		p.Grad = memory.Tensor(memory.Gradients, p.Value.Shape()...)

@@ -2,13 +2,14 @@
 // per memory category (weights by dtype, gradients, optimizer state,
 // activations, workspace, data), GEMM FLOPs (forward, backward to
 // activations, backward to weights) and step time, for any models.Model
-// (a registered preset or a config.json) with full fine-tuning or LoRA, f32
-// or bf16 frozen weights, with or without gradient checkpointing; with a
-// budget, the largest batch that fits. With data parallelism
-// (Setup.Parallel) it predicts one rank: its sharded gradients and
-// optimizer state at each ZeRO stage, and the bytes its collective
-// operations send per optimizer step (package zero's layout of the
-// trainable parameters, which the trainer uses too).
+// (a registered preset or a config.json) with full fine-tuning or LoRA,
+// frozen weights in f32, bf16, fp16, int8 or NF4 (QLoRA, optionally
+// double-quantised), with or without gradient checkpointing; with a budget,
+// the largest batch that fits. With data parallelism (Setup.Parallel) it
+// predicts one rank: its sharded gradients and optimizer state at each
+// ZeRO stage, and the bytes its collective operations send per optimizer
+// step (package zero's layout of the trainable parameters, which the
+// trainer uses too).
 //
 // Sizes come from one place, as in llm.c's fill_in_activation_sizes: the
 // modules' own Plan methods (nn.Planner), which declare what their Forward

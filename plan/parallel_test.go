@@ -78,10 +78,11 @@ func TestParallelEstimateMatchesMeasurement(t *testing.T) {
 						if traffic[r] != e.Comm {
 							t.Errorf("rank %d: traffic %+v, planned %+v", r, traffic[r], e.Comm)
 						}
-						got[memory.WeightsF32], got[memory.WeightsBF16] = nn.AccountWeights(m.Root())
+						w := nn.AccountWeights(m.Root())
+						for _, c := range memory.WeightCategories {
+							got[c] = w[c] * int64(world)
+						}
 					}
-					got[memory.WeightsF32] *= int64(world)
-					got[memory.WeightsBF16] *= int64(world)
 					d := memory.Take().Allocated.Sub(a0)
 					for c := memory.Gradients; c < memory.NumCategories; c++ {
 						got[c] = d[c]

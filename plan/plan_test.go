@@ -42,16 +42,22 @@ func vitLoRA(t testing.TB, c vit.Config) lora.Config {
 	return DefaultLoRA(m)
 }
 
-// methods are the four setups golora compares.
+// methods are the setups golora compares: full fine-tuning, LoRA over an
+// f32, bf16, fp16, int8, NF4 or double-quantised NF4 base, and LoRA with
+// gradient checkpointing.
 func methods(t testing.TB, c vit.Config) map[string]Setup {
 	l := vitLoRA(t, c)
 	l.LoraDropout = 0.1
 	src := source(c)
 	return map[string]Setup{
-		"full":      {Base: src, Method: "full", BaseDType: tensor.F32},
-		"lora":      {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32},
-		"lora-bf16": {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.BF16},
-		"lora-ckpt": {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: true},
+		"full":        {Base: src, Method: "full", BaseDType: tensor.F32},
+		"lora":        {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32},
+		"lora-bf16":   {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.BF16},
+		"lora-fp16":   {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F16},
+		"lora-int8":   {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.Int8},
+		"lora-nf4":    {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.NF4},
+		"lora-nf4-dq": {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.NF4, DoubleQuant: true},
+		"lora-ckpt":   {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32, GradientCheckpointing: true},
 	}
 }
 
@@ -87,8 +93,14 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 			}
 			flops := kernels.ReadCounters().Sub(c0).Flops
 			got := memory.Take().Allocated.Sub(a0)
-			got[memory.WeightsF32], got[memory.WeightsBF16] = nn.AccountWeights(m.Root())
+			w := nn.AccountWeights(m.Root())
+			for _, c := range memory.WeightCategories {
+				got[c] = w[c]
+			}
 			want := m.Estimate(batch)
+			if dt, ok := memory.WeightsOf(s.BaseDType).DType(); !ok || dt != tensor.F32 && want.Bytes[memory.WeightsOf(dt)] == 0 {
+				t.Errorf("no %v weights planned", s.BaseDType)
+			}
 			for c := memory.Category(0); c < memory.NumCategories; c++ {
 				if got[c] != want.Bytes[c] {
 					t.Errorf("%v: measured %d bytes, planned %d", c, got[c], want.Bytes[c])
@@ -214,14 +226,16 @@ func TestCheckpointLoRAGradients(t *testing.T) {
 func TestWriteBreakdown(t *testing.T) {
 	var e Estimate
 	e.Bytes[memory.Activations] = 1 << 20
+	e.Bytes[memory.WeightsF32], e.Bytes[memory.WeightsNF4] = 3<<20, 1<<20
 	var m memory.Bytes
 	m[memory.Activations] = 1<<20 + 1<<18
+	m[memory.WeightsF32], m[memory.WeightsNF4] = 3<<20, 1<<20
 	var b strings.Builder
 	if err := WriteBreakdown(&b, m, 5<<20, e); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"activations", "1.2 MiB", "1.0 MiB", "+25.0%", "peak RSS", "5.0 MiB"} {
-		if !strings.Contains(b.String(), want) {
+	for _, want := range []string{"activations", "1.2 MiB", "1.0 MiB", "+25.0%", "peak RSS", "5.0 MiB", "weights           4.0 MiB", "  f32             3.0 MiB", "  nf4             1.0 MiB"} {
+		if !strings.Contains(b.String(), want) || strings.Contains(b.String(), "bf16") {
 			t.Errorf("breakdown lacks %q:\n%s", want, b.String())
 		}
 	}

@@ -41,8 +41,12 @@ type Setup struct {
 	Method string
 	// LoRA configures the adapters when Method is "lora".
 	LoRA lora.Config
-	// BaseDType stores the frozen Linear weights (f32 or bf16).
+	// BaseDType stores the frozen Linear weights: f32, bf16, fp16, int8 or
+	// NF4 (LoRA only; see models.StoreBase).
 	BaseDType tensor.DType
+	// DoubleQuant also quantises NF4's block scales (QLoRA's double
+	// quantisation).
+	DoubleQuant bool
 	// GradientCheckpointing recomputes each block's forward in the backward.
 	GradientCheckpointing bool
 	// Parallel is data-parallel training (zero value: one process).
@@ -73,6 +77,11 @@ func (p Parallel) Check() error {
 		return fmt.Errorf("plan: %d gradient accumulation steps, want >= 1", p.GradientAccumulationSteps)
 	}
 	return nil
+}
+
+// Storage is how the setup stores its frozen Linear weights.
+func (s Setup) Storage() nn.Storage {
+	return nn.Storage{DType: s.BaseDType, DoubleQuant: s.DoubleQuant}
 }
 
 // Methods are the valid values of Setup.Method.
@@ -122,6 +131,12 @@ func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
 	if err := s.Parallel.Check(); err != nil {
 		return nil, err
 	}
+	if err := s.Storage().Validate(); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if s.Method == "full" && s.BaseDType != tensor.F32 {
+		return nil, fmt.Errorf("plan: full fine-tuning trains every weight, in f32; a %v base is for LoRA", s.Storage())
+	}
 	out := &Model{Base: m, Parallel: s.Parallel}
 	switch s.Method {
 	case "full":
@@ -139,12 +154,10 @@ func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
 	default:
 		return nil, fmt.Errorf("plan: unknown method %q (want full or lora)", s.Method)
 	}
-	switch s.BaseDType {
-	case tensor.F32:
-	case tensor.BF16:
-		nn.ConvertFrozenLinears(m, tensor.BF16)
-	default:
-		return nil, fmt.Errorf("plan: base dtype %v (want F32 or BF16)", s.BaseDType)
+	if s.BaseDType != tensor.F32 {
+		if _, err := models.StoreBase(m, s.Storage()); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
 	}
 	m.SetGradientCheckpointing(s.GradientCheckpointing)
 	return out, nil
@@ -163,6 +176,9 @@ type Estimate struct {
 	Comm collective.ByOp
 	// World and Rank are the data-parallel ranks and the rank estimated.
 	World, Rank int
+	// Values counts parameter values (not bytes) in each weight category,
+	// e.g. to compare NF4 bytes with what the same values take in f32.
+	Values memory.Bytes
 	// GEMM FLOPs: forward (with recomputation), backward to activations,
 	// backward to weights; and of their sum, attention's and LoRA's.
 	Forward, BackwardDX, BackwardDW int64
@@ -197,7 +213,9 @@ func (m *Model) EstimateRank(batch, rank int) Estimate {
 	world := m.Parallel.world()
 	e := Estimate{World: world, Rank: rank}
 	for _, p := range nn.AllParams(m.Base) {
-		e.Bytes[memory.WeightsOf(p.Value.DType())] += p.Value.Bytes()
+		c := memory.WeightsOf(p.Value.DType())
+		e.Bytes[c] += p.Value.Bytes()
+		e.Values[c] += int64(p.Len())
 		if p.Trainable {
 			e.TrainableValues += int64(p.Len())
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
+	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
 
@@ -38,7 +39,8 @@ func (s Speed) StepMS(e Estimate) float64 {
 
 type speedKey struct {
 	h, inter, t, heads, batch, r, threads int
-	bf16                                  bool
+	dtype                                 tensor.DType
+	doubleQuant                           bool
 }
 
 var (
@@ -47,11 +49,12 @@ var (
 )
 
 // Calibrate measures Speed for a model of dimensions d at the given batch,
-// LoRA rank r and base dtype, with the kernels' current thread count. It
+// LoRA rank r and storage of the frozen Linear weights (the Linear
+// products read them so), with the kernels' current thread count. It
 // takes a few times the GEMM work of one step's Linear products; results
 // are cached for the process.
-func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
-	k := speedKey{dims.Hidden, dims.Intermediate, dims.Tokens, dims.Heads, batch, r, kernels.Threads(), bf16}
+func Calibrate(dims models.Dims, batch, r int, base nn.Storage) Speed {
+	k := speedKey{dims.Hidden, dims.Intermediate, dims.Tokens, dims.Heads, batch, r, kernels.Threads(), base.DType, base.DoubleQuant}
 	speedMu.Lock()
 	defer speedMu.Unlock()
 	if s, ok := speedCache[k]; ok {
@@ -74,8 +77,8 @@ func Calibrate(dims models.Dims, batch, r int, bf16 bool) Speed {
 	x, y, big := buf(n*H), buf(n*H), buf(n*I)
 	weight := func(rows, cols int) kernels.Operand {
 		w := buf(rows * cols)
-		if bf16 {
-			return kernels.TensorOperand(tensor.FromF32(w, rows, cols).To(tensor.BF16))
+		if base.DType != tensor.F32 && base.DType != 0 {
+			return kernels.TensorOperand(tensor.FromF32(w, rows, cols).Quantize(base.DType, base.DoubleQuant))
 		}
 		return kernels.F32Operand(w, cols)
 	}

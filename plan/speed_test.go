@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/golora/golora/models/vit"
-	"github.com/golora/golora/tensor"
 )
 
 // TestStepTimeModel checks the step-time model against real steps, loosely:
@@ -37,7 +36,7 @@ func TestStepTimeModel(t *testing.T) {
 		ms = append(ms, float64(time.Since(start).Nanoseconds())/1e6)
 	}
 	slices.Sort(ms)
-	sp := Calibrate(m.Base.Dims(), batch, s.LoRA.R, s.BaseDType == tensor.BF16)
+	sp := Calibrate(m.Base.Dims(), batch, s.LoRA.R, s.Storage())
 	if sp.Linear <= 0 || sp.Attention <= 0 || sp.LowRank <= 0 || sp.BlockForwardNS <= 0 || sp.BlockBackwardNS <= 0 || sp.AdamNSPerValue <= 0 {
 		t.Fatalf("calibration %v", sp)
 	}

@@ -5,14 +5,15 @@ import "math"
 // F16FromF32 rounds f to IEEE-754 binary16 with round-to-nearest-even, as
 // PyTorch's .to(torch.float16): values past the largest half (65504, with
 // ties at 65520 going up) become ±Inf, tiny values become subnormals or ±0,
-// NaN stays NaN (quiet, sign kept).
+// NaN becomes the quiet NaN 0x7e00 with its sign (the payload is dropped,
+// as torch does).
 func F16FromF32(f float32) uint16 {
 	u := math.Float32bits(f)
 	sign := uint16(u>>16) & 0x8000
 	a := u & 0x7fffffff
 	switch {
-	case a > 0x7f800000: // NaN: keep the top payload bits, force quiet
-		return sign | 0x7e00 | uint16(a>>13)&0x1ff
+	case a > 0x7f800000: // NaN
+		return sign | 0x7e00
 	case a >= 0x477ff000: // >= 65520 rounds to Inf (and Inf stays Inf)
 		return sign | 0x7c00
 	case a >= 0x38800000: // normal half: exponent >= -14
@@ -37,33 +38,37 @@ func F16FromF32(f float32) uint16 {
 	return sign | uint16(q)
 }
 
-// F32FromF16 widens a binary16 exactly.
-func F32FromF16(h uint16) float32 { return f16Table[h] }
-
-// f16Table holds every half's f32 value: widening is one load, which is
-// what the GEMM's packing does for each element.
-var f16Table = func() *[1 << 16]float32 {
-	var t [1 << 16]float32
-	for h := range t {
-		t[h] = f32FromF16Bits(uint16(h))
+// F32FromF16 widens a binary16 exactly, as torch's .float(): a NaN keeps
+// its payload and is made quiet. It is a few integer operations, inlined
+// (the GEMM packing calls it per element; a 64K-entry table would not
+// stay in L1 there).
+func F32FromF16(h uint16) float32 {
+	s := uint32(h&0x8000) << 16
+	u := uint32(h&0x7fff) << 13 // exponent and mantissa in f32 position
+	switch h & 0x7c00 {
+	case 0: // ±0 or subnormal m·2^-24 = 2^-14·(1 + m/1024) − 2^-14, exact
+		return math.Float32frombits(math.Float32bits(math.Float32frombits(u+113<<23)-1.0/16384) | s)
+	case 0x7c00: // Inf, or NaN made quiet: bit 22 set if the mantissa is not 0
+		return math.Float32frombits(u | 0x7f800000 | (u+0x3fffff)&0x400000 | s)
 	}
-	return &t
-}()
+	return math.Float32frombits(u + 112<<23 | s) // rebias the exponent: 15 -> 127
+}
 
+// f32FromF16Bits is the plain definition of F32FromF16, field by field,
+// that the tests check it against for all 65,536 halves.
 func f32FromF16Bits(h uint16) float32 {
 	sign := uint32(h&0x8000) << 16
 	e := uint32(h>>10) & 0x1f
 	m := uint32(h & 0x3ff)
 	switch {
-	case e == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | m<<13)
+	case e == 0x1f && m != 0: // NaN, quiet
+		return math.Float32frombits(sign | 0x7fc00000 | m<<13)
+	case e == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000)
 	case e != 0:
 		return math.Float32frombits(sign | (e+127-15)<<23 | m<<13)
-	case m == 0:
-		return math.Float32frombits(sign)
 	}
-	// Subnormal: m·2^-24, exact in f32.
-	v := float32(m) * (1.0 / (1 << 24))
+	v := float32(m) * (1.0 / (1 << 24)) // subnormal or zero: m·2^-24, exact
 	if sign != 0 {
 		v = -v
 	}
@@ -82,6 +87,6 @@ func F16FromF32Slice(dst []uint16, src []float32) {
 func F32FromF16Slice(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
 	for i, h := range src {
-		dst[i] = f16Table[h]
+		dst[i] = F32FromF16(h)
 	}
 }

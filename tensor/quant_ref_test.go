@@ -134,7 +134,7 @@ func TestNF4DequantizeReferenceCodes(t *testing.T) {
 
 func TestInt8MatchesBitsandbytes(t *testing.T) {
 	r := loadQuantRef(t)
-	for _, name := range []string{"a", "b"} {
+	for _, name := range []string{"a", "b", "t"} { // t: rounding ties, a negative absmax
 		x, shape := r.f32("x." + name)
 		got := tensor.QuantizeInt8(x, shape[1])
 		q, _ := r.raw("int8."+name+".q", "I8")
@@ -179,6 +179,28 @@ func TestF16MatchesTorch(t *testing.T) {
 			t.Errorf("half %#04x does not round-trip through f32", want)
 		}
 	}
+}
+
+// TestF16SpecialsMatchTorch: NaN (sign kept, payload dropped one way, kept
+// and made quiet the other), f32 subnormals and signed zeros, bit for bit.
+func TestF16SpecialsMatchTorch(t *testing.T) {
+	r := loadQuantRef(t)
+	x, _ := r.f32("x.f16special")
+	b, _ := r.raw("f16.f16special", "F16")
+	for i, f := range x {
+		if got, want := tensor.F16FromF32(f), binary.LittleEndian.Uint16(b[2*i:]); got != want {
+			t.Errorf("F16FromF32(%#08x) = %#04x, want %#04x", math.Float32bits(f), got, want)
+		}
+	}
+	h, _ := r.raw("h.f16special", "F16")
+	wide, _ := r.f32("f32.f16special")
+	got := make([]float32, len(wide))
+	halves := make([]uint16, len(wide))
+	for i := range halves {
+		halves[i] = binary.LittleEndian.Uint16(h[2*i:])
+	}
+	tensor.F32FromF16Slice(got, halves)
+	sameBits(t, "F32FromF16", got, wide)
 }
 
 func TestTorchSum32MatchesTorch(t *testing.T) {

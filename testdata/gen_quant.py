@@ -158,6 +158,32 @@ def f16_inputs():
     return torch.cat([x, special]).float()
 
 
+def int8_ties():
+    """Rows whose scaled values fall exactly on .5: torch.round goes to even."""
+    return torch.tensor([
+        [127, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5],
+        [1, 3, 5, -7, 254, 0, -1, 2],        # absmax 254: 127/254 = 0.5 exactly
+        [-3, 1.5, 0.75, 1e-30, -1e-30, 2, -2, 0.25],  # the absmax is negative
+    ], dtype=torch.float32)
+
+
+def f16_specials():
+    """fp16 NaN, denormal and signed-zero handling in both directions.
+
+    f32 -> f16: NaNs with payloads (quiet and, as bit patterns, signalling),
+    f32 subnormals, -0. f16 -> f32: every class of half (NaNs with payloads
+    are made quiet, as the F16C conversion torch uses does).
+    """
+    bits = np.array([0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345, 0x7fc12345, 0x7fbfffff,
+                     0x00000001, 0x80000001, 0x007fffff, 0x00400000, 0x80000000, 0x33000000,
+                     0x33000001, 0xb3000001], dtype=np.uint32)
+    f32 = torch.from_numpy(bits.view(np.float32).copy())
+    halves = np.array([0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00,
+                       0x7c01, 0xfc01, 0x7d23, 0x7e00, 0xfe00, 0x7fff, 0x3c00, 0x3555], dtype=np.uint16)
+    h = torch.from_numpy(halves.view(np.float16).copy())
+    return f32, h
+
+
 def main():
     torch.set_num_threads(1)
     exp = {"nf4_code": NF4, "dynamic_map": DYNAMIC}
@@ -187,6 +213,20 @@ def main():
     exp["x.f16"] = h
     exp["f16.f16"] = h.half()
     assert torch.equal(exp["f16.f16"].float().half(), exp["f16.f16"])
+    # NaN, subnormal and -0 handling (NaN != NaN: compared as bits below).
+    f32, h = f16_specials()
+    exp["x.f16special"], exp["f16.f16special"] = f32, f32.half()
+    exp["h.f16special"], exp["f32.f16special"] = h, h.float()
+    got = exp["f16.f16special"].numpy().view(np.uint16)
+    assert (got[:6] & 0x7fff == 0x7e00).all() and (got[:6] >> 15 == [0, 1, 0, 1, 0, 0]).all(), got
+    wide = exp["f32.f16special"].numpy().view(np.uint32)
+    assert wide[10] == 0x7fc02000 and wide[12] == 0x7fe46000, [hex(v) for v in wide]  # payload kept, quiet
+    # int8 rounding ties (torch.round: half to even) and a negative absmax.
+    t = int8_ties()
+    exp["x.t"] = t
+    for k, v in int8_rowwise(t).items():
+        exp[f"int8.t.{k}"] = v
+    assert exp["int8.t.q"][0].tolist() == [127, 0, 2, 2, 0, -2, -2, 4], exp["int8.t.q"][0]
 
     ref.write_safetensors(os.path.join(OUT, "expected.safetensors"), exp)
     hsh = hashlib.sha256()

@@ -68,9 +68,12 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 		if c.Rank() == 0 {
 			settle()
 			memory.ResetPeak()
-			f32, bf16 := nn.AccountWeights(m.Root())
+			w := nn.AccountWeights(m.Root())
 			if inProcess {
-				memory.SetWeights(f32*int64(world), bf16*int64(world))
+				for _, c := range memory.WeightCategories {
+					w[c] *= int64(world)
+				}
+				memory.SetWeights(w)
 			}
 		}
 		if err := c.Barrier(); err != nil {

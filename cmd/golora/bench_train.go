@@ -6,19 +6,20 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golora/golora/collective"
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/plan"
-	"github.com/golora/golora/tensor"
 )
 
 func init() {
 	benchTargets["train"] = benchTarget{
-		summary: "training step time and memory of full, lora, lora-bf16, lora-ckpt, beside the planner's prediction",
+		summary: "training step time and memory of full, lora (over an f32, bf16, fp16, int8 or NF4 base), lora-ckpt, beside the planner's prediction",
 		run:     runBenchTrain,
 	}
 }
@@ -31,7 +32,10 @@ type trainResult struct {
 	PeakRSSBytes int64            `json:"peak_rss_bytes"`
 	Bytes        map[string]int64 `json:"bytes"`
 	TotalBytes   int64            `json:"total_bytes"`
-	RatioToFull  *struct {
+	// Ratio is to the first method of the run; RatioToFull repeats it when
+	// that is full fine-tuning.
+	Ratio       *ratio `json:"ratio"`
+	RatioToFull *struct {
 		StepMS     float64 `json:"step_ms"`
 		TotalBytes float64 `json:"total_bytes"`
 	} `json:"ratio_to_full,omitempty"`
@@ -44,12 +48,13 @@ type trainResult struct {
 }
 
 func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("bench train", "--model DIR|--preset NAME --batch N --steps N [--threads N] [--methods full,lora,lora-bf16,lora-ckpt] [--world-size N --zero-stage S] [--json]\n       mpirun -np N golora bench train ... [--zero-stage S]  (built with -tags mpi)", stderr)
+	fs := newFlagSet("bench train", "--model DIR|--preset NAME --batch N --steps N [--threads N] [--methods "+defaultCompare+"] [--sequential] [--world-size N --zero-stage S] [--json]\n       mpirun -np N golora bench train ... [--zero-stage S]  (built with -tags mpi)", stderr)
 	pf := addPlanFlags(fs)
 	batch := fs.Int("batch", 8, "batch size (per rank)")
 	steps := fs.Int("steps", 5, "timed steps per method (after warm-up)")
 	warmup := fs.Int("warmup", 1, "untimed steps per method first")
-	methods := fs.String("methods", "full,lora,lora-bf16,lora-ckpt", "methods to run, in order")
+	methods := fs.String("methods", defaultCompare, "methods to run, in order: "+strings.Join(compareMethods, ", "))
+	sequential := fs.Bool("sequential", false, "time each method right after measuring its memory, one model in memory at a time, instead of interleaving the methods' steps")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -84,21 +89,9 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	all, setups, err := pf.compareSetups(src)
+	names, setups, err := pf.compareSetups(src, *methods)
 	if err != nil {
-		return err
-	}
-	var names []string
-	var chosen []plan.Setup
-	for _, n := range splitList(*methods) {
-		i := slices.Index(all, n)
-		if i < 0 {
-			return usagef("bench train: unknown method %q (have %v)", n, all)
-		}
-		names, chosen = append(names, n), append(chosen, setups[i])
-	}
-	if len(names) == 0 {
-		return usagef("bench train: --methods is empty")
+		return usagef("bench train: %v", err)
 	}
 	threads := *pf.threads
 	if threads == 0 && par.WorldSize > 1 {
@@ -113,33 +106,67 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if threads > 0 {
 		defer kernels.SetThreads(kernels.SetThreads(threads))
 	}
-	var results []trainResult
-	for i, s := range chosen {
-		var r trainResult
+	// Memory: one method at a time, so that each peak is its own. Data
+	// parallel runs measure and time each method in turn.
+	results := make([]trainResult, len(names))
+	times := make([][]float64, len(names))
+	for i, s := range setups {
 		if par.WorldSize > 1 {
 			s.Parallel = par
-			r, err = benchParallel(names[i], s, *batch, *warmup, *steps, comm)
+			results[i], err = benchParallel(names[i], s, *batch, *warmup, *steps, comm)
 		} else {
-			r, err = benchMethod(names[i], s, *batch, *warmup, *steps)
+			results[i], times[i], err = benchMethod(names[i], s, *batch, *warmup, *steps, *sequential)
 		}
 		if err != nil {
 			return err
 		}
-		if len(results) > 0 && results[0].Method == "full" {
-			f := results[0]
-			r.RatioToFull = &struct {
+	}
+	// Time: the methods' steps interleaved (A B C A B C ...), so that the
+	// load of a shared machine weighs on all alike and the ratios hold.
+	if !*sequential && par.WorldSize <= 1 {
+		var need int64
+		for _, r := range results {
+			need = sizecheck.Add(need, r.Planned.TotalBytes)
+		}
+		if err := sizecheck.Memory(fmt.Sprintf("timing %d methods interleaved (all their models at once; --sequential times one at a time)", len(results)), need); err != nil {
+			return err
+		}
+		if times, err = benchInterleaved(setups, *batch, *warmup, *steps); err != nil {
+			return err
+		}
+	}
+	for i := range results {
+		if times[i] != nil { // else set by benchParallel
+			ts := slices.Clone(times[i])
+			slices.Sort(ts)
+			results[i].StepMS = ts[len(ts)/2]
+			results[i].ImagesPerS = float64(*batch) / (results[i].StepMS / 1e3)
+		}
+		f := results[0]
+		results[i].Ratio = &ratio{To: f.Method, StepMS: results[i].StepMS / f.StepMS, TotalBytes: float64(results[i].TotalBytes) / float64(f.TotalBytes)}
+		if !*sequential && times[i] != nil && times[0] != nil {
+			results[i].Ratio.StepMS = pairedRatio(times[i], times[0])
+		}
+		if f.Method == "full" {
+			results[i].RatioToFull = &struct {
 				StepMS     float64 `json:"step_ms"`
 				TotalBytes float64 `json:"total_bytes"`
-			}{r.StepMS / f.StepMS, float64(r.TotalBytes) / float64(f.TotalBytes)}
+			}{results[i].Ratio.StepMS, results[i].Ratio.TotalBytes}
 		}
-		results = append(results, r)
+	}
+	if len(results) > 0 && results[0].Method == "full" {
+		results[0].RatioToFull = nil
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"results": results})
 	}
-	fmt.Fprintf(stdout, "bench train: %s, batch %d, %d steps after %d warm-up, %d kernel threads\n", what, *batch, *steps, *warmup, kernels.Threads())
+	how := "interleaved"
+	if *sequential || par.WorldSize > 1 {
+		how = "one method after the other"
+	}
+	fmt.Fprintf(stdout, "bench train: %s, batch %d, %d steps after %d warm-up (%s), %d kernel threads\n", what, *batch, *steps, *warmup, how, kernels.Threads())
 	switch {
 	case par.WorldSize > 1 && comm == nil:
 		fmt.Fprintf(stdout, "%d data-parallel ranks in this process (goroutines sharing the cores), ZeRO stage %d: bytes are the sum over the ranks, images/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
@@ -152,7 +179,21 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	return nil
 }
 
-func benchMethod(name string, s plan.Setup, batch, warmup, steps int) (trainResult, error) {
+// ratio is a method's time and bytes over the first method's of the run.
+// Interleaved, the time ratio is the median over the rounds of the ratio
+// of the two methods' steps in the same round, so that load that comes
+// and goes over the run (other jobs on shared cores) cancels; otherwise
+// the ratio of the median steps.
+type ratio struct {
+	To         string  `json:"to"`
+	StepMS     float64 `json:"step_ms"`
+	TotalBytes float64 `json:"total_bytes"`
+}
+
+// benchMethod builds one method's model and measures the memory of its
+// warm-up and first step against the planner's prediction; timed, it also
+// times steps more steps, right after.
+func benchMethod(name string, s plan.Setup, batch, warmup, steps int, timed bool) (trainResult, []float64, error) {
 	r := trainResult{Method: name}
 	rank := 0
 	if s.Method == "lora" {
@@ -161,53 +202,116 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int) (trainResu
 	// Build and check first: calibration allocates one layer's matrices.
 	m, err := plan.Build(s, true, 1)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	if err := checkTrainStep(m, batch, 0); err != nil {
-		return r, err
+		return r, nil, err
 	}
-	speed := plan.Calibrate(m.Base.Dims(), batch, rank, s.BaseDType == tensor.BF16)
-	memory.SetWeights(0, 0)
+	speed := plan.Calibrate(m.Base.Dims(), batch, rank, s.Storage())
+	memory.SetWeights(memory.Bytes{})
 	settle()
 	memory.ResetPeak()
 	nn.AccountWeights(m.Root())
 	run, err := plan.NewRunner(m, batch, 2)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
-	for i := 0; i < warmup; i++ {
+	for i := 0; i < warmup+1; i++ {
 		if _, err := run.Step(); err != nil {
-			return r, err
+			return r, nil, err
 		}
 	}
-	times := make([]float64, steps)
-	for i := range times {
-		t := time.Now()
-		if _, err := run.Step(); err != nil {
-			return r, err
+	var times []float64
+	if timed {
+		if times, err = timeSteps(run, steps); err != nil {
+			return r, nil, err
 		}
-		times[i] = float64(time.Since(t).Nanoseconds()) / 1e6
 	}
 	snap := memory.Take()
 	r.PeakRSSBytes, _ = memory.PeakRSS()
-	slices.Sort(times)
-	r.StepMS = times[len(times)/2]
-	r.ImagesPerS = float64(batch) / (r.StepMS / 1e3)
 	r.Bytes, r.TotalBytes = snap.Peak.Map(), snap.PeakTotal
 	e := m.Estimate(batch)
 	r.Planned.Bytes, r.Planned.TotalBytes, r.Planned.StepMS = e.Bytes.Map(), e.TotalBytes(), speed.StepMS(e)
 	runtime.KeepAlive(run)
-	return r, nil
+	return r, times, nil
+}
+
+// benchInterleaved builds every setup, warms each up, then times steps
+// rounds of one step of each in turn, each round starting one method
+// later; it returns the times per setup.
+func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) ([][]float64, error) {
+	runs := make([]*plan.Runner, len(setups))
+	for i, s := range setups {
+		m, err := plan.Build(s, true, 1)
+		if err != nil {
+			return nil, err
+		}
+		if runs[i], err = plan.NewRunner(m, batch, 2); err != nil {
+			return nil, err
+		}
+		for k := 0; k < warmup; k++ {
+			if _, err := runs[i].Step(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	times := make([][]float64, len(setups))
+	for k := 0; k < steps; k++ {
+		// Each round starts with the next method, so that no method
+		// always runs first (or right after the same other one).
+		for j := range runs {
+			i := (k + j) % len(runs)
+			t, err := timeSteps(runs[i], 1)
+			if err != nil {
+				return nil, err
+			}
+			times[i] = append(times[i], t...)
+		}
+	}
+	return times, nil
+}
+
+// pairedRatio is the median of a[k]/b[k].
+func pairedRatio(a, b []float64) float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for k := range r {
+		r[k] = a[k] / b[k]
+	}
+	slices.Sort(r)
+	return r[len(r)/2]
+}
+
+// timeSteps runs n steps and returns their times in milliseconds.
+func timeSteps(run *plan.Runner, n int) ([]float64, error) {
+	times := make([]float64, n)
+	for i := range times {
+		t := time.Now()
+		if _, err := run.Step(); err != nil {
+			return nil, err
+		}
+		times[i] = float64(time.Since(t).Nanoseconds()) / 1e6
+	}
+	return times, nil
 }
 
 func printTrainTable(w io.Writer, rs []trainResult) {
 	t := columns[trainResult]{w: w, label: 13, width: 24, items: rs}
 	t.header(func(r trainResult) string { return r.Method })
 	row := t.row
-	for _, c := range []string{"weights", "gradients", "optimizer", "activations", "workspace", "data"} {
+	cat := func(c string) {
 		row(c, func(r trainResult) string {
 			return fmt.Sprintf("%s [%s]", humanBytes(r.Bytes[c]), humanBytes(r.Planned.Bytes[c]))
 		})
+	}
+	cat("weights")
+	for _, dt := range dtypesIn(rs, func(r trainResult) map[string]int64 { return weightsBy(r.Planned.Bytes) }) {
+		c := "weights_" + strings.ToLower(dt)
+		row("  "+strings.ToLower(dt), func(r trainResult) string {
+			return fmt.Sprintf("%s [%s]", humanBytes(r.Bytes[c]), humanBytes(r.Planned.Bytes[c]))
+		})
+	}
+	for _, c := range []string{"gradients", "optimizer", "activations", "workspace", "data"} {
+		cat(c)
 	}
 	row("total", func(r trainResult) string {
 		return fmt.Sprintf("%s [%s]", humanBytes(r.TotalBytes), humanBytes(r.Planned.TotalBytes))
@@ -220,19 +324,25 @@ func printTrainTable(w io.Writer, rs []trainResult) {
 		return fmt.Sprintf("%.1f [%.1f]", r.StepMS, r.Planned.StepMS)
 	})
 	row("images/s", func(r trainResult) string { return fmt.Sprintf("%.1f", r.ImagesPerS) })
-	row("x full time", func(r trainResult) string {
-		if r.RatioToFull == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.3f", r.RatioToFull.StepMS)
-	})
-	row("x full bytes", func(r trainResult) string {
-		if r.RatioToFull == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.3f", r.RatioToFull.TotalBytes)
-	})
+	if len(rs) == 0 {
+		return
+	}
+	first := rs[0].Method
+	row("x "+first+" time", func(r trainResult) string { return fmt.Sprintf("%.3f", r.Ratio.StepMS) })
+	row("x "+first+" bytes", func(r trainResult) string { return fmt.Sprintf("%.3f", r.Ratio.TotalBytes) })
 	if rs[0].Parallel != nil {
 		printParallelRows(t)
 	}
+}
+
+// weightsBy turns a category map's weights_<dtype> entries into a map by
+// dtype name ("NF4").
+func weightsBy(m map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range m {
+		if dt, ok := strings.CutPrefix(k, "weights_"); ok {
+			out[strings.ToUpper(dt)] = v
+		}
+	}
+	return out
 }

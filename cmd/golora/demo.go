@@ -12,6 +12,7 @@ import (
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
 
@@ -22,6 +23,7 @@ func init() {
 // demoResult is one method's summary (the --json object).
 type demoResult struct {
 	Method          string  `json:"method"`
+	BaseDType       string  `json:"base_dtype"` // storage of the frozen base weights: f32, bf16, fp16, int8, nf4, nf4-dq
 	AccuracyBefore  float64 `json:"accuracy_before"`
 	AccuracyAfter   float64 `json:"accuracy_after"`
 	TrainableParams int64   `json:"trainable_params"`
@@ -70,7 +72,12 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test images only (0: all 4,861)")
 	trainLimit := fs.Int("train-limit", 0, "train on the first N training images only (0: all)")
 	seed := fs.Uint64("seed", 42, "seed for data order, initialisation and dropout")
+	bf := addBaseFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	base, err := bf.storage()
+	if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -90,8 +97,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		log = io.Discard
 	}
 
-	base := *modelDir
-	if base == "" {
+	baseDir := *modelDir
+	if baseDir == "" {
 		tmp, err := os.MkdirTemp("", "golora-base-")
 		if err != nil {
 			return err
@@ -100,8 +107,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		if err := assets.WriteBaseModel(tmp); err != nil {
 			return err
 		}
-		base = tmp
-	} else if err := checkModelDir(base); err != nil {
+		baseDir = tmp
+	} else if err := checkModelDir(baseDir); err != nil {
 		return err
 	}
 
@@ -133,7 +140,11 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		case "scratch":
 			s.lr = *scratchLR
 		}
-		r, err := demoMethod(method, base, &lf, s, trainSet, testSet, *seed, filepath.Join(*outDir, method), *quiet, log)
+		st := base
+		if method != "lora" {
+			st = nn.Storage{DType: tensor.F32} // full fine-tuning and scratch train every weight in f32
+		}
+		r, err := demoMethod(method, baseDir, st, &lf, s, trainSet, testSet, *seed, filepath.Join(*outDir, method), *quiet, log)
 		if err != nil {
 			return err
 		}
@@ -154,15 +165,18 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 // demoMethod runs one fine-tuning of the demo: "lora" (the shipped base,
 // LoRA on lf's targets plus the classifier), "full" (the shipped base,
 // every parameter) or "scratch" (a new model of the same shape).
-func demoMethod(method, baseDir string, lf *loraFlags, s demoSettings, trainSet, testSet *data.Dataset,
+func demoMethod(method, baseDir string, base nn.Storage, lf *loraFlags, s demoSettings, trainSet, testSet *data.Dataset,
 	seed uint64, outDir string, quiet bool, log io.Writer) (demoResult, error) {
-	res := demoResult{Method: method, Steps: s.steps}
+	res := demoResult{Method: method, Steps: s.steps, BaseDType: base.String()}
 	var r *trainingRun
 	var err error
 	labels := classNames(trainSet)
 	switch method {
 	case "lora", "full":
 		if r, err = prepareFineTune(baseDir, method, lf, labels, seed); err != nil {
+			return res, err
+		}
+		if err := r.storeBase(base); err != nil {
 			return res, err
 		}
 	case "scratch":
@@ -196,7 +210,11 @@ func demoMethod(method, baseDir string, lf *loraFlags, s demoSettings, trainSet,
 	res.TrainableParams, res.TotalParams = r.counts()
 	resetPeakRSS()
 
-	fmt.Fprintf(log, "\n== %s ==\n", methodTitle[method])
+	title := methodTitle[method]
+	if base.DType != tensor.F32 {
+		title += ", base weights stored as " + base.String()
+	}
+	fmt.Fprintf(log, "\n== %s ==\n", title)
 	if r.lora != nil {
 		fmt.Fprintln(log, r.lora.TrainableSummary())
 	} else {
@@ -272,7 +290,11 @@ func printDemo(w io.Writer, rs []demoResult, testN int) {
 	fmt.Fprintln(w)
 	if len(rs) == 1 {
 		r := rs[0]
-		fmt.Fprintf(w, "LoRA on MNIST digits 5-9 (%d test images)\n", testN)
+		over := ""
+		if r.BaseDType != "f32" {
+			over = " over a " + r.BaseDType + " base"
+		}
+		fmt.Fprintf(w, "LoRA%s on MNIST digits 5-9 (%d test images)\n", over, testN)
 		fmt.Fprintf(w, "  trainable params   %d of %d (%.2f%%)\n", r.TrainableParams, r.TotalParams, 100*float64(r.TrainableParams)/float64(r.TotalParams))
 		fmt.Fprintf(w, "  accuracy before    %.2f%%\n", 100*r.AccuracyBefore)
 		fmt.Fprintf(w, "  accuracy after     %.2f%%\n", 100*r.AccuracyAfter)
@@ -292,7 +314,11 @@ func printDemo(w io.Writer, rs []demoResult, testN int) {
 		if dir == "" {
 			dir = r.ModelDir
 		}
-		fmt.Fprintf(w, "%-9s %9.2f%% %7.2f%%", r.Method, 100*float64(r.TrainableParams)/float64(r.TotalParams), 100*r.AccuracyBefore)
+		name := r.Method
+		if r.BaseDType != "f32" {
+			name += "-" + r.BaseDType
+		}
+		fmt.Fprintf(w, "%-9s %9.2f%% %7.2f%%", name, 100*float64(r.TrainableParams)/float64(r.TotalParams), 100*r.AccuracyBefore)
 		for _, p := range r.EvalCurve {
 			fmt.Fprintf(w, " %7.2f%%", 100*p.Accuracy)
 		}

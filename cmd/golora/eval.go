@@ -13,7 +13,7 @@ func init() {
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("eval", "--model DIR [--adapter DIR] (--data DIR | --dataset NAME) [--classes 5-9] [--json]", stderr)
+	fs := newFlagSet("eval", "--model DIR [--adapter DIR] (--data DIR | --dataset NAME) [--classes 5-9] [--base-dtype nf4 [--double-quant]] [--json]", stderr)
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory to apply")
 	dataDir := fs.String("data", "", "data directory (idx files or image folders); its test part is evaluated")
@@ -24,7 +24,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	limit := fs.Int("limit", 0, "evaluate only the first N images (0: all)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	bf := addBaseFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	base, err := bf.storage()
+	if err != nil {
 		return err
 	}
 	switch {
@@ -54,7 +59,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 		src.classes = cl
 	}
-	lm, err := loadModel(*modelDir, *adapterDir)
+	lm, err := loadModel(*modelDir, *adapterDir, base)
 	if err != nil {
 		return err
 	}

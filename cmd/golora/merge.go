@@ -10,8 +10,7 @@ import (
 
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
-	"github.com/golora/golora/peft/adalora"
-	"github.com/golora/golora/peft/lora"
+	"github.com/golora/golora/tensor"
 )
 
 func init() {
@@ -19,11 +18,16 @@ func init() {
 }
 
 func runMerge(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("merge", "--model DIR --adapter DIR --out DIR", stderr)
+	fs := newFlagSet("merge", "--model DIR --adapter DIR --out DIR [--base-dtype nf4 [--double-quant]]", stderr)
 	model := fs.String("model", "", "base model directory (config.json + model.safetensors)")
 	adapter := fs.String("adapter", "", "PEFT LoRA adapter directory")
 	out := fs.String("out", "", "output directory for the merged model")
+	bf := addBaseFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	base, err := bf.storage()
+	if err != nil {
 		return err
 	}
 	switch {
@@ -37,28 +41,27 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("merge: output directory %s is not empty", *out)
 		}
 	}
-	base, err := models.Load(*model, models.LoadOptions{})
+	// loadModel sizes a classification head from the adapter and, for a
+	// quantised base (the one a QLoRA adapter was trained on), stores the
+	// base so. Merging dequantises: the merged layers are dequant(W) +
+	// s·B·A, and every other stored weight is dequantised too, so the
+	// output is a plain f32 model, as PEFT's merge_and_unload followed by
+	// dequantize.
+	lm, err := loadModel(*model, *adapter, base)
 	if err != nil {
 		return err
 	}
 	var plain nn.Module
-	if adalora.IsAdaLoRA(*adapter) {
-		m, err := adalora.Load(base, *adapter)
-		if err != nil {
-			return err
-		}
-		plain, err = m.MergeAndUnload()
-		if err != nil {
-			return err
-		}
+	if lm.adalora != nil {
+		plain, err = lm.adalora.MergeAndUnload()
 	} else {
-		m, err := lora.Load(base, *adapter)
-		if err != nil {
-			return err
-		}
-		if plain, err = m.MergeAndUnload(); err != nil {
-			return err
-		}
+		plain, err = lm.lora.MergeAndUnload()
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := nn.ConvertFrozenLinears(plain, nn.Storage{DType: tensor.F32}); err != nil {
+		return err
 	}
 	if err := plain.(models.Model).Save(*out); err != nil {
 		return err
@@ -73,6 +76,10 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("merge: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "merged %s into %s: wrote %s\n", *adapter, *model, *out)
+	into := *model
+	if base.DType != tensor.F32 {
+		into += " stored as " + base.String() + " (dequantised)"
+	}
+	fmt.Fprintf(stdout, "merged %s into %s: wrote %s\n", *adapter, into, *out)
 	return nil
 }

@@ -31,7 +31,7 @@ func TestMergeCommand(t *testing.T) {
 	}{
 		{[]string{"merge", "--model", "x"}, 2, "required"},
 		{[]string{"merge", "--bogus"}, 2, "bogus"},
-		{[]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", "../../testdata/nope", "--out", filepath.Join(t.TempDir(), "o")}, 1, "adapter_config.json"},
+		{[]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", "../../testdata/nope", "--out", filepath.Join(t.TempDir(), "o")}, 1, "does not exist"},
 		{[]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", "../../testdata/lora/adapter", "--out", out}, 1, "not empty"},
 	} {
 		se.Reset()

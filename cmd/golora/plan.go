@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/golora/golora/collective"
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
-	"github.com/golora/golora/memory"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/plan"
@@ -28,7 +28,7 @@ type planFlags struct {
 	alpha, dropout *float64
 	dora           *bool
 	targets, save  *string
-	baseDType      *string
+	base           baseFlags
 	checkpoint     *bool
 	threads        *int
 	world, stage   *int
@@ -50,7 +50,7 @@ func addPlanFlags(fs interface {
 		dora:       fs.Bool("use-dora", false, "DoRA (use_dora): the magnitude vector, the detached norm and their buffers"),
 		targets:    fs.String("target-modules", "", "LoRA target modules, comma-separated (default: PEFT's for the model type, e.g. query,value)"),
 		save:       fs.String("modules-to-save", "", "modules trained in full beside LoRA, comma-separated (default: a classification head)"),
-		baseDType:  fs.String("base-dtype", "f32", "storage of frozen Linear weights: f32 or bf16"),
+		base:       addBaseFlags(fs),
 		checkpoint: fs.Bool("gradient-checkpointing", false, "recompute each block's forward in the backward"),
 		threads:    fs.Int("threads", 0, "kernel threads (0: all cores)"),
 		world:      fs.Int("world-size", 1, "data-parallel ranks (mpirun -np): the figures are one rank's"),
@@ -105,16 +105,16 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 		return s, err
 	}
 	s.Parallel = par
-	switch strings.ToLower(*f.baseDType) {
-	case "f32", "fp32", "float32":
-		s.BaseDType = tensor.F32
-	case "bf16", "bfloat16":
-		s.BaseDType = tensor.BF16
-	default:
-		return s, usagef("--base-dtype %q: want f32 or bf16", *f.baseDType)
+	st, err := f.base.storage()
+	if err != nil {
+		return s, err
 	}
+	s.BaseDType, s.DoubleQuant = st.DType, st.DoubleQuant
 	if method != "full" && method != "lora" {
 		return s, usagef("--method %q: want full or lora", method)
+	}
+	if method == "full" && st.DType != tensor.F32 {
+		return s, fullNeedsF32("plan", st)
 	}
 	base, err := src(false, 1)
 	if err != nil {
@@ -140,35 +140,61 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 	return s, nil
 }
 
-// compareSetups are the four methods golora compares, by name.
-func (f planFlags) compareSetups(src plan.Source) ([]string, []plan.Setup, error) {
-	names := []string{"full", "lora", "lora-bf16", "lora-ckpt"}
+// compareMethods are the setups plan and bench train compare, by name:
+// full fine-tuning, LoRA over a base stored in each dtype, and LoRA with
+// gradient checkpointing. The flags' LoRA settings apply to all; their
+// dtype and checkpointing flags do not.
+var compareMethods = []string{"full", "lora", "lora-bf16", "lora-fp16", "lora-int8", "lora-nf4", "lora-nf4-dq", "lora-ckpt"}
+
+// defaultCompare is what --compare and bench train run by default.
+const defaultCompare = "full,lora,lora-bf16,lora-ckpt"
+
+// compareSetups makes the setups of a comma-separated list of
+// compareMethods names.
+func (f planFlags) compareSetups(src plan.Source, list string) ([]string, []plan.Setup, error) {
+	ls, err := f.setup(src, "lora") // the flags' LoRA settings, checked
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
 	var out []plan.Setup
-	for _, n := range names {
+	for _, n := range splitList(list) {
+		if !slices.Contains(compareMethods, n) {
+			return nil, nil, usagef("unknown method %q (have %s)", n, strings.Join(compareMethods, ", "))
+		}
 		method := "lora"
 		if n == "full" {
 			method = "full"
 		}
-		s, err := f.setup(src, method)
-		if err != nil {
-			return nil, nil, err
+		s := ls // the flags' LoRA settings and data parallelism
+		s.Method = method
+		s.BaseDType, s.DoubleQuant, s.GradientCheckpointing = tensor.F32, false, n == "lora-ckpt"
+		if dt, ok := strings.CutPrefix(n, "lora-"); ok && dt != "ckpt" {
+			dt, dq := strings.CutSuffix(dt, "-dq")
+			if s.BaseDType, err = tensor.ParseDType(dt); err != nil {
+				return nil, nil, err
+			}
+			s.DoubleQuant = dq
 		}
-		s.BaseDType, s.GradientCheckpointing = tensor.F32, n == "lora-ckpt"
-		if n == "lora-bf16" {
-			s.BaseDType = tensor.BF16
-		}
-		out = append(out, s)
+		names, out = append(names, n), append(out, s)
+	}
+	if len(names) == 0 {
+		return nil, nil, usagef("no method given")
 	}
 	return names, out, nil
 }
 
 // planResult is one prediction, as --json prints it.
 type planResult struct {
-	Method     string           `json:"method,omitempty"`
-	Bytes      map[string]int64 `json:"bytes"`
-	WeightsBy  map[string]int64 `json:"weights_by_dtype"`
-	TotalBytes int64            `json:"total_bytes"`
-	FLOPs      struct {
+	Method    string           `json:"method,omitempty"`
+	Bytes     map[string]int64 `json:"bytes"`
+	WeightsBy map[string]int64 `json:"weights_by_dtype"`
+	// ValuesBy counts the parameter values stored in each dtype, and
+	// WeightsXF32 is the weight bytes over what they would take in f32.
+	ValuesBy    map[string]int64 `json:"weight_values_by_dtype"`
+	WeightsXF32 float64          `json:"weights_x_f32"`
+	TotalBytes  int64            `json:"total_bytes"`
+	FLOPs       struct {
 		Forward    int64 `json:"forward"`
 		BackwardDX int64 `json:"backward_dx"`
 		BackwardDW int64 `json:"backward_dw"`
@@ -190,13 +216,14 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 	}
 	e := m.Estimate(batch)
 	r := planResult{Method: name, Bytes: e.Bytes.Map(), TotalBytes: e.TotalBytes()}
-	r.WeightsBy = map[string]int64{"F32": e.Bytes[memory.WeightsF32], "BF16": e.Bytes[memory.WeightsBF16]}
+	r.WeightsBy, r.ValuesBy = e.Bytes.WeightsByDType(), e.Values.WeightsByDType()
+	r.WeightsXF32 = float64(e.Bytes.Weights()) / float64(4*e.Values.Weights())
 	r.FLOPs.Forward, r.FLOPs.BackwardDX, r.FLOPs.BackwardDW = e.Forward, e.BackwardDX, e.BackwardDW
 	rank := 0
 	if s.Method == "lora" {
 		rank = s.LoRA.R
 	}
-	r.StepMS = plan.Calibrate(m.Base.Dims(), batch, rank, s.BaseDType == tensor.BF16).StepMS(e)
+	r.StepMS = plan.Calibrate(m.Base.Dims(), batch, rank, s.Storage()).StepMS(e)
 	if e.World > 1 {
 		r.WorldSize, r.ZeroStage, r.Sent, r.Comm = e.World, s.Parallel.ZeroStage, e.Comm.Total().Sent, e.Comm.Map()
 	}
@@ -208,12 +235,13 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora [--r --lora-alpha --target-modules ...] --batch N [--base-dtype bf16] [--gradient-checkpointing] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare] [--json]", stderr)
+	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora [--r --lora-alpha --target-modules ...] --batch N [--base-dtype f32|bf16|fp16|int8|nf4 [--double-quant]] [--gradient-checkpointing] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare | --methods lora,lora-nf4,...] [--json]", stderr)
 	pf := addPlanFlags(fs)
 	method := fs.String("method", "lora", "full or lora")
 	batch := fs.Int("batch", 8, "batch size")
 	budgetFlag := fs.String("budget", "", "memory budget (e.g. 2GiB, 512MiB): report the largest batch that fits")
-	compare := fs.Bool("compare", false, "predict full, lora, lora-bf16 and lora-ckpt side by side")
+	compare := fs.Bool("compare", false, "predict "+defaultCompare+" side by side")
+	methods := fs.String("methods", "", "predict these side by side (implies --compare): "+strings.Join(compareMethods, ", "))
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -240,8 +268,15 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	names, setups := []string{*method}, []plan.Setup(nil)
+	if *methods != "" {
+		*compare = true
+	}
 	if *compare {
-		if names, setups, err = pf.compareSetups(src); err != nil {
+		list := *methods
+		if list == "" {
+			list = defaultCompare
+		}
+		if names, setups, err = pf.compareSetups(src, list); err != nil {
 			return err
 		}
 	} else {
@@ -285,10 +320,14 @@ func printPlanTable(w io.Writer, rs []planResult) {
 	t := columns[planResult]{w: w, label: 14, width: 14, items: rs}
 	t.header(func(r planResult) string { return r.Method })
 	row := t.row
-	for _, c := range []string{"weights", "gradients", "optimizer", "activations", "workspace", "data"} {
+	row("weights", func(r planResult) string { return humanBytes(r.Bytes["weights"]) })
+	for _, dt := range dtypesIn(rs, func(r planResult) map[string]int64 { return r.WeightsBy }) {
+		row("  "+strings.ToLower(dt), func(r planResult) string { return humanBytes(r.WeightsBy[dt]) })
+	}
+	row("weights x f32", func(r planResult) string { return fmt.Sprintf("%.3f", r.WeightsXF32) })
+	for _, c := range []string{"gradients", "optimizer", "activations", "workspace", "data"} {
 		row(c, func(r planResult) string { return humanBytes(r.Bytes[c]) })
 	}
-	row("  (bf16)", func(r planResult) string { return humanBytes(r.WeightsBy["BF16"]) })
 	row("total", func(r planResult) string { return humanBytes(r.TotalBytes) })
 	row("GFLOP fwd", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.Forward)/1e9) })
 	row("GFLOP bwd dX", func(r planResult) string { return fmt.Sprintf("%.2f", float64(r.FLOPs.BackwardDX)/1e9) })
@@ -306,4 +345,19 @@ func printPlanTable(w io.Writer, rs []planResult) {
 	if rs[0].MaxBatch != nil {
 		row("max batch", func(r planResult) string { return strconv.Itoa(*r.MaxBatch) })
 	}
+}
+
+// dtypesIn lists the weight dtypes that any of rs has bytes in, in
+// tensor.DTypes order.
+func dtypesIn[T any](rs []T, by func(T) map[string]int64) []string {
+	var out []string
+	for _, dt := range tensor.DTypes {
+		for _, r := range rs {
+			if by(r)[dt.String()] != 0 {
+				out = append(out, dt.String())
+				break
+			}
+		}
+	}
+	return out
 }

@@ -65,6 +65,38 @@ func TestPlanCommand(t *testing.T) {
 		t.Errorf("the methods do not save what they should: %+v", cmp.Results)
 	}
 
+	// Every base dtype side by side: weights by dtype, and their bytes
+	// over what the same values take in f32.
+	so.Reset()
+	if code := run([]string{"plan", "--preset", "vit-small-64", "--batch", "2", "--methods", "lora,lora-fp16,lora-int8,lora-nf4,lora-nf4-dq", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	var q struct {
+		Results []planResult `json:"results"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &q); err != nil || len(q.Results) != 5 {
+		t.Fatalf("%v: %s", err, so.String())
+	}
+	prev := 1.0
+	for i, dt := range []string{"F32", "F16", "INT8", "NF4", "NF4"} {
+		r := q.Results[i]
+		if r.WeightsBy[dt] <= 0 || r.ValuesBy[dt] <= 0 || !(r.WeightsXF32 <= prev) || r.WeightsBy["F32"] <= 0 {
+			t.Errorf("%s: weights by dtype %v, values %v, x f32 %v", r.Method, r.WeightsBy, r.ValuesBy, r.WeightsXF32)
+		}
+		prev = r.WeightsXF32
+		if i > 0 && r.Bytes["activations"] != q.Results[0].Bytes["activations"] {
+			t.Errorf("%s: activations %d, f32 base %d", r.Method, r.Bytes["activations"], q.Results[0].Bytes["activations"])
+		}
+	}
+	if r := q.Results[3]; float64(r.WeightsBy["NF4"])/float64(4*r.ValuesBy["NF4"]) > 0.15 {
+		t.Errorf("NF4 weights are %.3fx their f32 bytes", float64(r.WeightsBy["NF4"])/float64(4*r.ValuesBy["NF4"]))
+	}
+	so.Reset()
+	if code := run([]string{"plan", "--preset", "vit-small-64", "--batch", "2", "--methods", "lora,lora-nf4"}, &so, &se); code != 0 ||
+		!regexpLine(so.String(), "  nf4", "MiB") || !regexpLine(so.String(), "  f32", "MiB", "KiB") || !regexpLine(so.String(), "weights x f32", "1.000", "0.") {
+		t.Errorf("text table (exit %d):\n%s%s", code, so.String(), se.String())
+	}
+
 	so.Reset()
 	if code := run([]string{"plan", "--preset", "vit-small-64", "--batch", "3"}, &so, &se); code != 0 || !strings.Contains(so.String(), "activations") {
 		t.Errorf("text output (exit %d): %s%s", code, so.String(), se.String())
@@ -77,6 +109,8 @@ func TestPlanCommand(t *testing.T) {
 	}{
 		{[]string{"plan", "--preset", "vit-small-64", "--method", "qlora"}, 2, "qlora"},
 		{[]string{"plan", "--preset", "vit-small-64", "--base-dtype", "f8"}, 2, "f8"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "full", "--base-dtype", "nf4"}, 2, "needs --method lora"},
+		{[]string{"plan", "--preset", "vit-small-64", "--methods", "lora,lora-nf8"}, 2, "lora-nf8"},
 		{[]string{"plan", "--preset", "vit-small-64", "--budget", "lots"}, 2, "lots"},
 		{[]string{"plan", "--preset", "vit-small-64", "--batch", "0"}, 2, "batch"},
 		{[]string{"plan", "--preset", "vit-small-64", "--r", "0"}, 2, "--r 0 is out of range"},
@@ -116,8 +150,33 @@ func TestBenchTrainCommand(t *testing.T) {
 			t.Errorf("%s: step %v ms, %v images/s", r.Method, r.StepMS, r.ImagesPerS)
 		}
 	}
-	if rep.Results[1].RatioToFull == nil {
+	if rep.Results[1].RatioToFull == nil || rep.Results[1].Ratio == nil || rep.Results[1].Ratio.To != "full" {
 		t.Error("no ratio to full")
+	}
+	// LoRA over an NF4 base beside the f32 base, steps interleaved.
+	so.Reset()
+	if code := run([]string{"bench", "train", "--preset", "vit-small-64", "--batch", "1", "--steps", "2", "--warmup", "0", "--methods", "lora,lora-nf4-dq", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	rep.Results = nil
+	if err := json.Unmarshal(so.Bytes(), &rep); err != nil || len(rep.Results) != 2 {
+		t.Fatalf("%v: %s", err, so.String())
+	}
+	nf4 := rep.Results[1]
+	if nf4.Bytes["weights_nf4"] <= 0 || nf4.Bytes["weights_nf4"] != nf4.Planned.Bytes["weights_nf4"] || nf4.Ratio == nil || nf4.Ratio.To != "lora" ||
+		!(nf4.Ratio.TotalBytes < 1) || nf4.RatioToFull != nil || nf4.StepMS <= 0 {
+		t.Errorf("lora-nf4-dq: %+v (ratio %+v)", nf4, nf4.Ratio)
+	}
+	// Interleaving keeps every method's model at once: refused when they do
+	// not fit together, with the way out named; --sequential fits.
+	t.Setenv("GOLORA_MEM_AVAILABLE", "40000000")
+	se.Reset()
+	args := []string{"bench", "train", "--preset", "vit-small-64", "--batch", "2", "--steps", "1", "--warmup", "0", "--methods", "lora,lora-nf4"}
+	if code := run(args, &so, &se); code != 1 || !strings.Contains(se.String(), "--sequential") {
+		t.Errorf("interleaved beyond the memory: exit %d, %q", code, se.String())
+	}
+	if code := run(append(args, "--sequential"), &so, &se); code != 0 {
+		t.Errorf("--sequential within the memory: exit %d, %q", code, se.String())
 	}
 	for _, args := range [][]string{
 		{"bench", "train", "--preset", "vit-small-64", "--methods", "full,qlora"},

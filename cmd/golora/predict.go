@@ -24,12 +24,17 @@ type prediction struct {
 }
 
 func runPredict(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("predict", "--model DIR [--adapter DIR] [--json] IMAGE...", stderr)
+	fs := newFlagSet("predict", "--model DIR [--adapter DIR] [--base-dtype nf4 [--double-quant]] [--json] IMAGE...", stderr)
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory to apply")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	bf := addBaseFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	base, err := bf.storage()
+	if err != nil {
 		return err
 	}
 	if *modelDir == "" {
@@ -41,7 +46,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	if err := setThreads(*threads); err != nil {
 		return err
 	}
-	lm, err := loadModel(*modelDir, *adapterDir)
+	lm, err := loadModel(*modelDir, *adapterDir, base)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	dataset := fs.String("dataset", "", "mnist, fashion-mnist, or a directory (idx files or image folders)")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores, shared among the ranks mpirun starts on this machine)")
-	baseDType := fs.String("base-dtype", "f32", "storage of the frozen Linear weights: f32, or bf16 (LoRA only; halves them)")
+	bf := addBaseFlags(fs)
 	ckpt := fs.Bool("gradient-checkpointing", false, "recompute each encoder block's forward in the backward: less activation memory, more time")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
@@ -131,12 +131,12 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if err := checkArgs(&a); err != nil {
 		return err
 	}
-	dt, err := parseBaseDType(*baseDType)
+	base, err := bf.storage()
 	if err != nil {
 		return err
 	}
-	if dt == tensor.BF16 && *method == "full" {
-		return usagef("train: --base-dtype bf16 needs --method lora: full fine-tuning trains every weight, and weights train in f32")
+	if base.DType != tensor.F32 && *method == "full" {
+		return fullNeedsF32("train", base)
 	}
 	if err := lf.family.checkMethod(*method); err != nil {
 		return err
@@ -192,8 +192,8 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	// Trainability is decided: only frozen weights are converted.
-	if dt == tensor.BF16 {
-		nn.ConvertFrozenLinears(r.model, tensor.BF16)
+	if err := r.storeBase(base); err != nil {
+		return err
 	}
 	r.model.SetGradientCheckpointing(*ckpt)
 	if err := checkTrainStep(&plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(comm, &a)}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
@@ -279,6 +279,19 @@ func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed ui
 	}
 	nn.SetTraining(m, true)
 	return r, nil
+}
+
+// storeBase stores the frozen Linear weights of the run's model as s
+// (models.StoreBase: the output head stays f32 under int8 and NF4).
+func (r *trainingRun) storeBase(s nn.Storage) error {
+	r.base = s
+	if s.DType == tensor.F32 {
+		return nil
+	}
+	if _, err := models.StoreBase(r.model, s); err != nil {
+		return err
+	}
+	return nil
 }
 
 // counts returns the trainable and total parameter counts (PEFT's, with

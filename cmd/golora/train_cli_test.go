@@ -272,21 +272,24 @@ func TestPretrainTrainEvalPredict(t *testing.T) {
 func TestTrainResumeCLI(t *testing.T) {
 	dataDir := tinyData(t)
 	model := tinyModelDir(t)
-	common := []string{"train", "--model", model, "--dataset", dataDir, "--max-steps", "8", "--save-steps", "4",
-		"--per-device-train-batch-size", "8", "--lora-dropout", "0.2", "--quiet", "--threads", "1"}
-	a := filepath.Join(t.TempDir(), "a")
-	if code, _, e := golora(append(common, "--output-dir", a)...); code != 0 {
-		t.Fatal(e)
-	}
-	// Resume the same run from its step-4 checkpoint into another directory.
-	b := filepath.Join(t.TempDir(), "b")
-	if code, _, e := golora(append(common, "--output-dir", b, "--resume="+filepath.Join(a, "checkpoint-4"))...); code != 0 {
-		t.Fatal(e)
-	}
-	x, _ := os.ReadFile(filepath.Join(a, "adapter_model.safetensors"))
-	y, _ := os.ReadFile(filepath.Join(b, "adapter_model.safetensors"))
-	if len(x) == 0 || !bytes.Equal(x, y) {
-		t.Errorf("resumed adapter differs from the uninterrupted one (%d vs %d bytes)", len(x), len(y))
+	for _, base := range [][]string{nil, {"--base-dtype", "nf4", "--double-quant"}} {
+		common := append([]string{"train", "--model", model, "--dataset", dataDir, "--max-steps", "8", "--save-steps", "4",
+			"--per-device-train-batch-size", "8", "--lora-dropout", "0.2", "--quiet", "--threads", "1"}, base...)
+		a := filepath.Join(t.TempDir(), "a")
+		if code, _, e := golora(append(common, "--output-dir", a)...); code != 0 {
+			t.Fatal(e)
+		}
+		// Resume the same run from its step-4 checkpoint into another
+		// directory (over an NF4 base: quantised again, identically).
+		b := filepath.Join(t.TempDir(), "b")
+		if code, _, e := golora(append(common, "--output-dir", b, "--resume="+filepath.Join(a, "checkpoint-4"))...); code != 0 {
+			t.Fatal(e)
+		}
+		x, _ := os.ReadFile(filepath.Join(a, "adapter_model.safetensors"))
+		y, _ := os.ReadFile(filepath.Join(b, "adapter_model.safetensors"))
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("base %v: resumed adapter differs from the uninterrupted one (%d vs %d bytes)", base, len(x), len(y))
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 	"github.com/golora/golora/train"
 )
@@ -97,13 +98,39 @@ func parseInts(name, s string, lo, hi int) ([]int, error) {
 	return out, nil
 }
 
-// parseBaseDType parses --base-dtype: f32 or bf16.
-func parseBaseDType(s string) (tensor.DType, error) {
-	switch strings.ToLower(s) {
-	case "f32", "fp32", "float32":
-		return tensor.F32, nil
-	case "bf16", "bfloat16":
-		return tensor.BF16, nil
+// baseFlags are --base-dtype and --double-quant: how the frozen base's
+// Linear weights are stored (QLoRA's 4-bit base is nf4 with
+// --double-quant).
+type baseFlags struct {
+	dtype       *string
+	doubleQuant *bool
+}
+
+func addBaseFlags(fs interface {
+	String(name, value, usage string) *string
+	Bool(name string, value bool, usage string) *bool
+}) baseFlags {
+	return baseFlags{
+		dtype: fs.String("base-dtype", "f32", "storage of the frozen base's Linear weights: f32, bf16, fp16, int8 (per-row absmax) "+
+			"or nf4 (4-bit NormalFloat, blocks of 64), dequantised inside the GEMM; the output head and convolutions stay f32 under int8/nf4"),
+		doubleQuant: fs.Bool("double-quant", false, "with --base-dtype nf4: quantise the block scales to 8 bits too (QLoRA's double quantisation)"),
 	}
-	return 0, usagef("--base-dtype %q: want f32 or bf16", s)
+}
+
+// storage parses the flags; errors are usage errors.
+func (b baseFlags) storage() (nn.Storage, error) {
+	dt, err := tensor.ParseDType(*b.dtype)
+	if err != nil {
+		return nn.Storage{}, usagef("--base-dtype %q: want f32, bf16, fp16, int8 or nf4", *b.dtype)
+	}
+	if *b.doubleQuant && dt != tensor.NF4 {
+		return nn.Storage{}, usagef("--double-quant quantises NF4's block scales: it needs --base-dtype nf4, not %s", *b.dtype)
+	}
+	return nn.Storage{DType: dt, DoubleQuant: *b.doubleQuant}, nil
+}
+
+// fullNeedsF32 is the usage error for full fine-tuning over a base that is
+// not f32.
+func fullNeedsF32(cmd string, s nn.Storage) error {
+	return usagef("%s: --base-dtype %s needs --method lora: full fine-tuning trains every weight, in f32 (a %s base stays frozen under LoRA adapters, as in QLoRA)", cmd, s, s)
 }

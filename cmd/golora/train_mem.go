@@ -13,7 +13,6 @@ import (
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/plan"
-	"github.com/golora/golora/tensor"
 )
 
 // peakRSS returns the process's peak resident set size in bytes since the
@@ -52,7 +51,7 @@ type memoryReport struct {
 	ZeroStage             int              `json:"zero_stage,omitempty"`
 	PlannedSentPerStep    int64            `json:"planned_sent_bytes_per_step,omitempty"`
 	EvalBatch             int              `json:"eval_batch,omitempty"` // evaluated with this batch (0: no evaluation)
-	BaseDType             string           `json:"base_dtype"`
+	BaseDType             string           `json:"base_dtype"`           // f32, bf16, fp16, int8, nf4 or nf4-dq (double quantisation)
 	GradientCheckpointing bool             `json:"gradient_checkpointing"`
 	PeakBytes             map[string]int64 `json:"peak_bytes"`
 	PeakTotalBytes        int64            `json:"peak_total_bytes"`
@@ -81,11 +80,8 @@ func (r *trainingRun) measure(method string, batch int) memoryReport {
 	pm := &plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(c, &r.args)}
 	e := pm.EstimateRank(batch, c.Rank())
 	dt := "f32"
-	for _, p := range nn.AllParams(r.model) {
-		if p.Value.DType() == tensor.BF16 {
-			dt = "bf16"
-			break
-		}
+	if r.base.DType != 0 {
+		dt = r.base.String()
 	}
 	eb := 0
 	if r.evalSet != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,8 @@ func TestTrainMemoryBreakdown(t *testing.T) {
 	runs := map[string][]string{
 		"f32":  nil,
 		"bf16": {"--base-dtype", "bf16"},
+		"nf4":  {"--base-dtype", "nf4", "--double-quant"},
+		"int8": {"--base-dtype", "int8"},
 		"ckpt": {"--gradient-checkpointing"},
 		"full": {"--method", "full"},
 	}
@@ -79,6 +82,18 @@ func TestTrainMemoryBreakdown(t *testing.T) {
 	if !(bf16.PeakBytes["weights"] < f32.PeakBytes["weights"]) {
 		t.Errorf("weights with bf16 base %d bytes, with f32 %d: want fewer", bf16.PeakBytes["weights"], f32.PeakBytes["weights"])
 	}
+	// Quantised bases: each dtype's weights measured exactly as planned,
+	// and in memory.json under their own key.
+	for name, want := range map[string]string{"nf4": "nf4-dq", "int8": "int8", "bf16": "bf16"} {
+		m := mem[name]
+		key := "weights_" + strings.TrimSuffix(want, "-dq")
+		if m.BaseDType != want || m.PeakBytes[key] <= 0 || m.PeakBytes[key] != m.PlannedBytes[key] || m.PeakBytes["weights_f32"] != m.PlannedBytes["weights_f32"] {
+			t.Errorf("%s: base %q, %s measured %d planned %d, f32 %d/%d", name, m.BaseDType, key, m.PeakBytes[key], m.PlannedBytes[key], m.PeakBytes["weights_f32"], m.PlannedBytes["weights_f32"])
+		}
+		if name != "bf16" && !(m.PeakBytes["weights"] < bf16.PeakBytes["weights"]) {
+			t.Errorf("%s weights %d bytes, bf16 %d: want fewer", name, m.PeakBytes["weights"], bf16.PeakBytes["weights"])
+		}
+	}
 	if !(ckpt.PlannedBytes["activations"] < f32.PlannedBytes["activations"]) {
 		t.Errorf("planned activations with checkpointing %d bytes, without %d: want fewer", ckpt.PlannedBytes["activations"], f32.PlannedBytes["activations"])
 	}
@@ -116,12 +131,33 @@ func regexpLine(s, first string, words ...string) bool {
 
 func TestTrainMemoryFlagErrors(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	for _, args := range [][]string{
-		{"train", "--model", "m", "--dataset", "mnist", "--output-dir", out, "--method", "full", "--base-dtype", "bf16"},
-		{"train", "--model", "m", "--dataset", "mnist", "--output-dir", out, "--base-dtype", "f16"},
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--method", "full", "--base-dtype", "bf16"}, "needs --method lora"},
+		{[]string{"--method", "full", "--base-dtype", "nf4"}, "full fine-tuning trains every weight, in f32"},
+		{[]string{"--base-dtype", "f8"}, `--base-dtype "f8": want f32, bf16, fp16, int8 or nf4`},
+		{[]string{"--base-dtype", "int4"}, `--base-dtype "int4"`},
+		{[]string{"--base-dtype", "int8", "--double-quant"}, "--double-quant quantises NF4's block scales: it needs --base-dtype nf4"},
+		{[]string{"--double-quant"}, "needs --base-dtype nf4"},
 	} {
-		if code, _, e := golora(args...); code != 2 || !strings.Contains(e, "base-dtype") {
-			t.Errorf("%v: exit %d, stderr %q; want 2 naming --base-dtype", args[len(args)-4:], code, e)
+		for _, cmd := range [][]string{
+			{"train", "--model", "m", "--dataset", "mnist", "--output-dir", out},
+			{"demo"}, {"eval", "--model", "m", "--dataset", "mnist"}, {"predict", "--model", "m"},
+			{"merge", "--model", "m", "--adapter", "a", "--out", out}, {"plan", "--preset", "vit-small-64"},
+		} {
+			if cmd[0] != "train" && cmd[0] != "plan" && slices.Contains(tc.args, "full") {
+				continue
+			}
+			args := append(slices.Clone(cmd), tc.args...)
+			if cmd[0] == "predict" {
+				args = append(args, "x.png")
+			}
+			code, _, e := golora(args...)
+			if code != 2 || !strings.Contains(e, tc.want) || strings.Count(e, "\n") != 1 {
+				t.Errorf("%s %v: exit %d, stderr %q; want 2 and one line with %q", cmd[0], tc.args, code, e, tc.want)
+			}
 		}
 	}
 }

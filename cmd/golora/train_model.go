@@ -19,6 +19,7 @@ import (
 	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/safetensors"
+	"github.com/golora/golora/tensor"
 )
 
 // ProcessorFile is a model directory's preprocessing config.
@@ -109,14 +110,17 @@ func saveModelDir(m models.Model, pc *data.ProcessorConfig, dir string) error {
 // loadedModel is a model ready to run: the base, its preprocessing (image
 // models), and the LoRA wrapper when an adapter was loaded.
 type loadedModel struct {
-	model models.Model
-	pc    *data.ProcessorConfig
-	lora  *lora.Model
+	model   models.Model
+	pc      *data.ProcessorConfig
+	lora    *lora.Model
+	adalora *adalora.Model // instead of lora, for an AdaLoRA adapter
 }
 
 // loadModel reads a model directory (and, if adapterDir is set, a PEFT
-// adapter onto it) for inference.
-func loadModel(dir, adapterDir string) (*loadedModel, error) {
+// adapter onto it) for inference, with the base's frozen Linear weights
+// stored as base (e.g. NF4: QLoRA inference, the adapter on the quantised
+// base it was trained on).
+func loadModel(dir, adapterDir string, base nn.Storage) (*loadedModel, error) {
 	m, err := models.Load(dir, models.LoadOptions{})
 	if err != nil {
 		return nil, err
@@ -144,7 +148,7 @@ func loadModel(dir, adapterDir string) (*loadedModel, error) {
 			}
 		}
 		if adalora.IsAdaLoRA(adapterDir) {
-			_, err = adalora.Load(m, adapterDir)
+			lm.adalora, err = adalora.Load(m, adapterDir)
 		} else {
 			lm.lora, err = lora.Load(m, adapterDir)
 		}
@@ -152,6 +156,11 @@ func loadModel(dir, adapterDir string) (*loadedModel, error) {
 			return nil, err
 		}
 		nn.SetTraining(m, false)
+	}
+	if base.DType != tensor.F32 {
+		if _, err := models.StoreBase(lm.model, base); err != nil {
+			return nil, err
+		}
 	}
 	if lm.pc, err = loadProcessorConfig(dir, lm.model.Spec()); err != nil {
 		return nil, err

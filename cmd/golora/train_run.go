@@ -11,6 +11,7 @@ import (
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
+	"github.com/golora/golora/nn"
 	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/train"
@@ -55,6 +56,7 @@ type trainingRun struct {
 	evalSet  train.Dataset
 	resume   string // "", "latest" or a checkpoint directory
 	stderr   io.Writer
+	base     nn.Storage // how the frozen Linear weights are stored (zero: f32)
 
 	comm       collective.Comm // nil: one process
 	measureMem bool            // start measuring memory once the trainer is prepared

@@ -32,6 +32,7 @@ func newPatchEmbeddings(name string, cfg *Config) *PatchEmbeddings {
 	c, p := cfg.NumChannels, cfg.PatchSize
 	proj := nn.NewLinear(nn.Join(name, "projection"), c*p*p, cfg.HiddenSize, true)
 	proj.Weight.Value = tensor.New(tensor.F32, cfg.HiddenSize, c, p, p)
+	proj.Conv = true // a Conv2d in transformers: not quantised (bitsandbytes replaces Linears only)
 	return &PatchEmbeddings{name: name, Projection: proj, Channels: c, Image: cfg.ImageSize, Patch: p}
 }
 

@@ -32,6 +32,7 @@ type Linear struct {
 
 	enabled  bool // false: the base output only (disable_adapter)
 	merged   bool
+	premerge *tensor.Tensor // the base weight's storage before a merge, when not f32
 	training bool
 	step     uint64
 	shard    uint64 // this process's part of the global batch (nn.SetBatchShard)
@@ -224,26 +225,30 @@ func (l *Linear) deltaInto(w []float32, sign float32) {
 	kernels.Sgemm(false, false, out, in, r, s, l.B.Value.F32(), r, ae, in, 1, w, in)
 }
 
-// merge folds the update into the base weight.
+// merge folds the update into the base weight; a bf16, fp16, int8 or NF4
+// base weight is dequantised first (the merged weight is f32) and put back
+// by unmerge, as in package lora.
 func (l *Linear) merge() error {
 	if l.merged {
 		return fmt.Errorf("adalora: %s: already merged", l.Name())
 	}
-	w := l.Base.Weight.Value
-	if w.DType() != tensor.F32 {
-		return fmt.Errorf("adalora: %s: cannot merge into a %v base weight without loss; load the base in f32", l.Name(), w.DType())
-	}
-	l.deltaInto(w.F32(), 1)
+	l.premerge = l.Base.DequantizeWeight()
+	l.deltaInto(l.Base.Weight.Value.F32(), 1)
 	l.merged = true
 	return nil
 }
 
-// unmerge subtracts the merged update again.
+// unmerge subtracts the merged update again, or restores the stored weight.
 func (l *Linear) unmerge() {
-	if l.merged {
-		l.deltaInto(l.Base.Weight.Value.F32(), -1)
-		l.merged = false
+	if !l.merged {
+		return
 	}
+	if l.premerge != nil {
+		l.Base.Weight.Value, l.premerge = l.premerge, nil
+	} else {
+		l.deltaInto(l.Base.Weight.Value.F32(), -1)
+	}
+	l.merged = false
 }
 
 // Buffers implements nn.Buffered (the base layer's are its own).

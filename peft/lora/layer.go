@@ -53,6 +53,9 @@ type Linear struct {
 	adapters map[string]*adapter
 	active   string // "" when adapters are disabled
 	merged   string // adapter currently merged into Base's weight, if any
+	// premerge is Base's weight storage before the merge when that was
+	// not f32 (a bf16, fp16, int8 or NF4 base): Unmerge puts it back.
+	premerge *tensor.Tensor
 	training bool
 	step     uint64
 	shard    uint64 // this process's part of the global batch (nn.SetBatchShard)
@@ -251,7 +254,10 @@ func (l *Linear) deltaInto(w []float32, a *adapter, sign float32) {
 	kernels.Sgemm(false, false, out, in, r, sign*a.scale, a.B.Value.F32(), r, a.A.Value.F32(), in, 1, w, in)
 }
 
-// merge folds adapter name into the base weight.
+// merge folds adapter name into the base weight. A base weight stored in
+// bf16, fp16, int8 or NF4 is dequantised first: the merged weight is f32,
+// W' = dequant(W) + s·B·A, as PEFT's merge followed by dequantize gives it
+// (no second rounding), and unmerge puts the stored original back exactly.
 func (l *Linear) merge(name string) error {
 	a, ok := l.adapters[name]
 	if !ok {
@@ -260,25 +266,26 @@ func (l *Linear) merge(name string) error {
 	if l.merged != "" {
 		return fmt.Errorf("lora: %s: adapter %q is already merged", l.Name(), l.merged)
 	}
-	w := l.Base.Weight.Value
-	if w.DType() != tensor.F32 {
-		return fmt.Errorf("lora: %s: cannot merge into a %v base weight without loss; load the base in f32", l.Name(), w.DType())
-	}
-	if a.isDoRA() {
-		l.mergeDoRA(w.F32(), a)
+	l.premerge = l.Base.DequantizeWeight()
+	if w := l.Base.Weight.Value.F32(); a.isDoRA() {
+		l.mergeDoRA(w, a)
 	} else {
-		l.deltaInto(w.F32(), a, 1)
+		l.deltaInto(w, a, 1)
 	}
 	l.merged = name
 	return nil
 }
 
-// unmerge subtracts the merged adapter again.
+// unmerge subtracts the merged adapter again, or restores the stored
+// weight it was merged into.
 func (l *Linear) unmerge() {
 	if l.merged == "" {
 		return
 	}
-	if a := l.adapters[l.merged]; a.isDoRA() {
+	if a := l.adapters[l.merged]; l.premerge != nil {
+		l.Base.Weight.Value, l.premerge = l.premerge, nil
+		a.mergedNorm = nil
+	} else if a.isDoRA() {
 		l.unmergeDoRA(l.Base.Weight.Value.F32(), a)
 	} else {
 		l.deltaInto(l.Base.Weight.Value.F32(), a, -1)
