@@ -29,3 +29,17 @@ func withLast(shape []int, d int) []int {
 	s[len(s)-1] = d
 	return s
 }
+
+// OutputBuffer returns a module's output buffer of the given shape: *kept
+// (an activation) or, when transient, *temp (workspace, which a model's
+// blocks hand on, so one serves them all; see the package doc). The unused
+// one is left alone: it may be a buffer that the module only carries for
+// the next block.
+func OutputBuffer(kept, temp **tensor.Tensor, transient bool, shape ...int) *tensor.Tensor {
+	if transient {
+		*temp = ReuseAs(memory.Workspace, *temp, shape...)
+		return *temp
+	}
+	*kept = ReuseAs(memory.Activations, *kept, shape...)
+	return *kept
+}

@@ -62,6 +62,8 @@ func TestPlanMatchesAllocation(t *testing.T) {
 		train []string // module names whose parameters train (all: "*")
 		needX bool
 		eval  bool
+		// transient: no backward reads the output (KeepOutput(false))
+		transient bool
 	}
 	mustInter := func() plannable {
 		m, err := NewIntermediate("i", 8, 20, "gelu")
@@ -95,6 +97,14 @@ func TestPlanMatchesAllocation(t *testing.T) {
 		{name: "attention query only", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0, 5) }, in: []int{2, 5, 12}, train: []string{"s.query"}},
 		{name: "attention value only, dropout", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0.2, 5) }, in: []int{2, 5, 12}, train: []string{"s.value"}},
 		{name: "attention frozen dx", build: func() plannable { return NewSelfAttention("s", 12, 2, false, 0, 5) }, in: []int{1, 4, 12}, needX: true},
+		{name: "linear frozen transient", build: func() plannable { return NewLinear("l", 8, 6, true) }, in: []int{10, 8}, needX: true, transient: true},
+		{name: "layernorm transient", build: func() plannable { return NewLayerNorm("n", 8, 1e-5) }, in: []int{3, 8}, transient: true},
+		{name: "activation transient", build: mustAct, in: []int{3, 7}, needX: true, transient: true},
+		{name: "dropout transient", build: func() plannable { return NewDropout("d", 0.25, 1) }, in: []int{4, 9}, needX: true, transient: true},
+		{name: "output frozen transient", build: func() plannable { return NewOutput("o", 12, 8, 0.1, 3) }, in: []int{2, 3, 12}, needX: true, transient: true},
+		{name: "intermediate trainable transient", build: mustInter, in: []int{2, 3, 8}, train: []string{"*"}, transient: true},
+		{name: "attention frozen transient", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0.1, 5) }, in: []int{2, 5, 12}, transient: true},
+		{name: "attention key only transient", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0, 5) }, in: []int{2, 5, 12}, train: []string{"s.key"}, transient: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,8 +124,11 @@ func TestPlanMatchesAllocation(t *testing.T) {
 				SetTraining(l, false)
 			}
 			x := randT(rng, 1, c.in...)
+			KeepOutput(l, !c.transient)
 			checkPlan(t, l, x, true, c.needX, rng)
-			checkPlan(t, c.build(), x, false, c.needX, rng)
+			l2 := c.build()
+			KeepOutput(l2, !c.transient)
+			checkPlan(t, l2, x, false, c.needX, rng)
 		})
 	}
 }

@@ -179,8 +179,9 @@ func TestMaxBatch(t *testing.T) {
 }
 
 // TestCheckpointLoRAGradients checks that gradient checkpointing leaves
-// LoRA's gradients bitwise unchanged, with LoRA, hidden and attention
-// dropout on.
+// LoRA's (and full fine-tuning's) gradients bitwise unchanged, with LoRA,
+// hidden and attention dropout on: the recomputed forward and the restored
+// transient outputs (nn.Restore) of a plain run agree bit for bit.
 func TestCheckpointLoRAGradients(t *testing.T) {
 	ms := methods(t, small())
 	grads := func(s Setup) map[string][]float32 {
@@ -203,7 +204,9 @@ func TestCheckpointLoRAGradients(t *testing.T) {
 		}
 		return g
 	}
-	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(t, small(), false), partial(t, small(), true)}} {
+	fullCkpt := ms["full"]
+	fullCkpt.GradientCheckpointing = true
+	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(t, small(), false), partial(t, small(), true)}, {ms["full"], fullCkpt}} {
 		plain, ckpt := grads(pair[0]), grads(pair[1])
 		if len(plain) == 0 || len(plain) != len(ckpt) {
 			t.Fatalf("%d vs %d trainable parameters", len(plain), len(ckpt))

@@ -150,6 +150,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 // final LayerNorm runs on the CLS rows only: it is row-wise, and the
 // classifier reads nothing else, so the logits are those of transformers.
 func (m *Model) Forward(pix *tensor.Tensor) *tensor.Tensor {
+	m.prepare()
 	h := m.Embeddings.Forward(pix)
 	for i, l := range m.Layers {
 		m.take(i)
@@ -175,14 +176,12 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	if m.cls == nil {
 		panic("vit: Backward before Forward")
 	}
-	below, belowNorm := m.belowFunc()
-	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
+	m.prepare()
 	g := m.Classifier.Backward(dlogits)
 	m.unitDone(0)
 	if g == nil {
 		return nil
 	}
-	m.LayerNorm.SetInputGrad(belowNorm)
 	g = m.LayerNorm.Backward(g)
 	m.unitDone(1)
 	if g == nil {
@@ -197,18 +196,20 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	g = m.dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		if m.checkpoint && m.holder != i {
+		switch {
+		case m.holder == i: // the last forward on the shared buffers was its own
+		case m.checkpoint:
 			m.recompute(i)
+		default: // other blocks ran on its transient buffers since
+			m.take(i)
+			nn.Restore(m.Layers[i])
 		}
-		m.take(i)
-		m.Layers[i].SetInputGrad(below(i))
 		g = m.Layers[i].Backward(g)
 		m.unitDone(2 + len(m.Layers) - 1 - i)
 		if g == nil {
 			return nil
 		}
 	}
-	m.Embeddings.SetInputGrad(m.InputGrad)
 	g = m.Embeddings.Backward(g)
 	m.unitDone(2 + len(m.Layers))
 	return g
@@ -231,6 +232,19 @@ func (m *Model) unitDone(u int) {
 	if m.gradUnit != nil {
 		m.gradUnit(u)
 	}
+}
+
+// prepare sets the input-gradient and keep flags of the top-level modules
+// and blocks as Backward needs them; Forward, Backward and Plan share it.
+func (m *Model) prepare() {
+	below, belowNorm := m.belowFunc()
+	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
+	m.LayerNorm.SetInputGrad(belowNorm)
+	m.LayerNorm.KeepOutput(nn.NeedsInput(m.Classifier))
+	for i, l := range m.Layers {
+		l.SetInputGrad(below(i))
+	}
+	m.Embeddings.SetInputGrad(m.InputGrad)
 }
 
 // ZeroGrads clears the gradients of all trainable parameters.

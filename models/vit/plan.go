@@ -14,15 +14,14 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	B, T, H := in[0], m.Config.Tokens(), m.Config.HiddenSize
 	seq := []int{B, T, H}
 	below, belowNorm := m.belowFunc()
+	m.prepare()
 
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*H) // cls
 	cls := []int{B, H}
 	// Walk down as Backward does; goes says whether the gradient still flows.
-	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
 	c = c.Plus(nn.PlanOf(m.Classifier, cls, backward))
 	goes := backward && (belowNorm || nn.HasTrainable(m.LayerNorm))
-	m.LayerNorm.SetInputGrad(belowNorm)
 	c = c.Plus(m.LayerNorm.Plan(cls, goes))
 	goes = goes && belowNorm
 	if goes {
@@ -30,7 +29,6 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	}
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		l := m.Layers[i]
-		l.SetInputGrad(below(i))
 		c = c.Plus(l.Plan(seq, goes))
 		if m.checkpoint && goes && i != len(m.Layers)-1 {
 			re := l.Plan(seq, false) // the recomputation
@@ -40,7 +38,6 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 		}
 		goes = goes && below(i)
 	}
-	m.Embeddings.SetInputGrad(m.InputGrad)
 	return c.Plus(m.Embeddings.Plan(in, goes))
 }
 

@@ -151,6 +151,20 @@ func (l *Linear) SetInputGrad(need bool) {
 	l.Base.SetInputGrad(need)
 }
 
+var (
+	_ nn.OutputKeeper = (*Linear)(nil)
+	_ nn.InputReader  = (*Linear)(nil)
+)
+
+// KeepOutput implements nn.OutputKeeper: the output is the base layer's.
+func (l *Linear) KeepOutput(keep bool) { l.Base.KeepOutput(keep) }
+
+// NeedsInput implements nn.InputReader: dA reads the (dropped) input.
+func (l *Linear) NeedsInput() bool {
+	a := l.adapters[l.active]
+	return l.Base.NeedsInput() || a != nil && l.merged == "" && a.A.Trainable
+}
+
 // addAdapter creates adapter name with the resolved spec: the factors
 // initialised as spec.init asks (which may rewrite the base weight), then
 // DoRA's magnitude. Nothing changes when it returns an error.
