@@ -100,6 +100,9 @@ type Layer struct {
 	r, y   *tensor.Tensor
 	rt     *tensor.Tensor // r when no backward reads it
 	dr, dx *tensor.Tensor
+	// dxSlot is the plan's key of dx: the model hands every other block
+	// the same dx buffer (see Model.Backward), so the key names the parity.
+	dxSlot string
 }
 
 func newLayer(name string, cfg *Config, seed uint64) (*Layer, error) {
@@ -241,7 +244,7 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 		inner.Bytes[memory.Workspace] += 4 * int64(n) // dr
 	}
 	if bw && l.needDX {
-		own.Bytes[memory.Workspace] += 4 * int64(n) // dx
+		own.Slot(l.dxSlot, memory.Workspace, n)
 	}
 	inter := withLast(in, nn.OutFeatures(l.Intermediate.Dense))
 	inner = inner.Plus(l.Output.Plan(inter, bw))

@@ -26,6 +26,11 @@ type Model struct {
 	b, t                    int
 	cls                     *tensor.Tensor // [B, H]: the CLS rows of the encoder output
 	dseq                    *tensor.Tensor // [B, T, H]
+	// dxs are the blocks' input gradients by parity: block i writes its
+	// dx into dxs[i%2] while it reads block i+1's from the other, so two
+	// buffers serve all blocks (dseq, the top block's incoming gradient,
+	// is the one of parity len(Layers)%2).
+	dxs [2]*tensor.Tensor
 
 	// holder is the block that holds the blocks' one pooled set of internal
 	// buffers (workspace; with checkpointing, activations too); park keeps
@@ -103,6 +108,7 @@ func build(cfg Config, seed uint64) (*Model, error) {
 			return nil, fmt.Errorf("vit: config: %w", err)
 		}
 		l.Attention.Attention.Scratch = scratch
+		l.dxSlot = dxSlot(i)
 		m.Layers = append(m.Layers, l)
 	}
 	m.LayerNorm = nn.NewLayerNorm("vit.layernorm", cfg.HiddenSize, float32(cfg.LayerNormEps))
@@ -188,7 +194,9 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
-	m.dseq = nn.ReuseAs(memory.Workspace, m.dseq, B, T, H)
+	top := &m.dxs[len(m.Layers)%2]
+	*top = nn.ReuseAs(memory.Workspace, *top, B, T, H)
+	m.dseq = *top
 	d := m.dseq.F32()
 	clear(d)
 	for b := 0; b < B; b++ {
@@ -204,7 +212,10 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 			m.take(i)
 			nn.Restore(m.Layers[i])
 		}
-		g = m.Layers[i].Backward(g)
+		l, dx := m.Layers[i], &m.dxs[i%2]
+		l.dx, *dx = *dx, l.dx
+		g = l.Backward(g)
+		l.dx, *dx = *dx, l.dx
 		m.unitDone(2 + len(m.Layers) - 1 - i)
 		if g == nil {
 			return nil
@@ -233,6 +244,9 @@ func (m *Model) unitDone(u int) {
 		m.gradUnit(u)
 	}
 }
+
+// dxSlot is the plan's key of the input gradient of block i (m.dxs).
+func dxSlot(i int) string { return fmt.Sprintf("vit.encoder.layer#dx%d", i%2) }
 
 // prepare sets the input-gradient and keep flags of the top-level modules
 // and blocks as Backward needs them; Forward, Backward and Plan share it.

@@ -25,7 +25,7 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	c = c.Plus(m.LayerNorm.Plan(cls, goes))
 	goes = goes && belowNorm
 	if goes {
-		c.Bytes[memory.Workspace] += 4 * int64(B*T*H) // dseq
+		c.Slot(dxSlot(len(m.Layers)), memory.Workspace, B*T*H) // dseq
 	}
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		l := m.Layers[i]

@@ -65,7 +65,12 @@ type Linear struct {
 	x    *tensor.Tensor // input, by reference
 	used *adapter       // adapter applied in the last Forward (nil: none)
 	seed uint64         // dropout seed of the last Forward
-	h    *tensor.Tensor // drop(x)·Aᵀ [n, r]
+	// h = drop(x)·Aᵀ [n, r], kept rather than recomputed for dB: on
+	// ViT-Tiny (n = 1576, in = 192, r = 16) recomputing it would save
+	// 0.09 MiB per layer for a 0.09 ms GEMM, 1 ms per MiB, four to seven
+	// times what restoring a LayerNorm or GELU output costs, and the ratio
+	// grows with in.
+	h *tensor.Tensor
 
 	// Workspace.
 	xd, dh, tmp *tensor.Tensor
