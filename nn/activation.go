@@ -97,12 +97,30 @@ func (a *Activation) apply(y, xs []float32) {
 	case "gelu_tanh":
 		kernels.GELUTanhForward(y, xs)
 	case "relu":
-		kernels.ParallelFor(len(xs), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				y[i] = max(xs[i], 0)
-			}
-		})
+		ReLU(y, xs)
 	}
+}
+
+// ReLU sets y = max(x, 0).
+func ReLU(y, x []float32) {
+	kernels.ParallelFor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = max(x[i], 0)
+		}
+	})
+}
+
+// ReLUBackward sets dx = dy where x > 0, else 0.
+func ReLUBackward(dx, x, dy []float32) {
+	kernels.ParallelFor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if x[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	})
 }
 
 // Backward implements Layer.
@@ -123,15 +141,7 @@ func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		clear(dx)
 		kernels.GELUTanhBackward(dx, x, g)
 	case "relu":
-		kernels.ParallelFor(len(x), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				if x[i] > 0 {
-					dx[i] = g[i]
-				} else {
-					dx[i] = 0
-				}
-			}
-		})
+		ReLUBackward(dx, x, g)
 	}
 	return a.dx
 }
@@ -146,8 +156,28 @@ func (a *Activation) Plan(in []int, backward bool) Cost {
 	var c Cost
 	n := tensor.NumElems(in)
 	c.Output(a.name, false, n)
+	fwd, bwd := a.kernels()
+	c.Ran(Elementwise(fwd, n))
+	if !a.transient {
+		c.Restorable(Elementwise(fwd, n))
+	}
 	if backward && a.needDX {
 		c.f32(memory.Workspace, n)
+		if a.fn != "relu" {
+			c.Ran(Elementwise(OpClear, n))
+		}
+		c.Ran(Elementwise(bwd, n))
 	}
 	return c
+}
+
+// kernels are the ops of the forward and backward.
+func (a *Activation) kernels() (fwd, bwd Kernel) {
+	switch a.fn {
+	case "gelu":
+		return OpGELU, OpGELUBackward
+	case "gelu_tanh":
+		return OpGELUTanh, OpGELUTanhBackward
+	}
+	return OpReLU, OpReLUBackward
 }

@@ -304,27 +304,53 @@ func (s *SelfAttention) Plan(in []int, backward bool) Cost {
 		c.Slot(s.name+"#ctx", memory.Activations, B*T*H)
 	}
 	c.Forward = int64(B*nh) * (gemm(T, T, d) + gemm(T, d, T))
+	// The per-head products: heads are addressed in [B, T, H] by offset
+	// and leading dimension H, the scores are dense [T, T].
+	head := func(transA, transB bool, m, n, k, lda, ldb, ldc int) Op {
+		return Op{Kernel: OpGemmBatch, M: m, N: n, K: k, TransA: transA, TransB: transB, LdA: lda, LdB: ldb, LdC: ldc, BType: tensor.F32, Batch: B * nh}
+	}
+	c.Ran(head(false, true, T, T, d, H, H, T)) // Q·Kᵀ
+	c.Ran(Op{Kernel: OpSoftmax, M: B * nh * T, N: T, Causal: s.Causal})
+	if s.Dropout.Active() {
+		c.Ran(Elementwise(OpDropout, probs))
+	}
+	c.Ran(head(false, false, T, d, T, T, H, H)) // P·V
 	var scratchA, scratchB bool
 	scratchA = s.Dropout.Active()
 	needQ, needK, needV = needQ && backward, needK && backward, needV && backward
+	if (needQ || needK || needV) && s.Dropout.Active() {
+		c.Ran(Elementwise(OpDropout, probs)) // the dropped probabilities again
+	}
 	if needV {
 		c.f32(memory.Workspace, B*T*H)
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+		c.Ran(head(true, false, T, d, T, T, H, H)) // dV = Pᵀ·dctx
 	}
 	if needQ || needK {
 		scratchA, scratchB = true, true
 		c.BackwardDX += int64(B*nh) * gemm(T, T, d)
+		c.Ran(head(false, true, T, T, d, H, H, T)) // dP = dctx·Vᵀ
+		if s.Dropout.Active() {
+			c.Ran(Elementwise(OpDropout, probs))
+		}
+		c.Ran(Elementwise(OpClear, probs))
+		c.Ran(Rows(OpSoftmaxBackward, B*nh*T, T))
 	}
 	if needQ {
 		c.f32(memory.Workspace, B*T*H)
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+		c.Ran(head(false, false, T, d, T, T, H, H)) // dQ = dS·K
 	}
 	if needK {
 		c.f32(memory.Workspace, B*T*H)
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+		c.Ran(head(true, false, T, d, T, T, H, H)) // dK = dSᵀ·Q
 	}
 	if backward && s.needDX {
+		// needDX sends all three projections' dx: their sum.
 		c.f32(memory.Workspace, B*T*H)
+		c.Ran(Elementwise(OpAdd, B*T*H))
+		c.Ran(Elementwise(OpAddTo, B*T*H))
 	}
 	c.Attention = c.Forward + c.BackwardDX
 	if scratchA {

@@ -24,6 +24,12 @@ type Cost struct {
 	// key: one buffer per position, the largest any block needs, which is
 	// what handing the buffers on (SwapBuffers) leaves allocated.
 	Slots map[string]memory.Bytes
+	// Ops is the work a step runs, as a count per distinct kernel call
+	// (see Op): what the planner times on the running machine. Restores
+	// are the ops Restore would run (LayerNorm and activation outputs
+	// recomputed for the backward): a model adds them to Ops for the
+	// blocks it restores.
+	Ops, Restores map[Op]int64
 	// GEMM FLOPs (2·m·n·k per product): forward (with any recomputation),
 	// backward to activations (dX, also LoRA's dh and attention's dQ/dK/dV),
 	// backward to weights (dW, LoRA's dA and dB).
@@ -34,8 +40,8 @@ type Cost struct {
 	Attention, LowRank int64
 }
 
-// Plus combines two costs: Bytes and FLOPs add, Shared takes the maximum,
-// and so do Slots of the same key.
+// Plus combines two costs: Bytes, FLOPs and Ops add, Shared takes the
+// maximum, and so do Slots of the same key.
 func (c Cost) Plus(o Cost) Cost {
 	c.Bytes = c.Bytes.Add(o.Bytes)
 	c.Shared = c.Shared.Max(o.Shared)
@@ -49,6 +55,8 @@ func (c Cost) Plus(o Cost) Cost {
 		}
 		c.Slots = s
 	}
+	c.Ops = addOps(c.Ops, o.Ops)
+	c.Restores = addOps(c.Restores, o.Restores)
 	c.Forward += o.Forward
 	c.BackwardDX += o.BackwardDX
 	c.BackwardDW += o.BackwardDW

@@ -18,9 +18,27 @@ type plannable interface {
 // measure runs fn and returns the bytes it allocated through memory and the
 // GEMM FLOPs it ran.
 func measure(fn func()) (memory.Bytes, int64) {
+	b, _, f := measureCalls(fn)
+	return b, f
+}
+
+// measureCalls is measure with the number of GEMM calls.
+func measureCalls(fn func()) (memory.Bytes, int64, int64) {
 	b, c := memory.Take().Allocated, kernels.ReadCounters()
 	fn()
-	return memory.Take().Allocated.Sub(b), kernels.ReadCounters().Sub(c).Flops
+	d := kernels.ReadCounters().Sub(c)
+	return memory.Take().Allocated.Sub(b), d.Calls, d.Flops
+}
+
+// gemmOps sums the GEMM calls and FLOPs of declared ops.
+func gemmOps(ops map[Op]int64) (calls, flops int64) {
+	for op, n := range ops {
+		if op.FLOPs() > 0 {
+			calls += n * op.Calls()
+			flops += n * op.FLOPs()
+		}
+	}
+	return calls, flops
 }
 
 // checkPlan runs Forward (and Backward) of a fresh layer on x and checks
@@ -29,13 +47,16 @@ func checkPlan(t *testing.T, l plannable, x *tensor.Tensor, backward, needDX boo
 	t.Helper()
 	l.SetInputGrad(needDX)
 	var y *tensor.Tensor
-	got, flops := measure(func() {
+	got, calls, flops := measureCalls(func() {
 		y = l.Forward(x)
 		if backward {
 			l.Backward(randT(rng, 1, y.Shape()...))
 		}
 	})
 	want := l.Plan(x.Shape(), backward)
+	if c, f := gemmOps(want.Ops); c != calls || f != flops {
+		t.Errorf("ran %d GEMMs of %d FLOPs, declared ops hold %d of %d", calls, flops, c, f)
+	}
 	if got != want.Total() {
 		t.Errorf("allocated %v, declared %v (owned %v, shared %v)", got.Map(), want.Total().Map(), want.Bytes.Map(), want.Shared.Map())
 	}

@@ -138,8 +138,10 @@ func (d *Dropout) Plan(in []int, backward bool) Cost {
 	}
 	n := tensor.NumElems(in)
 	c.Output(d.name, !d.transient, n)
+	c.Ran(Elementwise(OpDropout, n))
 	if backward && d.needDX {
 		c.f32(memory.Workspace, n)
+		c.Ran(Elementwise(OpDropout, n))
 	}
 	return c
 }

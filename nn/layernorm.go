@@ -126,10 +126,19 @@ func (l *LayerNorm) Buffers() (act, work []**tensor.Tensor) {
 func (l *LayerNorm) Plan(in []int, backward bool) Cost {
 	var c Cost
 	n := tensor.NumElems(in)
-	c.f32(memory.Activations, 2*(n/l.Dim))
+	rows := n / l.Dim
+	c.f32(memory.Activations, 2*rows)
 	c.Output(l.name, false, n)
-	if backward && l.needDX {
-		c.f32(memory.Workspace, n)
+	c.Ran(Rows(OpLayerNorm, rows, l.Dim))
+	if !l.transient {
+		c.Restorable(Rows(OpLayerNorm, rows, l.Dim))
+	}
+	if backward && (l.needDX || l.Weight.Trainable || l.Bias.Trainable) {
+		if l.needDX {
+			c.f32(memory.Workspace, n)
+			c.Ran(Elementwise(OpClear, n))
+		}
+		c.Ran(Rows(OpLayerNormBackward, rows, l.Dim))
 	}
 	return c
 }

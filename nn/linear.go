@@ -172,15 +172,29 @@ func (l *Linear) Plan(in []int, backward bool) Cost {
 	n := tensor.NumElems(in) / l.In
 	c.Output(l.name, !l.transient, n*l.Out)
 	c.Forward = gemm(n, l.Out, l.In)
+	w := l.Weight.Value.DType()
+	c.Ran(Op{Kernel: OpGemm, M: n, N: l.Out, K: l.In, TransB: !l.FanInFanOut, BType: w})
+	if l.Bias != nil {
+		c.Ran(Rows(OpAddBias, n, l.Out))
+	}
 	if !backward {
 		return c
 	}
 	if l.Weight.Trainable {
 		c.BackwardDW = gemm(l.Out, l.In, n)
+		if l.FanInFanOut {
+			c.Ran(GemmOp(true, false, l.In, l.Out, n))
+		} else {
+			c.Ran(GemmOp(true, false, l.Out, l.In, n))
+		}
+	}
+	if l.Bias != nil && l.Bias.Trainable {
+		c.Ran(Rows(OpBiasBackward, n, l.Out))
 	}
 	if l.needDX {
 		c.f32(memory.Workspace, n*l.In)
 		c.BackwardDX = gemm(n, l.In, l.Out)
+		c.Ran(Op{Kernel: OpGemm, M: n, N: l.In, K: l.Out, TransB: l.FanInFanOut, BType: w})
 	}
 	return c
 }

@@ -91,7 +91,8 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 			if _, err := r.Step(); err != nil {
 				t.Fatal(err)
 			}
-			flops := kernels.ReadCounters().Sub(c0).Flops
+			ran := kernels.ReadCounters().Sub(c0)
+			flops := ran.Flops
 			got := memory.Take().Allocated.Sub(a0)
 			w := nn.AccountWeights(m.Root())
 			for _, c := range memory.WeightCategories {
@@ -108,6 +109,15 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 			}
 			if flops != want.FLOPs() {
 				t.Errorf("measured %d GEMM FLOPs, planned %d (forward %d, dX %d, dW %d)", flops, want.FLOPs(), want.Forward, want.BackwardDX, want.BackwardDW)
+			}
+			// Every GEMM that ran is among the ops the step time is made of.
+			var calls, opFlops int64
+			for op, n := range want.Ops {
+				calls += n * op.Calls() * b2i(op.FLOPs() > 0)
+				opFlops += n * op.FLOPs()
+			}
+			if calls != ran.Calls || opFlops != flops {
+				t.Errorf("ran %d GEMMs of %d FLOPs, the planned ops hold %d of %d", ran.Calls, flops, calls, opFlops)
 			}
 			a1 := memory.Take().Allocated
 			if _, err := r.Step(); err != nil {
@@ -242,4 +252,11 @@ func TestWriteBreakdown(t *testing.T) {
 			t.Errorf("breakdown lacks %q:\n%s", want, b.String())
 		}
 	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

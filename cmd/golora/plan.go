@@ -219,11 +219,7 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 	r.WeightsBy, r.ValuesBy = e.Bytes.WeightsByDType(), e.Values.WeightsByDType()
 	r.WeightsXF32 = float64(e.Bytes.Weights()) / float64(4*e.Values.Weights())
 	r.FLOPs.Forward, r.FLOPs.BackwardDX, r.FLOPs.BackwardDW = e.Forward, e.BackwardDX, e.BackwardDW
-	rank := 0
-	if s.Method == "lora" {
-		rank = s.LoRA.R
-	}
-	r.StepMS = plan.Calibrate(m.Base.Dims(), batch, rank, s.Storage()).StepMS(e)
+	r.StepMS = plan.Calibrate(e).StepMS(e)
 	if e.World > 1 {
 		r.WorldSize, r.ZeroStage, r.Sent, r.Comm = e.World, s.Parallel.ZeroStage, e.Comm.Total().Sent, e.Comm.Map()
 	}

@@ -169,7 +169,7 @@ func TestBenchTrainCommand(t *testing.T) {
 	}
 	// Interleaving keeps every method's model at once: refused when they do
 	// not fit together, with the way out named; --sequential fits.
-	t.Setenv("GOLORA_MEM_AVAILABLE", "40000000")
+	t.Setenv("GOLORA_MEM_AVAILABLE", "30000000")
 	se.Reset()
 	args := []string{"bench", "train", "--preset", "vit-small-64", "--batch", "2", "--steps", "1", "--warmup", "0", "--methods", "lora,lora-nf4"}
 	if code := run(args, &so, &se); code != 1 || !strings.Contains(se.String(), "--sequential") {

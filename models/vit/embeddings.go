@@ -217,9 +217,11 @@ func (e *PatchEmbeddings) Plan(in []int, backward bool) nn.Cost {
 	} else {
 		c.Slot(e.name+"#patchesT", memory.Workspace, B*g*g*row)
 	}
+	c.Ran(nn.Elementwise(nn.OpCopy, B*g*g*row)) // patchify
 	bw := backward && (e.needDX || nn.HasTrainable(e.Projection))
 	if bw && e.needDX {
 		c.Bytes[memory.Workspace] = 4 * int64(tensor.NumElems(in))
+		c.Ran(nn.Elementwise(nn.OpCopy, tensor.NumElems(in)))
 	}
 	return c.Plus(nn.PlanOf(e.Projection, []int{B, g * g, row}, bw))
 }
@@ -237,12 +239,21 @@ func (e *Embeddings) Plan(in []int, backward bool) nn.Cost {
 	bw := backward && (needPatch || e.CLSToken.Trainable || e.PositionEmbeddings.Trainable)
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*T*H)
+	c.Run(nn.Elementwise(nn.OpAdd, H), int64(B))       // CLS + its position
+	c.Run(nn.Elementwise(nn.OpAdd, (T-1)*H), int64(B)) // patches + theirs
 	if bw {
 		e.Dropout.SetInputGrad(true)
 		e.Patch.SetInputGrad(e.needDX)
+		if e.CLSToken.Trainable {
+			c.Run(nn.Elementwise(nn.OpAddTo, H), int64(B))
+		}
+		if e.PositionEmbeddings.Trainable {
+			c.Run(nn.Elementwise(nn.OpAddTo, T*H), int64(B))
+		}
 	}
 	if bw && needPatch {
 		c.Bytes[memory.Workspace] = 4 * int64(B*(T-1)*H)
+		c.Run(nn.Elementwise(nn.OpCopy, (T-1)*H), int64(B))
 	}
 	c = c.Plus(e.Dropout.Plan([]int{B, T, H}, bw))
 	return c.Plus(e.Patch.Plan(in, bw && needPatch))

@@ -240,11 +240,14 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 	} else {
 		inner.Slot(l.name+"#rt", memory.Workspace, n)
 	}
+	inner.Run(nn.Elementwise(nn.OpAdd, n), 2) // the residual sums
 	if bw && f.belowR {
 		inner.Bytes[memory.Workspace] += 4 * int64(n) // dr
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
 		own.Slot(l.dxSlot, memory.Workspace, n)
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inter := withLast(in, nn.OutFeatures(l.Intermediate.Dense))
 	inner = inner.Plus(l.Output.Plan(inter, bw))

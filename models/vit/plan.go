@@ -18,6 +18,7 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*H) // cls
+	c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	cls := []int{B, H}
 	// Walk down as Backward does; goes says whether the gradient still flows.
 	c = c.Plus(nn.PlanOf(m.Classifier, cls, backward))
@@ -26,16 +27,26 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	goes = goes && belowNorm
 	if goes {
 		c.Slot(dxSlot(len(m.Layers)), memory.Workspace, B*T*H) // dseq
+		c.Ran(nn.Elementwise(nn.OpClear, B*T*H))
+		c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	}
+	c.Restores = nil // the top-level modules' buffers are their own
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		l := m.Layers[i]
-		c = c.Plus(l.Plan(seq, goes))
-		if m.checkpoint && goes && i != len(m.Layers)-1 {
-			re := l.Plan(seq, false) // the recomputation
-			c.Forward += re.Forward
-			c.Attention += re.Attention
-			c.LowRank += re.LowRank
+		k := l.Plan(seq, goes)
+		switch {
+		case !goes || i == len(m.Layers)-1:
+		case m.checkpoint: // the recomputation
+			re := l.Plan(seq, false)
+			k.Forward += re.Forward
+			k.Attention += re.Attention
+			k.LowRank += re.LowRank
+			k.Ops = nn.AddOps(k.Ops, re.Ops)
+		default: // nn.Restore
+			k.Ops = nn.AddOps(k.Ops, k.Restores)
 		}
+		k.Restores = nil
+		c = c.Plus(k)
 		goes = goes && below(i)
 	}
 	return c.Plus(m.Embeddings.Plan(in, goes))

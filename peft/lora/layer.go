@@ -334,6 +334,7 @@ func (l *Linear) Plan(in []int, backward bool) nn.Cost {
 	k.Bytes[memory.Activations] += 4 * int64(n*r)
 	if dropped {
 		k.Bytes[memory.Workspace] += 4 * int64(n*din)
+		k.Ran(nn.Elementwise(nn.OpDropout, n*din))
 	}
 	if a.isDoRA() {
 		k.Forward = nn.GemmFLOPs(n, r, din)
@@ -341,21 +342,31 @@ func (l *Linear) Plan(in []int, backward bool) nn.Cost {
 		return c.Plus(k).Plus(l.planDoRA(a, n, backward))
 	}
 	k.Forward = nn.GemmFLOPs(n, r, din) + nn.GemmFLOPs(n, out, r)
+	k.Ran(nn.GemmOp(false, true, n, r, din))
+	k.Ran(nn.GemmOp(false, true, n, out, r))
 	if backward {
 		if a.B.Trainable {
 			k.BackwardDW += nn.GemmFLOPs(out, r, n)
+			k.Ran(nn.GemmOp(true, false, out, r, n))
 		}
 		if a.A.Trainable || l.needDX {
 			k.Bytes[memory.Workspace] += 4 * int64(n*r)
 			k.BackwardDX += nn.GemmFLOPs(n, r, out)
+			k.Ran(nn.GemmOp(false, false, n, r, out))
 		}
 		if a.A.Trainable {
 			k.BackwardDW += nn.GemmFLOPs(r, din, n)
+			if dropped {
+				k.Ran(nn.Elementwise(nn.OpDropout, n*din))
+			}
+			k.Ran(nn.GemmOp(true, false, r, din, n))
 		}
 		if l.Base.InputGrad() { // the base returned dx
 			k.BackwardDX += nn.GemmFLOPs(n, din, r)
+			k.Ran(nn.GemmOp(false, false, n, din, r))
 			if dropped {
 				k.Bytes[memory.Workspace] += 4 * int64(n*din)
+				k.Ran(nn.Elementwise(nn.OpDropout, n*din))
 			}
 		}
 	}
