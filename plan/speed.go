@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -23,7 +24,7 @@ import (
 // its bytes and FLOPs, so the sum has no term of its own to forget.
 type Speed struct {
 	Threads int
-	ns      map[nn.Op]float64 // median nanoseconds per call
+	ns      map[nn.Op]float64 // nanoseconds per call (see callTime)
 	scaled  map[nn.Op]bool    // measured on a smaller op and scaled (calibrationCap)
 }
 
@@ -108,7 +109,7 @@ func (s Speed) String() string {
 }
 
 // calibrationTime is how long each op is run for at least.
-const calibrationTime = 15 * time.Millisecond
+const calibrationTime = 20 * time.Millisecond
 
 // calibrationCap bounds the bytes of the buffers one op is timed on, so
 // that planning a large batch (or a long sequence) does not need the
@@ -123,7 +124,7 @@ func calibrationBudget() int64 {
 	return calibrationCap
 }
 
-// timeOp measures op's median time per call. An op whose buffers exceed
+// timeOp measures op's time per call (callTime). An op whose buffers exceed
 // calibrationBudget is measured with fewer rows (a GEMM's M, a batch's
 // products, a row kernel's rows, an elementwise kernel's values) and its
 // time scaled up in proportion: an approximation, marked as scaled, since
@@ -141,7 +142,7 @@ func timeOp(op nn.Op) opTime {
 	for i := range runs {
 		runs[i] = runner(small, uint64(i))
 	}
-	return opTime{ns: meanTime(runs) * scale, scaled: small != op}
+	return opTime{ns: callTime(runs) * scale, scaled: small != op}
 }
 
 // coldBytes is how many bytes of buffer copies an op cycles through while
@@ -357,27 +358,41 @@ func runner(op nn.Op, seed uint64) func() {
 	panic(fmt.Sprintf("plan: no calibration for kernel %v", op.Kernel))
 }
 
-// meanTime runs each of fns once to warm up, then cycles through them in
+// callTime runs each of fns once to warm up, then cycles through them in
 // batches of calls that take about a millisecond, until calibrationTime
-// and three batches have passed, and returns the mean nanoseconds per
-// call: the mean, not the best or the median, so that time lost to other
-// processes counts as it does in a step.
-func meanTime(fns []func()) float64 {
-	t0 := time.Now()
+// and eight batches have passed, and returns the lower quartile of the
+// batches' nanoseconds per call. On one thread it counts the thread's CPU
+// time, which time lost to other processes does not enter; on more it
+// counts wall time, where the lower quartile leaves out the batches that
+// were interrupted. Either way the plan is the step time of an otherwise
+// idle machine, even when calibrated on a busy one (bench train prints CPU
+// time beside wall time for that case).
+func callTime(fns []func()) float64 {
+	clock := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
+	if kernels.Threads() == 1 {
+		if _, ok := threadCPU(); ok {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			clock = func() time.Duration { t, _ := threadCPU(); return t }
+		}
+	}
+	t0 := clock()
 	for _, fn := range fns {
 		fn()
 	}
-	one := max(time.Since(t0)/time.Duration(len(fns)), time.Nanosecond)
+	one := max((clock()-t0)/time.Duration(len(fns)), time.Nanosecond)
 	per := max(int(time.Millisecond/one), 1)
+	var ns []float64
 	var calls int
-	var total time.Duration
-	for b := 0; b < 3 || (total < calibrationTime && b < 1000); b++ {
-		t := time.Now()
+	start := time.Now()
+	for len(ns) < 8 || (time.Since(start) < calibrationTime && len(ns) < 1000) {
+		t := clock()
 		for i := 0; i < per; i++ {
 			fns[(calls+i)%len(fns)]()
 		}
-		total += time.Since(t)
+		ns = append(ns, float64((clock()-t).Nanoseconds())/float64(per))
 		calls += per
 	}
-	return float64(total.Nanoseconds()) / float64(calls)
+	slices.Sort(ns)
+	return ns[len(ns)/4]
 }
