@@ -57,11 +57,11 @@ type Op struct {
 	Kernel  Kernel
 	M, N, K int
 	// GEMM only: transposes, the row strides of A, B and C as stored (the
-	// dense ones when 0), the storage dtype of B (a frozen weight's), and
-	// for OpGemmBatch how many products run.
+	// dense ones when 0), the storage dtypes of A and B (a frozen weight's;
+	// 0 is f32), and for OpGemmBatch how many products run.
 	TransA, TransB bool
 	LdA, LdB, LdC  int
-	BType          tensor.DType
+	AType, BType   tensor.DType
 	Batch          int
 	// OpSoftmax only.
 	Causal bool
@@ -111,7 +111,10 @@ func (o Op) String() string {
 		if o.Kernel == OpGemmBatch {
 			s = fmt.Sprintf("%s x%d", s, o.Batch)
 		}
-		if o.BType != tensor.F32 {
+		if o.AType != 0 && o.AType != tensor.F32 {
+			s += " A:" + o.AType.String()
+		}
+		if o.BType != 0 && o.BType != tensor.F32 {
 			s += " " + o.BType.String()
 		}
 		return s

@@ -277,13 +277,18 @@ func runner(op nn.Op, seed uint64) func() {
 		la, lb, lc := gemmLayout(op)
 		a, c := buf(int(la.len(op))), buf(int(lc.len(op)))
 		bv := buf(int(lb.len(op)))
-		b := kernels.F32Operand(bv, lb.ld)
-		if op.BType != 0 && op.BType != tensor.F32 && op.Kernel == nn.OpGemm && lb.ld == lb.width {
-			b = kernels.TensorOperand(tensor.FromF32(bv, lb.rows, lb.width).To(op.BType))
+		// A weight in another dtype is stored densely, as nn.Linear's.
+		operand := func(v []float32, l layout, dt tensor.DType) kernels.Operand {
+			if dt != 0 && dt != tensor.F32 && op.Kernel == nn.OpGemm && l.ld == l.width {
+				return kernels.TensorOperand(tensor.FromF32(v, l.rows, l.width).To(dt))
+			}
+			return kernels.F32Operand(v, l.ld)
 		}
+		b := operand(bv, lb, op.BType)
 		if op.Kernel == nn.OpGemm {
+			ao := operand(a, la, op.AType)
 			return func() {
-				kernels.Gemm(op.TransA, op.TransB, op.M, op.N, op.K, 1, kernels.F32Operand(a, la.ld), b, 0, c, lc.ld)
+				kernels.Gemm(op.TransA, op.TransB, op.M, op.N, op.K, 1, ao, b, 0, c, lc.ld)
 			}
 		}
 		return func() {

@@ -339,6 +339,7 @@ func (l *Linear) Plan(in []int, backward bool) nn.Cost {
 	if a.isDoRA() {
 		k.Forward = nn.GemmFLOPs(n, r, din)
 		k.LowRank = k.Forward
+		k.Ran(nn.GemmOp(false, true, n, r, din))
 		return c.Plus(k).Plus(l.planDoRA(a, n, backward))
 	}
 	k.Forward = nn.GemmFLOPs(n, r, din) + nn.GemmFLOPs(n, out, r)
