@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"slices"
+
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/tensor"
 )
@@ -13,6 +15,9 @@ import (
 func ReuseAs(c memory.Category, buf *tensor.Tensor, shape ...int) *tensor.Tensor {
 	n := tensor.NumElems(shape)
 	if buf != nil && buf.DType() == tensor.F32 && cap(buf.F32()) >= n {
+		if slices.Equal(buf.Shape(), shape) {
+			return buf // not even a new header: a step makes no garbage here
+		}
 		return tensor.FromF32(buf.F32()[:n], shape...)
 	}
 	return memory.Tensor(c, shape...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/plan"
+	"github.com/golora/golora/train"
 )
 
 func init() {
@@ -221,6 +223,8 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int, timed bool
 			return r, nil, nil, err
 		}
 	}
+	// As the trainer does once its buffers exist.
+	defer debug.SetGCPercent(memory.GCHeadroom(train.GCHeadroom))
 	if timed {
 		if times, cpu, err = timeSteps(run, steps); err != nil {
 			return r, nil, nil, err
@@ -254,6 +258,7 @@ func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) (times, cpu
 			}
 		}
 	}
+	defer debug.SetGCPercent(memory.GCHeadroom(train.GCHeadroom))
 	times, cpu = make([][]float64, len(setups)), make([][]float64, len(setups))
 	for k := 0; k < steps; k++ {
 		// Each round starts with the next method, so that no method
