@@ -172,8 +172,8 @@ func (l *Linear) Plan(in []int, backward bool) Cost {
 	n := tensor.NumElems(in) / l.In
 	c.Output(l.name, !l.transient, n*l.Out)
 	c.Forward = gemm(n, l.Out, l.In)
-	w := l.Weight.Value.DType()
-	c.Ran(Op{Kernel: OpGemm, M: n, N: l.Out, K: l.In, TransB: !l.FanInFanOut, BType: w})
+	w, dq := l.Weight.Value.DType(), l.Weight.Value.DoubleQuant()
+	c.Ran(Op{Kernel: OpGemm, M: n, N: l.Out, K: l.In, TransB: !l.FanInFanOut, BType: w, DoubleQuant: dq})
 	if l.Bias != nil {
 		c.Ran(Rows(OpAddBias, n, l.Out))
 	}
@@ -194,7 +194,7 @@ func (l *Linear) Plan(in []int, backward bool) Cost {
 	if l.needDX {
 		c.f32(memory.Workspace, n*l.In)
 		c.BackwardDX = gemm(n, l.In, l.Out)
-		c.Ran(Op{Kernel: OpGemm, M: n, N: l.In, K: l.Out, TransB: l.FanInFanOut, BType: w})
+		c.Ran(Op{Kernel: OpGemm, M: n, N: l.In, K: l.Out, TransB: l.FanInFanOut, BType: w, DoubleQuant: dq})
 	}
 	return c
 }

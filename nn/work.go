@@ -62,6 +62,7 @@ type Op struct {
 	TransA, TransB bool
 	LdA, LdB, LdC  int
 	AType, BType   tensor.DType
+	DoubleQuant    bool // the NF4 operand is double-quantised
 	Batch          int
 	// OpSoftmax only.
 	Causal bool
@@ -116,6 +117,9 @@ func (o Op) String() string {
 		}
 		if o.BType != 0 && o.BType != tensor.F32 {
 			s += " " + o.BType.String()
+		}
+		if o.DoubleQuant {
+			s += "-dq"
 		}
 		return s
 	case OpAddBias, OpBiasBackward, OpLayerNorm, OpLayerNormBackward, OpSoftmax, OpSoftmaxBackward, OpCrossEntropy, OpCrossEntropyBackward:

@@ -280,7 +280,7 @@ func runner(op nn.Op, seed uint64) func() {
 		// A weight in another dtype is stored densely, as nn.Linear's.
 		operand := func(v []float32, l layout, dt tensor.DType) kernels.Operand {
 			if dt != 0 && dt != tensor.F32 && op.Kernel == nn.OpGemm && l.ld == l.width {
-				return kernels.TensorOperand(tensor.FromF32(v, l.rows, l.width).To(dt))
+				return kernels.TensorOperand(tensor.FromF32(v, l.rows, l.width).Quantize(dt, op.DoubleQuant))
 			}
 			return kernels.F32Operand(v, l.ld)
 		}

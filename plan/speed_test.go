@@ -104,6 +104,15 @@ func TestEveryKernelTimed(t *testing.T) {
 			t.Errorf("%v: %v ns", op, ns)
 		}
 	}
+	// Frozen weights in every storage dtype.
+	for _, dt := range []tensor.DType{tensor.BF16, tensor.F16, tensor.Int8, tensor.NF4} {
+		for _, dq := range []bool{false, dt == tensor.NF4} {
+			op := nn.Op{Kernel: nn.OpGemm, M: 9, N: 64, K: 128, TransB: true, BType: dt, DoubleQuant: dq}
+			if ns := timeOp(op).ns; !(ns > 0) {
+				t.Errorf("%v: %v ns", op, ns)
+			}
+		}
+	}
 }
 
 // TestCalibrationReduce: ops whose buffers exceed the budget are measured

@@ -344,8 +344,8 @@ func (l *Linear) planDoRA(a *adapter, n int, backward bool) nn.Cost {
 	// as plain loops (scaling by c, the bias, dm) are declared as adds of
 	// the same size, and ‖W_j‖² (one pass over the weight) as a copy: an
 	// approximation of their cost.
-	w := l.Base.Weight.Value.DType()
-	k.Ran(nn.Op{Kernel: nn.OpGemm, M: out, N: r, K: in, TransA: l.Base.FanInFanOut, TransB: true, AType: w, BType: tensor.F32})
+	w, dq := l.Base.Weight.Value.DType(), l.Base.Weight.Value.DoubleQuant()
+	k.Ran(nn.Op{Kernel: nn.OpGemm, M: out, N: r, K: in, TransA: l.Base.FanInFanOut, TransB: true, AType: w, BType: tensor.F32, DoubleQuant: dq})
 	k.Ran(nn.GemmOp(false, true, r, r, in))
 	k.Ran(nn.GemmOp(false, false, out, r, r))
 	k.Ran(nn.Elementwise(nn.OpCopy, out*in))
@@ -353,7 +353,7 @@ func (l *Linear) planDoRA(a *adapter, n int, backward bool) nn.Cost {
 	dropped := l.training && a.dropout != 0
 	if dropped {
 		k.Forward += nn.GemmFLOPs(n, out, in)
-		k.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: out, K: in, TransB: !l.Base.FanInFanOut, BType: w})
+		k.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: out, K: in, TransB: !l.Base.FanInFanOut, BType: w, DoubleQuant: dq})
 	} else {
 		k.Ran(nn.Elementwise(nn.OpCopy, n*out))
 	}
@@ -402,7 +402,7 @@ func (l *Linear) planDoRA(a *adapter, n int, backward bool) nn.Cost {
 		k.BackwardDX += nn.GemmFLOPs(n, in, out) + nn.GemmFLOPs(n, in, r)
 		k.LowRank += nn.GemmFLOPs(n, in, r)
 		k.Ran(nn.Elementwise(nn.OpAdd, n*out)) // dz ← (c − 1)⊙dy
-		k.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: in, K: out, TransB: l.Base.FanInFanOut, BType: w})
+		k.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: in, K: out, TransB: l.Base.FanInFanOut, BType: w, DoubleQuant: dq})
 		k.Ran(nn.GemmOp(false, false, n, in, r))
 		if dropped {
 			k.Ran(nn.Elementwise(nn.OpDropout, n*in))
