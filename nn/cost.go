@@ -35,8 +35,8 @@ type Cost struct {
 	// backward to weights (dW, LoRA's dA and dB).
 	Forward, BackwardDX, BackwardDW int64
 	// Of all those FLOPs, the ones in attention's per-head products and in
-	// rank-r products (LoRA): GEMM shapes that run slower than the wide
-	// Linear ones, so the planner times them apart.
+	// rank-r products (LoRA), for reports (the step time comes from Ops,
+	// where every product is timed by its own shape).
 	Attention, LowRank int64
 }
 
