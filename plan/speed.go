@@ -58,11 +58,12 @@ func Calibrate(e Estimate) Speed {
 	sort.Slice(ops, func(i, j int) bool { return ops[i].String() < ops[j].String() })
 	speedMu.Lock()
 	defer speedMu.Unlock()
+	var ar arena
 	for _, op := range ops {
 		k := opKey{op, threads}
 		t, ok := speedCache[k]
 		if !ok {
-			t = timeOp(op)
+			t = timeOp(op, &ar)
 			speedCache[k] = t
 		}
 		s.ns[op], s.scaled[op] = t.ns, t.scaled
@@ -129,7 +130,7 @@ func calibrationBudget() int64 {
 // products, a row kernel's rows, an elementwise kernel's values) and its
 // time scaled up in proportion: an approximation, marked as scaled, since
 // such ops run at about the same rate per row.
-func timeOp(op nn.Op) opTime {
+func timeOp(op nn.Op, ar *arena) opTime {
 	limit := calibrationBudget()
 	small, scale := reduce(op, limit)
 	// Copies of the buffers, run in turn, so that each call finds its
@@ -138,9 +139,10 @@ func timeOp(op nn.Op) opTime {
 	// per step (the weights): up to coldBytes of them, within the budget.
 	b := max(opBytes(small), 1)
 	copies := int(min(max(coldBytes/b, 1), max(limit/b, 1), maxCopies))
+	ar.reset(sizecheck.Mul(int64(copies), b))
 	runs := make([]func(), copies)
 	for i := range runs {
-		runs[i] = runner(small, uint64(i))
+		runs[i] = runner(small, uint64(i), ar)
 	}
 	return opTime{ns: callTime(runs) * scale, scaled: small != op}
 }
@@ -209,7 +211,9 @@ func opBytes(op nn.Op) int64 {
 		return mul(4, add(a.len(op), b.len(op), c.len(op)))
 	case nn.OpAddBias, nn.OpBiasBackward, nn.OpSoftmax, nn.OpCrossEntropy:
 		return mul(8, int64(op.M), int64(op.N))
-	case nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmaxBackward, nn.OpCrossEntropyBackward:
+	case nn.OpLayerNorm, nn.OpLayerNormBackward: // x, y, dx; w, b, dw, db; mean, rstd
+		return mul(4, add(mul(3, int64(op.M), int64(op.N)), mul(4, int64(op.N)), mul(2, int64(op.M))))
+	case nn.OpSoftmaxBackward, nn.OpCrossEntropyBackward:
 		return mul(12, int64(op.M), int64(op.N))
 	case nn.OpAdamW:
 		return mul(16, int64(op.N))
@@ -256,19 +260,13 @@ func gemmLayout(op nn.Op) (a, b, c layout) {
 	return a, b, c
 }
 
-// runner allocates op's buffers (random values from seed) and returns one
-// call.
-func runner(op nn.Op, seed uint64) func() {
+// runner takes op's buffers from ar (random values) and returns one call.
+func runner(op nn.Op, seed uint64, ar *arena) func() {
 	rng := rand.New(rand.NewPCG(uint64(op.Kernel)+1+seed<<8, uint64(op.M*31+op.N*7+op.K)))
-	var tile [4099]float32 // random values, tiled: drawing each would cost more than timing
-	for i := range tile {
-		tile[i] = rng.Float32() - 0.5
-	}
-	buf := func(n int) []float32 {
-		x := make([]float32, n)
-		for i := 0; i < n; i += len(tile) {
-			copy(x[i:], tile[:])
-		}
+	buf := ar.take
+	zeros := func(n int) []float32 {
+		x := ar.take(n)
+		clear(x)
 		return x
 	}
 	m, n := op.M, op.N
@@ -356,7 +354,7 @@ func runner(op nn.Op, seed uint64) func() {
 		}
 		return func() { kernels.CrossEntropyBackward(logits, probs, targets, m, n, 1/float32(m)) }
 	case nn.OpAdamW:
-		p, g, mo, v := buf(n), buf(n), make([]float32, n), make([]float32, n)
+		p, g, mo, v := buf(n), buf(n), zeros(n), zeros(n)
 		hp := kernels.AdamWParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 		return func() { kernels.AdamWStep(p, g, mo, v, hp, 1) }
 	}
@@ -400,4 +398,47 @@ func callTime(fns []func()) float64 {
 	}
 	slices.Sort(ns)
 	return ns[len(ns)/4]
+}
+
+// arena hands out the buffers of the ops a Calibrate times from one
+// allocation, kept across ops, so that timing an op costs no page faults
+// beyond the first; each op's part is refilled with random values first
+// (what the previous op left there may be anything, denormals included).
+type arena struct {
+	buf  []float32
+	off  int
+	tile [4099]float32 // random values, tiled: drawing each would cost more than timing
+}
+
+// reset readies the arena for an op whose buffers take bytes.
+func (a *arena) reset(bytes int64) {
+	n := int(bytes / 4)
+	if a.buf == nil {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := range a.tile {
+			a.tile[i] = rng.Float32() - 0.5
+		}
+	}
+	if len(a.buf) < n {
+		a.buf = make([]float32, n)
+	}
+	for i := 0; i < n; i += len(a.tile) {
+		copy(a.buf[i:n], a.tile[:])
+	}
+	a.off = 0
+}
+
+// take returns the next n values (beyond what reset readied only when
+// an op asks more than opBytes counted: allocated apart).
+func (a *arena) take(n int) []float32 {
+	if a.off+n > len(a.buf) {
+		x := make([]float32, n)
+		for i := 0; i < n; i += len(a.tile) {
+			copy(x[i:], a.tile[:])
+		}
+		return x
+	}
+	x := a.buf[a.off : a.off+n : a.off+n]
+	a.off += n
+	return x
 }

@@ -100,7 +100,7 @@ func TestEveryKernelTimed(t *testing.T) {
 		if !ok {
 			op = nn.Op{Kernel: k, M: 5, N: 11}
 		}
-		if ns := timeOp(op).ns; !(ns > 0) {
+		if ns := timeOp(op, &arena{}).ns; !(ns > 0) {
 			t.Errorf("%v: %v ns", op, ns)
 		}
 	}
@@ -108,7 +108,7 @@ func TestEveryKernelTimed(t *testing.T) {
 	for _, dt := range []tensor.DType{tensor.BF16, tensor.F16, tensor.Int8, tensor.NF4} {
 		for _, dq := range []bool{false, dt == tensor.NF4} {
 			op := nn.Op{Kernel: nn.OpGemm, M: 9, N: 64, K: 128, TransB: true, BType: dt, DoubleQuant: dq}
-			if ns := timeOp(op).ns; !(ns > 0) {
+			if ns := timeOp(op, &arena{}).ns; !(ns > 0) {
 				t.Errorf("%v: %v ns", op, ns)
 			}
 		}
