@@ -3,6 +3,7 @@ package memory
 import (
 	"encoding/json"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,22 @@ func TestBytesJSON(t *testing.T) {
 	}
 	if b.Total() != 15 || b.Sub(b).Total() != 0 || b.Max(Bytes{Gradients: 9})[Gradients] != 9 {
 		t.Error("Bytes arithmetic")
+	}
+}
+
+// TestGCHeadroom: with 64 MiB live, a 16 MiB headroom is a GC percent of
+// at most 25, and the previous setting is returned.
+func TestGCHeadroom(t *testing.T) {
+	initial := debug.SetGCPercent(100)
+	debug.SetGCPercent(initial)
+	live := make([]float32, 16<<20) // 64 MiB
+	prev := GCHeadroom(16 << 20)
+	set := debug.SetGCPercent(prev)
+	runtime.KeepAlive(live)
+	if set < 1 || set > 25 {
+		t.Errorf("GC percent %d for 16 MiB over at least 64 MiB live", set)
+	}
+	if prev != initial {
+		t.Errorf("returned %d as the previous percent, was %d", prev, initial)
 	}
 }

@@ -31,15 +31,18 @@ func CheckActivation(act string) error {
 
 // Activation is an elementwise activation (GELU exact, GELU tanh, ReLU)
 // selected by its Hugging Face hidden_act name. It saves its input, which
-// its backward needs.
+// its backward needs; its output is transient, recomputed by Restore when
+// a backward reads it (one elementwise pass instead of a buffer per block).
 type Activation struct {
 	name string
 	Act  string // the hidden_act name
 
-	fn     string // "gelu", "gelu_tanh" or "relu"
-	needDX bool
-	x      *tensor.Tensor
-	y, dx  *tensor.Tensor
+	fn        string // "gelu", "gelu_tanh" or "relu"
+	needDX    bool
+	transient bool           // no Backward reads the output (KeepOutput(false))
+	x         *tensor.Tensor // the input, when NeedsInput
+	yt, dx    *tensor.Tensor
+	out       *tensor.Tensor // the last output, for Restore
 }
 
 // NewActivation returns the activation named act, or an error naming it.
@@ -62,24 +65,62 @@ func (a *Activation) Children() []Module { return nil }
 // SetInputGrad implements Layer.
 func (a *Activation) SetInputGrad(need bool) { a.needDX = need }
 
+// KeepOutput implements OutputKeeper (see Restore).
+func (a *Activation) KeepOutput(keep bool) { a.transient = !keep }
+
+// NeedsInput implements InputReader: the backward and Restore read x.
+func (a *Activation) NeedsInput() bool { return a.needDX || !a.transient }
+
 // Forward implements Layer.
 func (a *Activation) Forward(x *tensor.Tensor) *tensor.Tensor {
-	a.y = ReuseAs(memory.Activations, a.y, x.Shape()...)
-	y, xs := a.y.F32(), x.F32()
+	a.yt = ReuseAs(memory.Workspace, a.yt, x.Shape()...)
+	a.apply(a.yt.F32(), x.F32())
+	a.x, a.out = nil, a.yt
+	if a.NeedsInput() {
+		a.x = x
+	}
+	return a.yt
+}
+
+// Restore implements Restorer.
+func (a *Activation) Restore() {
+	if !a.transient && a.x != nil && a.out != nil {
+		a.apply(a.out.F32(), a.x.F32())
+	}
+}
+
+// apply sets y = act(x).
+func (a *Activation) apply(y, xs []float32) {
 	switch a.fn {
 	case "gelu":
 		kernels.GELUForward(y, xs)
 	case "gelu_tanh":
 		kernels.GELUTanhForward(y, xs)
 	case "relu":
-		kernels.ParallelFor(len(xs), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				y[i] = max(xs[i], 0)
-			}
-		})
+		ReLU(y, xs)
 	}
-	a.x = x
-	return a.y
+}
+
+// ReLU sets y = max(x, 0).
+func ReLU(y, x []float32) {
+	kernels.ParallelFor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = max(x[i], 0)
+		}
+	})
+}
+
+// ReLUBackward sets dx = dy where x > 0, else 0.
+func ReLUBackward(dx, x, dy []float32) {
+	kernels.ParallelFor(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if x[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	})
 }
 
 // Backward implements Layer.
@@ -100,31 +141,43 @@ func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		clear(dx)
 		kernels.GELUTanhBackward(dx, x, g)
 	case "relu":
-		kernels.ParallelFor(len(x), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				if x[i] > 0 {
-					dx[i] = g[i]
-				} else {
-					dx[i] = 0
-				}
-			}
-		})
+		ReLUBackward(dx, x, g)
 	}
 	return a.dx
 }
 
 // Buffers implements Buffered.
 func (a *Activation) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&a.y}, []**tensor.Tensor{&a.dx}
+	return nil, []**tensor.Tensor{&a.dx, &a.yt}
 }
 
-// Plan implements Planner: y is an activation, dx workspace.
+// Plan implements Planner: y (restored when kept) and dx are workspace.
 func (a *Activation) Plan(in []int, backward bool) Cost {
 	var c Cost
 	n := tensor.NumElems(in)
-	c.f32(memory.Activations, n)
+	c.Output(a.name, false, n)
+	fwd, bwd := a.kernels()
+	c.Ran(Elementwise(fwd, n))
+	if !a.transient {
+		c.Restorable(Elementwise(fwd, n))
+	}
 	if backward && a.needDX {
 		c.f32(memory.Workspace, n)
+		if a.fn != "relu" {
+			c.Ran(Elementwise(OpClear, n))
+		}
+		c.Ran(Elementwise(bwd, n))
 	}
 	return c
+}
+
+// kernels are the ops of the forward and backward.
+func (a *Activation) kernels() (fwd, bwd Kernel) {
+	switch a.fn {
+	case "gelu":
+		return OpGELU, OpGELUBackward
+	case "gelu_tanh":
+		return OpGELUTanh, OpGELUTanhBackward
+	}
+	return OpReLU, OpReLUBackward
 }

@@ -15,10 +15,12 @@ import (
 // never copied; per head, probs = softmax(Q·Kᵀ/√d) (optionally causal),
 // dropout on probs, context = probs·V written back into [B, T, heads·d].
 //
-// Saved for the backward: the slots' outputs Q, K, V (owned by the slots)
-// and probs [B, heads, T, T]. The dropout mask is regenerated, and the
-// transient [B, heads, T, T] buffers live in Scratch, which the layers of a
-// model may share because they run one after another.
+// Saved for the backward: of the slots' outputs Q, K, V (owned by the
+// slots) those the backward reads (K for dQ, Q for dK, V for dP), and
+// probs [B, heads, T, T] when any backward runs. The dropout mask is
+// regenerated, and the transient [B, heads, T, T] buffers live in Scratch,
+// which the layers of a model may share because they run one after
+// another.
 type SelfAttention struct {
 	name    string
 	Heads   int
@@ -31,13 +33,16 @@ type SelfAttention struct {
 	// Scratch holds the transient buffers; set it to share them.
 	Scratch *AttentionScratch
 
-	needDX  bool
-	b, t    int
-	q, k, v *tensor.Tensor
-	probs   *tensor.Tensor
-	ctx     *tensor.Tensor
-	dq, dk  *tensor.Tensor
-	dv, dx  *tensor.Tensor
+	needDX    bool
+	transient bool // no Backward reads the context (KeepOutput(false))
+	b, t      int
+	q, k, v   *tensor.Tensor
+	p         *tensor.Tensor // the last probabilities: probs or probsT
+	probs     *tensor.Tensor // kept for the backward
+	probsT    *tensor.Tensor // when no backward reads them
+	ctx, ctxT *tensor.Tensor // the context, kept or transient
+	dq, dk    *tensor.Tensor
+	dv, dx    *tensor.Tensor
 }
 
 // AttentionScratch is workspace for SelfAttention: dropped probabilities,
@@ -87,9 +92,19 @@ func (s *SelfAttention) Slots() []Slot {
 // SetInputGrad implements Layer.
 func (s *SelfAttention) SetInputGrad(need bool) { s.needDX = need }
 
+// KeepOutput implements OutputKeeper.
+func (s *SelfAttention) KeepOutput(keep bool) { s.transient = !keep }
+
+// NeedsInput implements InputReader: x is read by the backward of the
+// projections the backward goes through.
+func (s *SelfAttention) NeedsInput() bool {
+	needQ, needK, needV := s.prepare()
+	return needQ && NeedsInput(s.Query) || needK && NeedsInput(s.Key) || needV && NeedsInput(s.Value)
+}
+
 // Probs returns the attention probabilities [B, heads, T, T] of the last
 // Forward (before dropout).
-func (s *SelfAttention) Probs() *tensor.Tensor { return s.probs }
+func (s *SelfAttention) Probs() *tensor.Tensor { return s.p }
 
 func (s *SelfAttention) hidden() int { return s.Heads * s.HeadDim }
 
@@ -100,6 +115,7 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	B, T, H := x.Dim(0), x.Dim(1), s.hidden()
 	s.b, s.t = B, T
+	needQ, needK, needV := s.prepare()
 	s.q, s.k, s.v = s.Query.Forward(x), s.Key.Forward(x), s.Value.Forward(x)
 	for _, y := range []*tensor.Tensor{s.q, s.k, s.v} {
 		if y.Len() != B*T*H {
@@ -108,8 +124,8 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	nh, d, tt := s.Heads, s.HeadDim, T*T
 	Q, K, V := s.q.F32(), s.k.F32(), s.v.F32()
-	s.probs = ReuseAs(memory.Activations, s.probs, B, nh, T, T)
-	P := s.probs.F32()
+	s.p = OutputBuffer(&s.probs, &s.probsT, !(needQ || needK || needV), B, nh, T, T)
+	P := s.p.F32()
 	// Scores per (batch, head): Q_bh·K_bhᵀ, heads addressed by offset h·d
 	// and leading dimension H.
 	kernels.ParallelFor(B*nh, func(lo, hi int) {
@@ -127,15 +143,15 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 		use = s.Scratch.a.F32()
 		kernels.DropoutForward(use, P, s.Dropout.P, s.Dropout.next(), s.Dropout.Offset(len(P)))
 	}
-	s.ctx = ReuseAs(memory.Activations, s.ctx, B, T, H)
-	C := s.ctx.F32()
+	ctx := OutputBuffer(&s.ctx, &s.ctxT, s.transient, B, T, H)
+	C := ctx.F32()
 	kernels.ParallelFor(B*nh, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			off := (bh/nh)*T*H + (bh%nh)*d
 			kernels.GemmSerial(false, false, T, d, T, 1, kernels.F32Operand(use[bh*tt:], T), kernels.F32Operand(V[off:], H), 0, C[off:], H)
 		}
 	})
-	return s.ctx
+	return ctx
 }
 
 // Backward takes dL/dcontext and returns dL/dx (nil when input gradients
@@ -143,7 +159,7 @@ func (s *SelfAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
 // needs its output gradient when it holds a trainable parameter or when dx
 // is wanted.
 func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
-	if s.probs == nil {
+	if s.p == nil {
 		panic(fmt.Sprintf("nn: %s: Backward before Forward", s.name))
 	}
 	B, T, H := s.b, s.t, s.hidden()
@@ -155,7 +171,10 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	nh, d, tt := s.Heads, s.HeadDim, T*T
-	Q, K, V, P, G := s.q.F32(), s.k.F32(), s.v.F32(), s.probs.F32(), dctx.F32()
+	if s.p != s.probs {
+		panic(fmt.Sprintf("nn: %s: Backward after a Forward that kept no probabilities", s.name))
+	}
+	Q, K, V, P, G := s.q.F32(), s.k.F32(), s.v.F32(), s.p.F32(), dctx.F32()
 	use := P
 	if s.Dropout.masked { // regenerate the dropped probabilities
 		s.Scratch.a = ReuseAs(memory.Workspace, s.Scratch.a, B, nh, T, T)
@@ -243,7 +262,9 @@ func (s *SelfAttention) Backward(dctx *tensor.Tensor) *tensor.Tensor {
 
 // prepare decides which projections the Backward goes through (a slot
 // needs its output gradient when it trains or when dx is wanted) and sets
-// their input-gradient flags; Backward and Plan share it.
+// their input-gradient flags, and which projection outputs the backward
+// reads (dQ = dS·K, dK = dSᵀ·Q, dP = dctx·Vᵀ); Forward, Backward and Plan
+// share it.
 func (s *SelfAttention) prepare() (needQ, needK, needV bool) {
 	needQ = s.needDX || HasTrainable(s.Query)
 	needK = s.needDX || HasTrainable(s.Key)
@@ -251,48 +272,85 @@ func (s *SelfAttention) prepare() (needQ, needK, needV bool) {
 	for _, l := range []Layer{s.Query, s.Key, s.Value} {
 		l.SetInputGrad(s.needDX)
 	}
+	KeepOutput(s.Query, needK)
+	KeepOutput(s.Key, needQ)
+	KeepOutput(s.Value, needQ || needK)
 	return needQ, needK, needV
 }
 
 // Buffers implements Buffered (the scratch is shared separately).
 func (s *SelfAttention) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&s.probs, &s.ctx}, []**tensor.Tensor{&s.dq, &s.dk, &s.dv, &s.dx}
+	return []**tensor.Tensor{&s.probs, &s.ctx}, []**tensor.Tensor{&s.dq, &s.dk, &s.dv, &s.dx, &s.probsT, &s.ctxT}
 }
 
 // Plan implements Planner for x [B, T, hidden]: probs and the context are
-// activations; dQ, dK, dV, dx are workspace; the [B, heads, T, T] scratch
-// is Shared, since a model's blocks share one.
+// activations when a backward reads them, else transient; dQ, dK, dV, dx
+// are workspace; the [B, heads, T, T] scratch is Shared, since a model's
+// blocks share one.
 func (s *SelfAttention) Plan(in []int, backward bool) Cost {
 	B, T, H := in[0], in[1], s.hidden()
 	nh, d := s.Heads, s.HeadDim
 	probs := B * nh * T * T
+	needQ, needK, needV := s.prepare()
 	var c Cost
-	c.f32(memory.Activations, probs+B*T*H)
+	if needQ || needK || needV {
+		c.Slot(s.name+"#probs", memory.Activations, probs)
+	} else {
+		c.Slot(s.name+"#probsT", memory.Workspace, probs)
+	}
+	if s.transient {
+		c.Slot(s.name+"#ctxT", memory.Workspace, B*T*H)
+	} else {
+		c.Slot(s.name+"#ctx", memory.Activations, B*T*H)
+	}
 	c.Forward = int64(B*nh) * (gemm(T, T, d) + gemm(T, d, T))
+	// The per-head products: heads are addressed in [B, T, H] by offset
+	// and leading dimension H, the scores are dense [T, T].
+	head := func(transA, transB bool, m, n, k, lda, ldb, ldc int) Op {
+		return Op{Kernel: OpGemmBatch, M: m, N: n, K: k, TransA: transA, TransB: transB, LdA: lda, LdB: ldb, LdC: ldc, BType: tensor.F32, Batch: B * nh}
+	}
+	c.Ran(head(false, true, T, T, d, H, H, T)) // Q·Kᵀ
+	c.Ran(Op{Kernel: OpSoftmax, M: B * nh * T, N: T, Causal: s.Causal})
+	if s.Dropout.Active() {
+		c.Ran(Elementwise(OpDropout, probs))
+	}
+	c.Ran(head(false, false, T, d, T, T, H, H)) // P·V
 	var scratchA, scratchB bool
 	scratchA = s.Dropout.Active()
-	needQ, needK, needV := false, false, false
-	if backward {
-		needQ, needK, needV = s.prepare()
+	needQ, needK, needV = needQ && backward, needK && backward, needV && backward
+	if (needQ || needK || needV) && s.Dropout.Active() {
+		c.Ran(Elementwise(OpDropout, probs)) // the dropped probabilities again
 	}
 	if needV {
 		c.f32(memory.Workspace, B*T*H)
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+		c.Ran(head(true, false, T, d, T, T, H, H)) // dV = Pᵀ·dctx
 	}
 	if needQ || needK {
 		scratchA, scratchB = true, true
 		c.BackwardDX += int64(B*nh) * gemm(T, T, d)
+		c.Ran(head(false, true, T, T, d, H, H, T)) // dP = dctx·Vᵀ
+		if s.Dropout.Active() {
+			c.Ran(Elementwise(OpDropout, probs))
+		}
+		c.Ran(Elementwise(OpClear, probs))
+		c.Ran(Rows(OpSoftmaxBackward, B*nh*T, T))
 	}
 	if needQ {
 		c.f32(memory.Workspace, B*T*H)
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+		c.Ran(head(false, false, T, d, T, T, H, H)) // dQ = dS·K
 	}
 	if needK {
 		c.f32(memory.Workspace, B*T*H)
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
+		c.Ran(head(true, false, T, d, T, T, H, H)) // dK = dSᵀ·Q
 	}
 	if backward && s.needDX {
+		// needDX sends all three projections' dx: their sum.
 		c.f32(memory.Workspace, B*T*H)
+		c.Ran(Elementwise(OpAdd, B*T*H))
+		c.Ran(Elementwise(OpAddTo, B*T*H))
 	}
 	c.Attention = c.Forward + c.BackwardDX
 	if scratchA {

@@ -18,9 +18,27 @@ type plannable interface {
 // measure runs fn and returns the bytes it allocated through memory and the
 // GEMM FLOPs it ran.
 func measure(fn func()) (memory.Bytes, int64) {
+	b, _, f := measureCalls(fn)
+	return b, f
+}
+
+// measureCalls is measure with the number of GEMM calls.
+func measureCalls(fn func()) (memory.Bytes, int64, int64) {
 	b, c := memory.Take().Allocated, kernels.ReadCounters()
 	fn()
-	return memory.Take().Allocated.Sub(b), kernels.ReadCounters().Sub(c).Flops
+	d := kernels.ReadCounters().Sub(c)
+	return memory.Take().Allocated.Sub(b), d.Calls, d.Flops
+}
+
+// gemmOps sums the GEMM calls and FLOPs of declared ops.
+func gemmOps(ops map[Op]int64) (calls, flops int64) {
+	for op, n := range ops {
+		if op.FLOPs() > 0 {
+			calls += n * op.Calls()
+			flops += n * op.FLOPs()
+		}
+	}
+	return calls, flops
 }
 
 // checkPlan runs Forward (and Backward) of a fresh layer on x and checks
@@ -29,13 +47,16 @@ func checkPlan(t *testing.T, l plannable, x *tensor.Tensor, backward, needDX boo
 	t.Helper()
 	l.SetInputGrad(needDX)
 	var y *tensor.Tensor
-	got, flops := measure(func() {
+	got, calls, flops := measureCalls(func() {
 		y = l.Forward(x)
 		if backward {
 			l.Backward(randT(rng, 1, y.Shape()...))
 		}
 	})
 	want := l.Plan(x.Shape(), backward)
+	if c, f := gemmOps(want.Ops); c != calls || f != flops {
+		t.Errorf("ran %d GEMMs of %d FLOPs, declared ops hold %d of %d", calls, flops, c, f)
+	}
 	if got != want.Total() {
 		t.Errorf("allocated %v, declared %v (owned %v, shared %v)", got.Map(), want.Total().Map(), want.Bytes.Map(), want.Shared.Map())
 	}
@@ -62,6 +83,8 @@ func TestPlanMatchesAllocation(t *testing.T) {
 		train []string // module names whose parameters train (all: "*")
 		needX bool
 		eval  bool
+		// transient: no backward reads the output (KeepOutput(false))
+		transient bool
 	}
 	mustInter := func() plannable {
 		m, err := NewIntermediate("i", 8, 20, "gelu")
@@ -95,6 +118,14 @@ func TestPlanMatchesAllocation(t *testing.T) {
 		{name: "attention query only", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0, 5) }, in: []int{2, 5, 12}, train: []string{"s.query"}},
 		{name: "attention value only, dropout", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0.2, 5) }, in: []int{2, 5, 12}, train: []string{"s.value"}},
 		{name: "attention frozen dx", build: func() plannable { return NewSelfAttention("s", 12, 2, false, 0, 5) }, in: []int{1, 4, 12}, needX: true},
+		{name: "linear frozen transient", build: func() plannable { return NewLinear("l", 8, 6, true) }, in: []int{10, 8}, needX: true, transient: true},
+		{name: "layernorm transient", build: func() plannable { return NewLayerNorm("n", 8, 1e-5) }, in: []int{3, 8}, transient: true},
+		{name: "activation transient", build: mustAct, in: []int{3, 7}, needX: true, transient: true},
+		{name: "dropout transient", build: func() plannable { return NewDropout("d", 0.25, 1) }, in: []int{4, 9}, needX: true, transient: true},
+		{name: "output frozen transient", build: func() plannable { return NewOutput("o", 12, 8, 0.1, 3) }, in: []int{2, 3, 12}, needX: true, transient: true},
+		{name: "intermediate trainable transient", build: mustInter, in: []int{2, 3, 8}, train: []string{"*"}, transient: true},
+		{name: "attention frozen transient", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0.1, 5) }, in: []int{2, 5, 12}, transient: true},
+		{name: "attention key only transient", build: func() plannable { return NewSelfAttention("s", 12, 3, true, 0, 5) }, in: []int{2, 5, 12}, train: []string{"s.key"}, transient: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,8 +145,11 @@ func TestPlanMatchesAllocation(t *testing.T) {
 				SetTraining(l, false)
 			}
 			x := randT(rng, 1, c.in...)
+			KeepOutput(l, !c.transient)
 			checkPlan(t, l, x, true, c.needX, rng)
-			checkPlan(t, c.build(), x, false, c.needX, rng)
+			l2 := c.build()
+			KeepOutput(l2, !c.transient)
+			checkPlan(t, l2, x, false, c.needX, rng)
 		})
 	}
 }

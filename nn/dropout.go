@@ -25,11 +25,13 @@ type Dropout struct {
 	// SetBatchShard).
 	Shard uint64
 
-	training bool
-	needDX   bool
-	masked   bool   // the last Forward applied a mask
-	key      uint64 // its mask key
-	y, dx    *tensor.Tensor
+	training  bool
+	needDX    bool
+	transient bool   // no Backward reads the output (KeepOutput(false))
+	masked    bool   // the last Forward applied a mask
+	key       uint64 // its mask key
+	y, dx     *tensor.Tensor
+	yt        *tensor.Tensor // the output when transient
 }
 
 // NewDropout returns a Dropout in training mode. Its seed mixes seed with a
@@ -68,6 +70,14 @@ func (d *Dropout) SetBatchShard(index int) { d.Shard = uint64(index) }
 // Offset is the mask counter offset of a tensor of n values (ShardOffset).
 func (d *Dropout) Offset(n int) uint64 { return ShardOffset(d.Shard, n) }
 
+// KeepOutput implements OutputKeeper.
+func (d *Dropout) KeepOutput(keep bool) { d.transient = !keep }
+
+// NeedsInput implements InputReader: the mask is regenerated, so only an
+// inactive dropout, whose output is its input, needs the input kept, when
+// its output is.
+func (d *Dropout) NeedsInput() bool { return !d.Active() && !d.transient }
+
 // Active reports whether a Forward now would apply a mask.
 func (d *Dropout) Active() bool { return d.training && d.P > 0 }
 
@@ -84,9 +94,9 @@ func (d *Dropout) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if !d.masked {
 		return x
 	}
-	d.y = ReuseAs(memory.Activations, d.y, x.Shape()...)
-	kernels.DropoutForward(d.y.F32(), x.F32(), d.P, d.next(), d.Offset(x.Len()))
-	return d.y
+	y := OutputBuffer(&d.y, &d.yt, d.transient, x.Shape()...)
+	kernels.DropoutForward(y.F32(), x.F32(), d.P, d.next(), d.Offset(x.Len()))
+	return y
 }
 
 // Backward implements Layer.
@@ -115,20 +125,23 @@ func splitmix(z uint64) uint64 {
 
 // Buffers implements Buffered.
 func (d *Dropout) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&d.y}, []**tensor.Tensor{&d.dx}
+	return []**tensor.Tensor{&d.y}, []**tensor.Tensor{&d.dx, &d.yt}
 }
 
 // Plan implements Planner: an inactive dropout passes its input through and
-// owns nothing; an active one writes y (activation) and dx (workspace).
+// owns nothing; an active one writes y (an activation when kept) and dx
+// (workspace).
 func (d *Dropout) Plan(in []int, backward bool) Cost {
 	var c Cost
 	if !d.Active() {
 		return c
 	}
 	n := tensor.NumElems(in)
-	c.f32(memory.Activations, n)
+	c.Output(d.name, !d.transient, n)
+	c.Ran(Elementwise(OpDropout, n))
 	if backward && d.needDX {
 		c.f32(memory.Workspace, n)
+		c.Ran(Elementwise(OpDropout, n))
 	}
 	return c
 }

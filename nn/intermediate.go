@@ -11,7 +11,7 @@ type Intermediate struct {
 	Dense Layer
 	Act   *Activation
 
-	needDX bool
+	needDX, transient bool
 }
 
 // NewIntermediate returns an Intermediate with a zero Linear in→out (with
@@ -39,8 +39,18 @@ func (m *Intermediate) Slots() []Slot { return []Slot{{Name: m.Dense.Name(), Lay
 // SetInputGrad implements Layer.
 func (m *Intermediate) SetInputGrad(need bool) { m.needDX = need }
 
+// KeepOutput implements OutputKeeper.
+func (m *Intermediate) KeepOutput(keep bool) { m.transient = !keep }
+
+// NeedsInput implements InputReader.
+func (m *Intermediate) NeedsInput() bool {
+	m.prepare()
+	return NeedsInput(m.Dense)
+}
+
 // Forward implements Layer.
 func (m *Intermediate) Forward(x *tensor.Tensor) *tensor.Tensor {
+	m.prepare()
 	return m.Act.Forward(m.Dense.Forward(x))
 }
 
@@ -53,15 +63,16 @@ func (m *Intermediate) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	return m.Dense.Backward(m.Act.Backward(dy))
 }
 
-// prepare sets the children's input-gradient flags for a Backward and
-// reports whether it runs at all; Backward and Plan share it.
+// prepare sets the children's input-gradient and keep flags for a
+// Backward and reports whether it runs at all; Forward, Backward and Plan
+// share it.
 func (m *Intermediate) prepare() bool {
-	if !m.needDX && !HasTrainable(m.Dense) {
-		return false
-	}
-	m.Act.SetInputGrad(true)
-	m.Dense.SetInputGrad(m.needDX)
-	return true
+	run := m.needDX || HasTrainable(m.Dense)
+	m.Act.SetInputGrad(run)
+	m.Dense.SetInputGrad(run && m.needDX)
+	m.Act.KeepOutput(!m.transient)
+	KeepOutput(m.Dense, NeedsInput(m.Act))
+	return run
 }
 
 // Plan implements Planner.

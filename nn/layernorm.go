@@ -18,9 +18,11 @@ type LayerNorm struct {
 	Bias   *Param
 
 	needDX     bool
-	x          *tensor.Tensor // saved input (a reference, not a copy)
+	transient  bool           // no Backward reads the output (KeepOutput(false))
+	x          *tensor.Tensor // saved input (a reference, not a copy), when NeedsInput
 	mean, rstd *tensor.Tensor // per row, saved for the backward
-	y, dx      *tensor.Tensor
+	yt, dx     *tensor.Tensor
+	out        *tensor.Tensor // the last output, for Restore
 }
 
 // NewLayerNorm returns a LayerNorm with weight 1 and bias 0, as torch
@@ -47,26 +49,47 @@ func (l *LayerNorm) Children() []Module { return nil }
 // SetInputGrad implements Layer.
 func (l *LayerNorm) SetInputGrad(need bool) { l.needDX = need }
 
+// KeepOutput implements OutputKeeper. The output is always written to
+// workspace: a kept one is recomputed by Restore (one pass over the input,
+// which the LayerNorm then keeps) rather than saved.
+func (l *LayerNorm) KeepOutput(keep bool) { l.transient = !keep }
+
+// NeedsInput implements InputReader: any backward reads x, and so does
+// Restore.
+func (l *LayerNorm) NeedsInput() bool {
+	return l.needDX || l.Weight.Trainable || l.Bias.Trainable || !l.transient
+}
+
 // Forward implements Layer.
 func (l *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if x.Dim(-1) != l.Dim {
 		panic(fmt.Sprintf("nn: %s: input has last dimension %d, want %d", l.name, x.Dim(-1), l.Dim))
 	}
 	rows := x.Len() / l.Dim
-	l.y = ReuseAs(memory.Activations, l.y, x.Shape()...)
+	l.yt = ReuseAs(memory.Workspace, l.yt, x.Shape()...)
 	l.mean = ReuseAs(memory.Activations, l.mean, rows)
 	l.rstd = ReuseAs(memory.Activations, l.rstd, rows)
-	kernels.LayerNormForward(l.y.F32(), l.mean.F32(), l.rstd.F32(), x.F32(), l.Weight.Value.F32(), l.Bias.Value.F32(), rows, l.Dim, l.Eps)
-	l.x = x
-	return l.y
+	kernels.LayerNormForward(l.yt.F32(), l.mean.F32(), l.rstd.F32(), x.F32(), l.Weight.Value.F32(), l.Bias.Value.F32(), rows, l.Dim, l.Eps)
+	l.x, l.out = nil, l.yt
+	if l.NeedsInput() {
+		l.x = x
+	}
+	return l.yt
+}
+
+// Restore implements Restorer: the same kernel on the same input writes
+// the same output (and the same statistics).
+func (l *LayerNorm) Restore() {
+	if l.transient || l.x == nil || l.out == nil {
+		return
+	}
+	rows := l.x.Len() / l.Dim
+	kernels.LayerNormForward(l.out.F32(), l.mean.F32(), l.rstd.F32(), l.x.F32(), l.Weight.Value.F32(), l.Bias.Value.F32(), rows, l.Dim, l.Eps)
 }
 
 // Backward implements Layer. It computes only what is needed: parameter
 // gradients of trainable parameters and dx when input gradients are on.
 func (l *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	if l.x == nil {
-		panic(fmt.Sprintf("nn: %s: Backward before Forward", l.name))
-	}
 	rows := dy.Len() / l.Dim
 	var dw, db, dx []float32
 	if l.Weight.Trainable {
@@ -75,14 +98,18 @@ func (l *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if l.Bias.Trainable {
 		db = l.Bias.Grad.F32()
 	}
+	if dw == nil && db == nil && !l.needDX {
+		return nil
+	}
+	if l.x == nil {
+		panic(fmt.Sprintf("nn: %s: Backward before Forward", l.name))
+	}
 	if l.needDX {
 		l.dx = ReuseAs(memory.Workspace, l.dx, dy.Shape()...)
 		dx = l.dx.F32()
 		clear(dx) // the kernel adds into dx
 	}
-	if dx != nil || dw != nil || db != nil {
-		kernels.LayerNormBackward(dx, dw, db, dy.F32(), l.x.F32(), l.Weight.Value.F32(), l.mean.F32(), l.rstd.F32(), rows, l.Dim)
-	}
+	kernels.LayerNormBackward(dx, dw, db, dy.F32(), l.x.F32(), l.Weight.Value.F32(), l.mean.F32(), l.rstd.F32(), rows, l.Dim)
 	if !l.needDX {
 		return nil
 	}
@@ -91,16 +118,27 @@ func (l *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 
 // Buffers implements Buffered.
 func (l *LayerNorm) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&l.y, &l.mean, &l.rstd}, []**tensor.Tensor{&l.dx}
+	return []**tensor.Tensor{&l.mean, &l.rstd}, []**tensor.Tensor{&l.dx, &l.yt}
 }
 
-// Plan implements Planner: y, mean and rstd are activations, dx workspace.
+// Plan implements Planner: mean and rstd are activations, y (restored
+// when kept) and dx workspace.
 func (l *LayerNorm) Plan(in []int, backward bool) Cost {
 	var c Cost
 	n := tensor.NumElems(in)
-	c.f32(memory.Activations, n+2*(n/l.Dim))
-	if backward && l.needDX {
-		c.f32(memory.Workspace, n)
+	rows := n / l.Dim
+	c.f32(memory.Activations, 2*rows)
+	c.Output(l.name, false, n)
+	c.Ran(Rows(OpLayerNorm, rows, l.Dim))
+	if !l.transient {
+		c.Restorable(Rows(OpLayerNorm, rows, l.Dim))
+	}
+	if backward && (l.needDX || l.Weight.Trainable || l.Bias.Trainable) {
+		if l.needDX {
+			c.f32(memory.Workspace, n)
+			c.Ran(Elementwise(OpClear, n))
+		}
+		c.Ran(Rows(OpLayerNormBackward, rows, l.Dim))
 	}
 	return c
 }

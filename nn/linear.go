@@ -24,9 +24,11 @@ type Linear struct {
 	// bitsandbytes replaces only torch.nn.Linear layers.
 	Conv bool
 
-	needDX bool
-	x      *tensor.Tensor // saved input: only while Weight is trainable
-	y, dx  *tensor.Tensor
+	needDX    bool
+	transient bool           // no Backward reads the output (KeepOutput(false))
+	x         *tensor.Tensor // saved input: only while Weight is trainable
+	y, dx     *tensor.Tensor
+	yt        *tensor.Tensor // the output when transient
 }
 
 // NewLinear makes a Linear named name with zero f32 weights [out, in] (and a
@@ -61,6 +63,13 @@ func (l *Linear) SetInputGrad(need bool) { l.needDX = need }
 // InputGrad reports whether Backward computes dx.
 func (l *Linear) InputGrad() bool { return l.needDX }
 
+// KeepOutput implements OutputKeeper: a kept output is an activation, a
+// transient one lives in workspace that a model's blocks share.
+func (l *Linear) KeepOutput(keep bool) { l.transient = !keep }
+
+// NeedsInput implements InputReader: only dW reads the input.
+func (l *Linear) NeedsInput() bool { return l.Weight.Trainable }
+
 // weight returns W as a GEMM operand. The row stride comes from In/Out, not
 // from the tensor's shape, so a weight stored with a richer shape (a patch
 // embedding's [hidden, C, p, p]) is read as the matrix [hidden, C·p·p].
@@ -92,11 +101,11 @@ func (l *Linear) rows(x *tensor.Tensor, what string) int {
 // Forward implements Layer.
 func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	n := l.rows(x, "input")
-	l.y = ReuseAs(memory.Activations, l.y, withLast(x.Shape(), l.Out)...)
+	y := OutputBuffer(&l.y, &l.yt, l.transient, withLast(x.Shape(), l.Out)...)
 	// y = x·Wᵀ ([n,in]·[in,out]); with FanInFanOut W is already [in,out].
-	kernels.Gemm(false, !l.FanInFanOut, n, l.Out, l.In, 1, kernels.F32Operand(x.F32(), l.In), l.weight(), 0, l.y.F32(), l.Out)
+	kernels.Gemm(false, !l.FanInFanOut, n, l.Out, l.In, 1, kernels.F32Operand(x.F32(), l.In), l.weight(), 0, y.F32(), l.Out)
 	if l.Bias != nil {
-		kernels.AddBias(l.y.F32(), l.Bias.Value.F32(), n, l.Out)
+		kernels.AddBias(y.F32(), l.Bias.Value.F32(), n, l.Out)
 	}
 	// Only dW needs the input; a frozen layer keeps no reference to it.
 	if l.Weight.Trainable {
@@ -104,7 +113,7 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	} else {
 		l.x = nil
 	}
-	return l.y
+	return y
 }
 
 // Backward implements Layer.
@@ -152,25 +161,40 @@ func (l *Linear) DequantizeWeight() *tensor.Tensor {
 
 // Buffers implements Buffered.
 func (l *Linear) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&l.y}, []**tensor.Tensor{&l.dx}
+	return []**tensor.Tensor{&l.y}, []**tensor.Tensor{&l.dx, &l.yt}
 }
 
-// Plan implements Planner: y is an activation; the backward computes dW
-// only for a trainable weight and dx (workspace) only when asked.
+// Plan implements Planner: y is an activation when kept, else transient;
+// the backward computes dW only for a trainable weight and dx (workspace)
+// only when asked.
 func (l *Linear) Plan(in []int, backward bool) Cost {
 	var c Cost
 	n := tensor.NumElems(in) / l.In
-	c.f32(memory.Activations, n*l.Out)
+	c.Output(l.name, !l.transient, n*l.Out)
 	c.Forward = gemm(n, l.Out, l.In)
+	w, dq := l.Weight.Value.DType(), l.Weight.Value.DoubleQuant()
+	c.Ran(Op{Kernel: OpGemm, M: n, N: l.Out, K: l.In, TransB: !l.FanInFanOut, BType: w, DoubleQuant: dq})
+	if l.Bias != nil {
+		c.Ran(Rows(OpAddBias, n, l.Out))
+	}
 	if !backward {
 		return c
 	}
 	if l.Weight.Trainable {
 		c.BackwardDW = gemm(l.Out, l.In, n)
+		if l.FanInFanOut {
+			c.Ran(GemmOp(true, false, l.In, l.Out, n))
+		} else {
+			c.Ran(GemmOp(true, false, l.Out, l.In, n))
+		}
+	}
+	if l.Bias != nil && l.Bias.Trainable {
+		c.Ran(Rows(OpBiasBackward, n, l.Out))
 	}
 	if l.needDX {
 		c.f32(memory.Workspace, n*l.In)
 		c.BackwardDX = gemm(n, l.In, l.Out)
+		c.Ran(Op{Kernel: OpGemm, M: n, N: l.In, K: l.Out, TransB: l.FanInFanOut, BType: w, DoubleQuant: dq})
 	}
 	return c
 }

@@ -70,9 +70,13 @@ func (c *CrossEntropyLoss) Backward() *tensor.Tensor {
 func (c *CrossEntropyLoss) Plan(in []int, backward bool) Cost {
 	var k Cost
 	n := tensor.NumElems(in)
+	rows := n / in[len(in)-1]
 	k.f32(memory.Activations, n)
+	k.Ran(Rows(OpCrossEntropy, rows, in[len(in)-1]))
 	if backward {
 		k.f32(memory.Workspace, n)
+		k.Ran(Elementwise(OpClear, n))
+		k.Ran(Rows(OpCrossEntropyBackward, rows, in[len(in)-1]))
 	}
 	return k
 }

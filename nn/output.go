@@ -12,7 +12,7 @@ type Output struct {
 	Dense   Layer
 	Dropout *Dropout
 
-	needDX bool
+	needDX, transient bool
 }
 
 // NewOutput returns an Output with a zero Linear in→out (with bias) and
@@ -40,8 +40,18 @@ func (o *Output) Slots() []Slot { return []Slot{{Name: o.Dense.Name(), Layer: &o
 // SetInputGrad implements Layer.
 func (o *Output) SetInputGrad(need bool) { o.needDX = need }
 
+// KeepOutput implements OutputKeeper.
+func (o *Output) KeepOutput(keep bool) { o.transient = !keep }
+
+// NeedsInput implements InputReader.
+func (o *Output) NeedsInput() bool {
+	o.prepare()
+	return NeedsInput(o.Dense)
+}
+
 // Forward implements Layer.
 func (o *Output) Forward(x *tensor.Tensor) *tensor.Tensor {
+	o.prepare()
 	return o.Dropout.Forward(o.Dense.Forward(x))
 }
 
@@ -54,15 +64,16 @@ func (o *Output) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	return o.Dense.Backward(o.Dropout.Backward(dy))
 }
 
-// prepare sets the children's input-gradient flags for a Backward and
-// reports whether it runs at all; Backward and Plan share it.
+// prepare sets the children's input-gradient and keep flags for a
+// Backward and reports whether it runs at all; Forward, Backward and Plan
+// share it.
 func (o *Output) prepare() bool {
-	if !o.needDX && !HasTrainable(o.Dense) {
-		return false
-	}
-	o.Dropout.SetInputGrad(true)
-	o.Dense.SetInputGrad(o.needDX)
-	return true
+	run := o.needDX || HasTrainable(o.Dense)
+	o.Dropout.SetInputGrad(run)
+	o.Dense.SetInputGrad(run && o.needDX)
+	o.Dropout.KeepOutput(!o.transient)
+	KeepOutput(o.Dense, NeedsInput(o.Dropout))
+	return run
 }
 
 // Plan implements Planner.

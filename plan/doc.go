@@ -17,4 +17,13 @@
 // builds the module tree of the configuration (zero weights), applies the
 // method, and asks it; the modules' tests check each declaration against
 // what actually runs, so prediction and measurement agree by construction.
+//
+// Step time comes from the same declarations: every module lists the
+// kernel calls its Forward and Backward run (nn.Cost.Ops: each GEMM with
+// its shape, transposes, strides and weight dtype; each row or elementwise
+// kernel with its size), and Calibrate times each distinct op once on this
+// machine at the kernels' thread count, cycling through copies of its
+// buffers so that operands come from memory as in a step. StepMS is the
+// sum of count × time: nothing is fitted to a model family, and an op the
+// calibration did not time is an error, not a zero.
 package plan

@@ -30,8 +30,8 @@ func Example() {
 			mib(e.Bytes[memory.Gradients]), mib(e.Bytes[memory.Optimizer]), mib(e.Bytes[memory.Activations]), float64(e.BackwardDW)/1e9)
 	}
 	// Output:
-	// full gradients  10.4 MiB, optimizer  20.8 MiB, activations  178.6 MiB, dW 11.19 GFLOP
-	// lora gradients   0.3 MiB, optimizer   0.6 MiB, activations  180.1 MiB, dW  0.31 GFLOP
+	// full gradients  10.4 MiB, optimizer  20.8 MiB, activations  103.9 MiB, dW 11.19 GFLOP
+	// lora gradients   0.3 MiB, optimizer   0.6 MiB, activations   93.3 MiB, dW  0.31 GFLOP
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

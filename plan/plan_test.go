@@ -91,7 +91,8 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 			if _, err := r.Step(); err != nil {
 				t.Fatal(err)
 			}
-			flops := kernels.ReadCounters().Sub(c0).Flops
+			ran := kernels.ReadCounters().Sub(c0)
+			flops := ran.Flops
 			got := memory.Take().Allocated.Sub(a0)
 			w := nn.AccountWeights(m.Root())
 			for _, c := range memory.WeightCategories {
@@ -108,6 +109,15 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 			}
 			if flops != want.FLOPs() {
 				t.Errorf("measured %d GEMM FLOPs, planned %d (forward %d, dX %d, dW %d)", flops, want.FLOPs(), want.Forward, want.BackwardDX, want.BackwardDW)
+			}
+			// Every GEMM that ran is among the ops the step time is made of.
+			var calls, opFlops int64
+			for op, n := range want.Ops {
+				calls += n * op.Calls() * b2i(op.FLOPs() > 0)
+				opFlops += n * op.FLOPs()
+			}
+			if calls != ran.Calls || opFlops != flops {
+				t.Errorf("ran %d GEMMs of %d FLOPs, the planned ops hold %d of %d", ran.Calls, flops, calls, opFlops)
 			}
 			a1 := memory.Take().Allocated
 			if _, err := r.Step(); err != nil {
@@ -179,8 +189,9 @@ func TestMaxBatch(t *testing.T) {
 }
 
 // TestCheckpointLoRAGradients checks that gradient checkpointing leaves
-// LoRA's gradients bitwise unchanged, with LoRA, hidden and attention
-// dropout on.
+// LoRA's (and full fine-tuning's) gradients bitwise unchanged, with LoRA,
+// hidden and attention dropout on: the recomputed forward and the restored
+// transient outputs (nn.Restore) of a plain run agree bit for bit.
 func TestCheckpointLoRAGradients(t *testing.T) {
 	ms := methods(t, small())
 	grads := func(s Setup) map[string][]float32 {
@@ -203,7 +214,9 @@ func TestCheckpointLoRAGradients(t *testing.T) {
 		}
 		return g
 	}
-	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(t, small(), false), partial(t, small(), true)}} {
+	fullCkpt := ms["full"]
+	fullCkpt.GradientCheckpointing = true
+	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(t, small(), false), partial(t, small(), true)}, {ms["full"], fullCkpt}} {
 		plain, ckpt := grads(pair[0]), grads(pair[1])
 		if len(plain) == 0 || len(plain) != len(ckpt) {
 			t.Fatalf("%d vs %d trainable parameters", len(plain), len(ckpt))
@@ -239,4 +252,11 @@ func TestWriteBreakdown(t *testing.T) {
 			t.Errorf("breakdown lacks %q:\n%s", want, b.String())
 		}
 	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -183,10 +183,12 @@ type Estimate struct {
 	// backward to weights; and of their sum, attention's and LoRA's.
 	Forward, BackwardDX, BackwardDW int64
 	Attention, LowRank              int64
-	// For the non-GEMM part of the step time: transformer block forwards
-	// (with recomputations) and backwards, and trainable values (AdamW).
-	BlockForwards, BlockBackwards int
-	TrainableValues               int64
+	// TrainableValues are the values AdamW updates.
+	TrainableValues int64
+	// Ops is every kernel call of a step, counted per distinct op: the
+	// model's forward and backward, the loss, clearing the gradients and
+	// AdamW. StepMS times them on this machine.
+	Ops map[nn.Op]int64
 }
 
 // TotalBytes is the sum over the categories.
@@ -212,12 +214,17 @@ func (m *Model) Estimate(batch int) Estimate { return m.EstimateRank(batch, 0) }
 func (m *Model) EstimateRank(batch, rank int) Estimate {
 	world := m.Parallel.world()
 	e := Estimate{World: world, Rank: rank}
+	var step nn.Cost // zeroing the gradients, AdamW
 	for _, p := range nn.AllParams(m.Base) {
 		c := memory.WeightsOf(p.Value.DType())
 		e.Bytes[c] += p.Value.Bytes()
 		e.Values[c] += int64(p.Len())
 		if p.Trainable {
 			e.TrainableValues += int64(p.Len())
+			step.Ran(nn.Elementwise(nn.OpClear, p.Len()))
+			if world == 1 {
+				step.Ran(nn.Elementwise(nn.OpAdamW, p.Len()))
+			}
 		}
 	}
 	l, err := zero.NewLayout(m.Base, world)
@@ -228,6 +235,9 @@ func (m *Model) EstimateRank(batch, rank int) Estimate {
 	e.Bytes[memory.Gradients] = 4 * int64(l.GradientValues(stage, rank))
 	e.Bytes[memory.Optimizer] = AdamStateBytes * int64(l.OptimizerValues(stage, rank))
 	e.Comm = l.StepTraffic(stage, max(m.Parallel.GradientAccumulationSteps, 1))
+	if world > 1 { // the rank's share of the values, as one call (an approximation)
+		step.Ran(nn.Elementwise(nn.OpAdamW, int(l.OptimizerValues(stage, rank))))
+	}
 	spec := m.Base.Spec()
 	var ce nn.CrossEntropyLoss
 	k := m.Base.PlanBatch(batch, true).Plus(ce.Plan([]int{spec.Rows(batch), spec.Classes}, true))
@@ -237,7 +247,7 @@ func (m *Model) EstimateRank(batch, rank int) Estimate {
 	e.Bytes[memory.Data] = spec.Bytes(batch)
 	e.Forward, e.BackwardDX, e.BackwardDW = k.Forward, k.BackwardDX, k.BackwardDW
 	e.Attention, e.LowRank = k.Attention, k.LowRank
-	e.BlockForwards, e.BlockBackwards = m.Base.Blocks()
+	e.Ops = nn.AddOps(k.Ops, step.Ops)
 	return e
 }
 

@@ -3,138 +3,120 @@ package plan
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
-	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
 
-// Speed is this machine's measured GEMM throughput, in GFLOP/s, for the
-// three kinds of product a ViT step runs. They differ: the Linear layers'
-// products are wide ([B·T, H]·[H, H] and the MLP's), attention's are many
-// small per-head products (T×T×d with d = H/heads), LoRA's have one side of
-// rank r. Step time is predicted as Σ FLOPs(kind) / speed(kind) plus the
-// non-GEMM work (LayerNorm, GELU, softmax, adds, AdamW), which is timed on
-// the same calibration as a rate per byte of activations and workspace.
+// Speed is this machine's measured time of each kernel call a step runs
+// (nn.Op: a GEMM of given shape, transposes, strides and weight dtype, a
+// row or elementwise kernel of given size), with the kernels' thread count
+// at calibration. A step's predicted time is the sum over its ops of count
+// × time: every module declares its ops in its Plan (nn.Cost.Ops) beside
+// its bytes and FLOPs, so the sum has no term of its own to forget.
 type Speed struct {
-	Threads                    int
-	Linear, Attention, LowRank float64 // GFLOP/s
-	// Non-GEMM work, in nanoseconds: one block's forward and backward
-	// elementwise kernels (see calibrateNonGEMM), and AdamW per value.
-	BlockForwardNS, BlockBackwardNS, AdamNSPerValue float64
+	Threads int
+	ns      map[nn.Op]float64 // nanoseconds per call (see callTime)
+	scaled  map[nn.Op]bool    // measured on a smaller op and scaled (calibrationCap)
 }
 
-// StepMS predicts the time of one training step in milliseconds.
-func (s Speed) StepMS(e Estimate) float64 {
-	lin := float64(e.FLOPs() - e.Attention - e.LowRank)
-	ns := lin/s.Linear + float64(e.Attention)/s.Attention + float64(e.LowRank)/s.LowRank
-	ns += s.BlockForwardNS*float64(e.BlockForwards) + s.BlockBackwardNS*float64(e.BlockBackwards)
-	ns += s.AdamNSPerValue * float64(e.TrainableValues)
-	return ns / 1e6
+// opKey is an op at a thread count: the process-wide cache's key.
+type opKey struct {
+	op      nn.Op
+	threads int
 }
 
-type speedKey struct {
-	h, inter, t, heads, batch, r, threads int
-	dtype                                 tensor.DType
-	doubleQuant                           bool
+type opTime struct {
+	ns     float64
+	scaled bool
 }
 
 var (
 	speedMu    sync.Mutex
-	speedCache = map[speedKey]Speed{}
+	speedCache = map[opKey]opTime{}
 )
 
-// Calibrate measures Speed for a model of dimensions d at the given batch,
-// LoRA rank r and storage of the frozen Linear weights (the Linear
-// products read them so), with the kernels' current thread count. It
-// takes a few times the GEMM work of one step's Linear products; results
-// are cached for the process.
-func Calibrate(dims models.Dims, batch, r int, base nn.Storage) Speed {
-	k := speedKey{dims.Hidden, dims.Intermediate, dims.Tokens, dims.Heads, batch, r, kernels.Threads(), base.DType, base.DoubleQuant}
+// Calibrate times every distinct op of e not timed before in this process
+// at the kernels' current thread count (results are cached), each on
+// buffers of its own sizes, for about calibrationTime or three runs.
+func Calibrate(e Estimate) Speed {
+	threads := kernels.Threads()
+	s := Speed{Threads: threads, ns: map[nn.Op]float64{}, scaled: map[nn.Op]bool{}}
+	ops := make([]nn.Op, 0, len(e.Ops))
+	for op := range e.Ops {
+		ops = append(ops, op)
+	}
+	// A fixed order, so that a calibration's runs do not depend on map order.
+	sort.Slice(ops, func(i, j int) bool { return ops[i].String() < ops[j].String() })
 	speedMu.Lock()
 	defer speedMu.Unlock()
-	if s, ok := speedCache[k]; ok {
-		return s
-	}
-	s := Speed{Threads: k.threads}
-	H, I := k.h, k.inter
-	// Measure on a shape whose buffers stay under calibrationBudget; the
-	// rates carry over, the elementwise times scale with the elements.
-	batch, T, scale := calibrationShape(batch, k.t, H, I, k.heads)
-	n := batch * T
-	rng := rand.New(rand.NewPCG(1, 2))
-	buf := func(m int) []float32 {
-		x := make([]float32, m)
-		for i := range x {
-			x[i] = rng.Float32() - 0.5
+	var ar arena
+	for _, op := range ops {
+		k := opKey{op, threads}
+		t, ok := speedCache[k]
+		if !ok {
+			t = timeOp(op, &ar)
+			speedCache[k] = t
 		}
-		return x
+		s.ns[op], s.scaled[op] = t.ns, t.scaled
 	}
-	x, y, big := buf(n*H), buf(n*H), buf(n*I)
-	weight := func(rows, cols int) kernels.Operand {
-		w := buf(rows * cols)
-		if base.DType != tensor.F32 && base.DType != 0 {
-			return kernels.TensorOperand(tensor.FromF32(w, rows, cols).Quantize(base.DType, base.DoubleQuant))
-		}
-		return kernels.F32Operand(w, cols)
-	}
-	wHH, wIH, wHI := weight(H, H), weight(I, H), weight(H, I)
-	dW := buf(H * I)
-	// Linear: forward x·Wᵀ for the attention and MLP shapes, dX = dy·W, dW = dyᵀ·x.
-	s.Linear = rate(func() int64 {
-		kernels.Gemm(false, true, n, H, H, 1, kernels.F32Operand(x, H), wHH, 0, y, H)
-		kernels.Gemm(false, true, n, I, H, 1, kernels.F32Operand(x, H), wIH, 0, big, I)
-		kernels.Gemm(false, true, n, H, I, 1, kernels.F32Operand(big, I), wHI, 0, y, H)
-		kernels.Gemm(false, false, n, H, H, 1, kernels.F32Operand(y, H), wHH, 0, x, H)
-		kernels.Sgemm(true, false, H, H, n, 1, y, H, x, H, 1, dW, H)
-		return 2 * int64(n) * int64(H) * int64(4*H+2*I)
-	})
-	// Attention: per (batch, head) scores Q·Kᵀ and context P·V, split over
-	// the pool as nn.SelfAttention does.
-	d, nh := H/k.heads, k.heads
-	probs := buf(batch * nh * T * T)
-	s.Attention = rate(func() int64 {
-		kernels.ParallelFor(batch*nh, func(lo, hi int) {
-			for bh := lo; bh < hi; bh++ {
-				off := (bh/nh)*T*H + (bh%nh)*d
-				kernels.GemmSerial(false, true, T, T, d, 1, kernels.F32Operand(x[off:], H), kernels.F32Operand(y[off:], H), 0, probs[bh*T*T:], T)
-				kernels.GemmSerial(false, false, T, d, T, 1, kernels.F32Operand(probs[bh*T*T:], T), kernels.F32Operand(y[off:], H), 0, x[off:], H)
-			}
-		})
-		return int64(batch*nh) * 4 * int64(T) * int64(T) * int64(d)
-	})
-	// LoRA: h = x·Aᵀ, y += h·Bᵀ, dB = dyᵀ·h, dh = dy·B, dA = dhᵀ·x, dx += dh·A.
-	if r > 0 {
-		A, B, h, dA := buf(r*H), buf(H*r), buf(n*r), buf(r*H)
-		s.LowRank = rate(func() int64 {
-			kernels.Sgemm(false, true, n, r, H, 1, x, H, A, H, 0, h, r)
-			kernels.Sgemm(false, true, n, H, r, 1, h, r, B, r, 1, y, H)
-			kernels.Sgemm(true, false, H, r, n, 1, y, H, h, r, 1, dA, r)
-			kernels.Sgemm(false, false, n, r, H, 1, y, H, B, r, 0, h, r)
-			kernels.Sgemm(true, false, r, H, n, 1, h, r, x, H, 1, dA, H)
-			kernels.Sgemm(false, false, n, H, r, 1, h, r, A, H, 1, y, H)
-			return 6 * 2 * int64(n) * int64(H) * int64(r)
-		})
-	} else {
-		s.LowRank = s.Linear
-	}
-	s.BlockForwardNS, s.BlockBackwardNS = calibrateNonGEMM(n, H, I, batch*nh*T, T)
-	s.BlockForwardNS *= scale
-	s.BlockBackwardNS *= scale
-	s.AdamNSPerValue = adamNsPerValue()
-	speedCache[k] = s
 	return s
 }
 
-// calibrationCap bounds the bytes of the batch-sized buffers Calibrate
-// allocates, so that planning a large batch (or a long sequence) does not
-// need the memory of its step; calibrationBudget lowers it to a quarter of
-// the memory available.
-const calibrationCap = 512 << 20
+// StepMS predicts the time of one training step in milliseconds: the sum
+// over e's ops of count × measured time per call. Ops that were not
+// calibrated (a Speed from another Estimate) panic: a missing term is a
+// bug, not a zero.
+func (s Speed) StepMS(e Estimate) float64 {
+	var ns float64
+	for op, n := range e.Ops {
+		t, ok := s.ns[op]
+		if !ok {
+			panic(fmt.Sprintf("plan: op %v was not calibrated", op))
+		}
+		ns += float64(n) * t
+	}
+	return ns / 1e6
+}
+
+// ByKernel is StepMS split by kind of kernel, in milliseconds.
+func (s Speed) ByKernel(e Estimate) map[nn.Kernel]float64 {
+	m := map[nn.Kernel]float64{}
+	for op, n := range e.Ops {
+		m[op.Kernel] += float64(n) * s.ns[op] / 1e6
+	}
+	return m
+}
+
+// String summarises the speeds: the effective GFLOP/s of the GEMMs and the
+// number of ops timed.
+func (s Speed) String() string {
+	var parts []string
+	for op, ns := range s.ns {
+		if f := op.FLOPs(); f > 0 && ns > 0 {
+			parts = append(parts, fmt.Sprintf("%v %.1f GFLOP/s", op, float64(f)/ns))
+		}
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("%d threads, %d ops timed: %s", s.Threads, len(s.ns), strings.Join(parts, "; "))
+}
+
+// calibrationTime is how long each op is run for at least.
+const calibrationTime = 20 * time.Millisecond
+
+// calibrationCap bounds the bytes of the buffers one op is timed on, so
+// that planning a large batch (or a long sequence) does not need the
+// memory of its step; calibrationBudget lowers it to a quarter of the
+// memory available.
+const calibrationCap = 256 << 20
 
 func calibrationBudget() int64 {
 	if avail, _, err := sizecheck.Available(); err == nil && avail/4 < calibrationCap {
@@ -143,123 +125,320 @@ func calibrationBudget() int64 {
 	return calibrationCap
 }
 
-// calibrationShape returns the batch and tokens Calibrate measures on for
-// a step of batch × tokens: halved (batch first, then tokens) until its
-// buffers fit calibrationBudget, and the factor by which the elementwise work
-// of the real shape exceeds the measured one. Below the cap the shape is
-// the real one and the factor 1; above it, the GEMM rates of the smaller
-// shape stand in for the real one's (an approximation: large products run
-// at about the same rate).
-func calibrationShape(batch, tokens, H, I, heads int) (b, t int, scale float64) {
-	mul, add := sizecheck.Mul, sizecheck.Add
+// timeOp measures op's time per call (callTime). An op whose buffers exceed
+// calibrationBudget is measured with fewer rows (a GEMM's M, a batch's
+// products, a row kernel's rows, an elementwise kernel's values) and its
+// time scaled up in proportion: an approximation, marked as scaled, since
+// such ops run at about the same rate per row.
+func timeOp(op nn.Op, ar *arena) opTime {
 	limit := calibrationBudget()
-	bytes := func(b, t int) int64 { // calibrateNonGEMM's and Calibrate's buffers
-		n := mul(int64(b), int64(t))
-		return mul(4, add(mul(5, n, int64(H)), mul(3, n, int64(I)), mul(3, int64(b), int64(heads), int64(t), int64(t)), mul(2, n)))
+	small, scale := reduce(op, limit)
+	// Copies of the buffers, run in turn, so that each call finds its
+	// operands out of cache, as in a step, where an op's inputs were
+	// written long before (the activations a backward reads) or read once
+	// per step (the weights): up to coldBytes of them, within the budget.
+	b := max(opBytes(small), 1)
+	copies := int(min(max(coldBytes/b, 1), max(limit/b, 1), maxCopies))
+	ar.reset(sizecheck.Mul(int64(copies), b))
+	runs := make([]func(), copies)
+	for i := range runs {
+		runs[i] = runner(small, uint64(i), ar)
 	}
-	elems := func(b, t int) float64 { // elementwise work of one block
-		n := float64(b) * float64(t)
-		return n*float64(H+I) + float64(b)*float64(heads)*float64(t)*float64(t)
-	}
-	b, t = batch, tokens
-	for b > 1 && bytes(b, t) > limit {
-		b = (b + 1) / 2
-	}
-	for t > 1 && bytes(b, t) > limit {
-		t = (t + 1) / 2
-	}
-	return b, t, elems(batch, tokens) / elems(b, t)
+	return opTime{ns: callTime(runs) * scale, scaled: small != op}
 }
 
-// calibrateNonGEMM times the elementwise kernels of one encoder block on
-// its real shapes (n = B·T rows): the forward's two LayerNorms, six bias
-// adds, the softmax over [B·heads·T, T], GELU over [n, I] and two residual
-// adds; the backward's two LayerNorm and the softmax and GELU backwards and
-// three adds. It returns nanoseconds per block forward and backward.
-func calibrateNonGEMM(n, H, I, softRows, T int) (fwd, bwd float64) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	buf := func(m int) []float32 {
-		x := make([]float32, m)
-		for i := range x {
-			x[i] = rng.Float32() - 0.5
+// coldBytes is how many bytes of buffer copies an op cycles through while
+// timed (more than this machine's caches hold), and maxCopies how many
+// copies at most.
+const (
+	coldBytes = 64 << 20
+	maxCopies = 32
+)
+
+// reduce halves op's rows until its buffers fit in limit bytes and
+// returns the op to measure and the factor to scale its time by.
+func reduce(op nn.Op, limit int64) (nn.Op, float64) {
+	small := op
+	for opBytes(small) > limit {
+		smaller, ok := halve(small)
+		if !ok {
+			break
+		}
+		small = smaller
+	}
+	return small, float64(rowsOf(op)) / float64(rowsOf(small))
+}
+
+// rowsOf is the size halve reduces.
+func rowsOf(op nn.Op) int {
+	switch op.Kernel {
+	case nn.OpGemm:
+		return op.M
+	case nn.OpGemmBatch:
+		return op.Batch
+	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward:
+		return op.M
+	}
+	return op.N
+}
+
+// halve returns op with half the rows (see rowsOf), or false at one.
+func halve(op nn.Op) (nn.Op, bool) {
+	r := rowsOf(op)
+	if r <= 1 {
+		return op, false
+	}
+	h := (r + 1) / 2
+	switch op.Kernel {
+	case nn.OpGemm:
+		op.M = h
+	case nn.OpGemmBatch:
+		op.Batch = h
+	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward:
+		op.M = h
+	default:
+		op.N = h
+	}
+	return op, true
+}
+
+// opBytes is the bytes of the buffers runner allocates for op (saturating).
+func opBytes(op nn.Op) int64 {
+	mul, add := sizecheck.Mul, sizecheck.Add
+	switch op.Kernel {
+	case nn.OpGemm, nn.OpGemmBatch:
+		a, b, c := gemmLayout(op)
+		return mul(4, add(a.len(op), b.len(op), c.len(op)))
+	case nn.OpAddBias, nn.OpBiasBackward, nn.OpSoftmax, nn.OpCrossEntropy:
+		return mul(8, int64(op.M), int64(op.N))
+	case nn.OpLayerNorm, nn.OpLayerNormBackward: // x, y, dx; w, b, dw, db; mean, rstd
+		return mul(4, add(mul(3, int64(op.M), int64(op.N)), mul(4, int64(op.N)), mul(2, int64(op.M))))
+	case nn.OpSoftmaxBackward, nn.OpCrossEntropyBackward:
+		return mul(12, int64(op.M), int64(op.N))
+	case nn.OpAdamW:
+		return mul(16, int64(op.N))
+	}
+	return mul(12, int64(op.N))
+}
+
+// layout is how one GEMM operand is stored: rows × width values with row
+// stride ld; a batch's products sit side by side while they fit in ld (the
+// heads of [B, T, heads·d]), then one below the other.
+type layout struct{ rows, width, ld int }
+
+func (l layout) perRow() int { return max(l.ld/l.width, 1) }
+
+// offset is where product i's operand starts.
+func (l layout) offset(i int) int {
+	g := l.perRow()
+	return (i/g)*l.rows*l.ld + (i%g)*l.width
+}
+
+// len is the values the batch's operands span.
+func (l layout) len(op nn.Op) int64 {
+	n := 1
+	if op.Kernel == nn.OpGemmBatch {
+		n = op.Batch
+	}
+	g := l.perRow()
+	return sizecheck.Mul(int64((n+g-1)/g), int64(l.rows), int64(l.ld))
+}
+
+func gemmLayout(op nn.Op) (a, b, c layout) {
+	stored := func(trans bool, r, w, ld int) layout {
+		if trans {
+			r, w = w, r
+		}
+		if ld == 0 {
+			ld = w
+		}
+		return layout{rows: r, width: w, ld: ld}
+	}
+	a = stored(op.TransA, op.M, op.K, op.LdA)
+	b = stored(op.TransB, op.K, op.N, op.LdB)
+	c = stored(false, op.M, op.N, op.LdC)
+	return a, b, c
+}
+
+// runner takes op's buffers from ar (random values) and returns one call.
+func runner(op nn.Op, seed uint64, ar *arena) func() {
+	rng := rand.New(rand.NewPCG(uint64(op.Kernel)+1+seed<<8, uint64(op.M*31+op.N*7+op.K)))
+	buf := ar.take
+	zeros := func(n int) []float32 {
+		x := ar.take(n)
+		clear(x)
+		return x
+	}
+	m, n := op.M, op.N
+	switch op.Kernel {
+	case nn.OpGemm, nn.OpGemmBatch:
+		la, lb, lc := gemmLayout(op)
+		a, c := buf(int(la.len(op))), buf(int(lc.len(op)))
+		bv := buf(int(lb.len(op)))
+		// A weight in another dtype is stored densely, as nn.Linear's.
+		operand := func(v []float32, l layout, dt tensor.DType) kernels.Operand {
+			if dt != 0 && dt != tensor.F32 && op.Kernel == nn.OpGemm && l.ld == l.width {
+				return kernels.TensorOperand(tensor.FromF32(v, l.rows, l.width).Quantize(dt, op.DoubleQuant))
+			}
+			return kernels.F32Operand(v, l.ld)
+		}
+		b := operand(bv, lb, op.BType)
+		if op.Kernel == nn.OpGemm {
+			ao := operand(a, la, op.AType)
+			return func() {
+				kernels.Gemm(op.TransA, op.TransB, op.M, op.N, op.K, 1, ao, b, 0, c, lc.ld)
+			}
+		}
+		return func() {
+			kernels.ParallelFor(op.Batch, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					bi := b
+					bi.F32 = bv[lb.offset(i):]
+					kernels.GemmSerial(op.TransA, op.TransB, op.M, op.N, op.K, 1, kernels.F32Operand(a[la.offset(i):], la.ld), bi, 0, c[lc.offset(i):], lc.ld)
+				}
+			})
+		}
+	case nn.OpAddBias:
+		y, b := buf(m*n), buf(n)
+		return func() { kernels.AddBias(y, b, m, n) }
+	case nn.OpBiasBackward:
+		db, dy := buf(n), buf(m*n)
+		return func() { kernels.BiasBackward(db, dy, m, n) }
+	case nn.OpAdd:
+		y, a, b := buf(n), buf(n), buf(n)
+		return func() { kernels.Add(y, a, b) }
+	case nn.OpAddTo:
+		y, x := buf(n), buf(n)
+		return func() { kernels.AddTo(y, x) }
+	case nn.OpCopy:
+		y, x := buf(n), buf(n)
+		return func() { copy(y, x) }
+	case nn.OpClear:
+		y := buf(n)
+		return func() { clear(y) }
+	case nn.OpDropout:
+		y, x := buf(n), buf(n)
+		return func() { kernels.DropoutForward(y, x, 0.1, 7, 0) }
+	case nn.OpLayerNorm, nn.OpLayerNormBackward:
+		x, y, dx := buf(m*n), buf(m*n), buf(m*n)
+		w, b, dw, db, mean, rstd := buf(n), buf(n), buf(n), buf(n), buf(m), buf(m)
+		kernels.LayerNormForward(y, mean, rstd, x, w, b, m, n, 1e-6)
+		if op.Kernel == nn.OpLayerNorm {
+			return func() { kernels.LayerNormForward(y, mean, rstd, x, w, b, m, n, 1e-6) }
+		}
+		return func() { kernels.LayerNormBackward(dx, dw, db, y, x, w, mean, rstd, m, n) }
+	case nn.OpSoftmax:
+		x, y := buf(m*n), buf(m*n)
+		return func() { kernels.SoftmaxForward(y, x, m, n, 0.125, op.Causal) }
+	case nn.OpSoftmaxBackward:
+		dx, y, dy := buf(m*n), buf(m*n), buf(m*n)
+		kernels.SoftmaxForward(y, y, m, n, 1, false)
+		return func() { kernels.SoftmaxBackward(dx, y, dy, m, n, 0.125) }
+	case nn.OpGELU, nn.OpGELUTanh, nn.OpReLU:
+		y, x := buf(n), buf(n)
+		f := map[nn.Kernel]func(y, x []float32){nn.OpGELU: kernels.GELUForward, nn.OpGELUTanh: kernels.GELUTanhForward, nn.OpReLU: nn.ReLU}[op.Kernel]
+		return func() { f(y, x) }
+	case nn.OpGELUBackward, nn.OpGELUTanhBackward, nn.OpReLUBackward:
+		dx, x, dy := buf(n), buf(n), buf(n)
+		f := map[nn.Kernel]func(dx, x, dy []float32){nn.OpGELUBackward: kernels.GELUBackward, nn.OpGELUTanhBackward: kernels.GELUTanhBackward, nn.OpReLUBackward: nn.ReLUBackward}[op.Kernel]
+		return func() { f(dx, x, dy) }
+	case nn.OpCrossEntropy, nn.OpCrossEntropyBackward:
+		logits, probs := buf(m*n), buf(m*n)
+		targets := make([]int32, m)
+		for i := range targets {
+			targets[i] = int32(rng.IntN(n))
+		}
+		kernels.CrossEntropyForward(probs, logits, targets, m, n)
+		if op.Kernel == nn.OpCrossEntropy {
+			return func() { kernels.CrossEntropyForward(probs, logits, targets, m, n) }
+		}
+		return func() { kernels.CrossEntropyBackward(logits, probs, targets, m, n, 1/float32(m)) }
+	case nn.OpAdamW:
+		p, g, mo, v := buf(n), buf(n), zeros(n), zeros(n)
+		hp := kernels.AdamWParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+		return func() { kernels.AdamWStep(p, g, mo, v, hp, 1) }
+	}
+	panic(fmt.Sprintf("plan: no calibration for kernel %v", op.Kernel))
+}
+
+// callTime runs each of fns once to warm up, then cycles through them in
+// batches of calls that take about a millisecond, until calibrationTime
+// and eight batches have passed, and returns the lower quartile of the
+// batches' nanoseconds per call. On one thread it counts the thread's CPU
+// time, which time lost to other processes does not enter; on more it
+// counts wall time, where the lower quartile leaves out the batches that
+// were interrupted. Either way the plan is the step time of an otherwise
+// idle machine, even when calibrated on a busy one (bench train prints CPU
+// time beside wall time for that case).
+func callTime(fns []func()) float64 {
+	clock := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
+	if kernels.Threads() == 1 {
+		if _, ok := threadCPU(); ok {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			clock = func() time.Duration { t, _ := threadCPU(); return t }
+		}
+	}
+	t0 := clock()
+	for _, fn := range fns {
+		fn()
+	}
+	one := max((clock()-t0)/time.Duration(len(fns)), time.Nanosecond)
+	per := max(int(time.Millisecond/one), 1)
+	var ns []float64
+	var calls int
+	start := time.Now()
+	for len(ns) < 8 || (time.Since(start) < calibrationTime && len(ns) < 1000) {
+		t := clock()
+		for i := 0; i < per; i++ {
+			fns[(calls+i)%len(fns)]()
+		}
+		ns = append(ns, float64((clock()-t).Nanoseconds())/float64(per))
+		calls += per
+	}
+	slices.Sort(ns)
+	return ns[len(ns)/4]
+}
+
+// arena hands out the buffers of the ops a Calibrate times from one
+// allocation, kept across ops, so that timing an op costs no page faults
+// beyond the first; each op's part is refilled with random values first
+// (what the previous op left there may be anything, denormals included).
+type arena struct {
+	buf  []float32
+	off  int
+	tile [4099]float32 // random values, tiled: drawing each would cost more than timing
+}
+
+// reset readies the arena for an op whose buffers take bytes.
+func (a *arena) reset(bytes int64) {
+	n := int(bytes / 4)
+	if a.buf == nil {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := range a.tile {
+			a.tile[i] = rng.Float32() - 0.5
+		}
+	}
+	if len(a.buf) < n {
+		a.buf = make([]float32, n)
+	}
+	for i := 0; i < n; i += len(a.tile) {
+		copy(a.buf[i:n], a.tile[:])
+	}
+	a.off = 0
+}
+
+// take returns the next n values (beyond what reset readied only when
+// an op asks more than opBytes counted: allocated apart).
+func (a *arena) take(n int) []float32 {
+	if a.off+n > len(a.buf) {
+		x := make([]float32, n)
+		for i := 0; i < n; i += len(a.tile) {
+			copy(x[i:], a.tile[:])
 		}
 		return x
 	}
-	x, y, dx := buf(n*H), buf(n*H), buf(n*H)
-	u, v := buf(n*I), buf(n*I)
-	p, dp := buf(softRows*T), buf(softRows*T)
-	w, b, dw, db := buf(H), buf(H), buf(H), buf(H)
-	bi := buf(I)
-	mean, rstd := buf(n), buf(n)
-	fwd = nsOf(func() {
-		for i := 0; i < 2; i++ {
-			kernels.LayerNormForward(y, mean, rstd, x, w, b, n, H, 1e-12)
-			kernels.Add(dx, x, y)
-		}
-		for i := 0; i < 5; i++ {
-			kernels.AddBias(y, b, n, H)
-		}
-		kernels.AddBias(u, bi, n, I)
-		kernels.SoftmaxForward(p, p, softRows, T, 0.125, false)
-		kernels.GELUForward(v, u)
-	})
-	bwd = nsOf(func() {
-		for i := 0; i < 2; i++ {
-			kernels.LayerNormBackward(dx, dw, db, y, x, w, mean, rstd, n, H)
-		}
-		for i := 0; i < 3; i++ {
-			kernels.Add(dx, x, y)
-		}
-		kernels.SoftmaxBackward(dp, p, p, softRows, T, 0.125)
-		kernels.GELUBackward(v, u, v)
-	})
-	return fwd, bwd
-}
-
-// adamNsPerValue times AdamW's update per parameter value.
-func adamNsPerValue() float64 {
-	const n = 1 << 20
-	p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
-	hp := kernels.AdamWParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
-	return nsOf(func() { kernels.AdamWStep(p, g, m, v, hp, 1) }) / n
-}
-
-// nsOf returns the best time of fn in nanoseconds over a few runs.
-func nsOf(fn func()) float64 {
-	fn()
-	best := -1.0
-	start := time.Now()
-	for i := 0; i < 3 || (time.Since(start) < 30*time.Millisecond && i < 50); i++ {
-		t := time.Now()
-		fn()
-		if d := float64(time.Since(t).Nanoseconds()); best < 0 || d < best {
-			best = d
-		}
-	}
-	return best
-}
-
-// rate runs fn (which returns its FLOPs) once to warm up, then until it has
-// run 3 times and 50 ms, and returns the best GFLOP/s.
-func rate(fn func() int64) float64 {
-	fn()
-	best := 0.0
-	start := time.Now()
-	for i := 0; i < 3 || time.Since(start) < 50*time.Millisecond; i++ {
-		t := time.Now()
-		f := fn()
-		if g := float64(f) / float64(time.Since(t).Nanoseconds()); g > best {
-			best = g
-		}
-		if i > 50 {
-			break
-		}
-	}
-	return best
-}
-
-// String formats the speeds.
-func (s Speed) String() string {
-	return fmt.Sprintf("%d threads: linear %.1f, attention %.1f, low-rank %.1f GFLOP/s; block elementwise %.2f+%.2f ms; AdamW %.2f ns/value",
-		s.Threads, s.Linear, s.Attention, s.LowRank, s.BlockForwardNS/1e6, s.BlockBackwardNS/1e6, s.AdamNSPerValue)
+	x := a.buf[a.off : a.off+n : a.off+n]
+	a.off += n
+	return x
 }

@@ -7,13 +7,20 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/golora/golora/collective"
 	"github.com/golora/golora/data"
 	"github.com/golora/golora/kernels"
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 )
+
+// GCHeadroom is how much garbage Train lets the heap gather above its
+// live bytes before the collector runs (memory.GCHeadroom), from its first
+// step to its return, when the previous setting comes back.
+const GCHeadroom = 16 << 20
 
 // Trainer trains Model on TrainData with Args. Set the fields, optionally
 // call Resume, then Train.
@@ -390,6 +397,12 @@ func (t *Trainer) Train() (*Result, error) {
 		dt := time.Since(t0)
 		stepTime += dt
 		res.Steps++
+		if res.Steps == 1 {
+			// Every step buffer exists now: let the small garbage of the
+			// steps (headers, closures) grow the heap by GCHeadroom, not
+			// by as much again as the buffers (Go's default).
+			defer debug.SetGCPercent(memory.GCHeadroom(GCHeadroom))
+		}
 		st.LogLossSum += stepLoss
 		st.LogLossCount++
 		runSum += stepLoss

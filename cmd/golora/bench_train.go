@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/plan"
+	"github.com/golora/golora/train"
 )
 
 func init() {
@@ -28,6 +30,7 @@ func init() {
 type trainResult struct {
 	Method       string           `json:"method"`
 	StepMS       float64          `json:"step_ms"`
+	StepCPUMS    float64          `json:"step_cpu_ms"`
 	ImagesPerS   float64          `json:"images_per_s"`
 	PeakRSSBytes int64            `json:"peak_rss_bytes"`
 	Bytes        map[string]int64 `json:"bytes"`
@@ -109,13 +112,13 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	// Memory: one method at a time, so that each peak is its own. Data
 	// parallel runs measure and time each method in turn.
 	results := make([]trainResult, len(names))
-	times := make([][]float64, len(names))
+	times, cpu := make([][]float64, len(names)), make([][]float64, len(names))
 	for i, s := range setups {
 		if par.WorldSize > 1 {
 			s.Parallel = par
 			results[i], err = benchParallel(names[i], s, *batch, *warmup, *steps, comm)
 		} else {
-			results[i], times[i], err = benchMethod(names[i], s, *batch, *warmup, *steps, *sequential)
+			results[i], times[i], cpu[i], err = benchMethod(names[i], s, *batch, *warmup, *steps, *sequential)
 		}
 		if err != nil {
 			return err
@@ -131,7 +134,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 		if err := sizecheck.Memory(fmt.Sprintf("timing %d methods interleaved (all their models at once; --sequential times one at a time)", len(results)), need); err != nil {
 			return err
 		}
-		if times, err = benchInterleaved(setups, *batch, *warmup, *steps); err != nil {
+		if times, cpu, err = benchInterleaved(setups, *batch, *warmup, *steps); err != nil {
 			return err
 		}
 	}
@@ -140,6 +143,9 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 			ts := slices.Clone(times[i])
 			slices.Sort(ts)
 			results[i].StepMS = ts[len(ts)/2]
+			cs := slices.Clone(cpu[i])
+			slices.Sort(cs)
+			results[i].StepCPUMS = cs[len(cs)/2]
 			results[i].ImagesPerS = float64(*batch) / (results[i].StepMS / 1e3)
 		}
 		f := results[0]
@@ -193,38 +199,35 @@ type ratio struct {
 // benchMethod builds one method's model and measures the memory of its
 // warm-up and first step against the planner's prediction; timed, it also
 // times steps more steps, right after.
-func benchMethod(name string, s plan.Setup, batch, warmup, steps int, timed bool) (trainResult, []float64, error) {
-	r := trainResult{Method: name}
-	rank := 0
-	if s.Method == "lora" {
-		rank = s.LoRA.R
-	}
-	// Build and check first: calibration allocates one layer's matrices.
+func benchMethod(name string, s plan.Setup, batch, warmup, steps int, timed bool) (r trainResult, times, cpu []float64, err error) {
+	r = trainResult{Method: name}
+	// Build and check first: calibration allocates each op's buffers.
 	m, err := plan.Build(s, true, 1)
 	if err != nil {
-		return r, nil, err
+		return r, nil, nil, err
 	}
 	if err := checkTrainStep(m, batch, 0); err != nil {
-		return r, nil, err
+		return r, nil, nil, err
 	}
-	speed := plan.Calibrate(m.Base.Dims(), batch, rank, s.Storage())
+	speed := plan.Calibrate(m.Estimate(batch))
 	memory.SetWeights(memory.Bytes{})
 	settle()
 	memory.ResetPeak()
 	nn.AccountWeights(m.Root())
 	run, err := plan.NewRunner(m, batch, 2)
 	if err != nil {
-		return r, nil, err
+		return r, nil, nil, err
 	}
 	for i := 0; i < warmup+1; i++ {
 		if _, err := run.Step(); err != nil {
-			return r, nil, err
+			return r, nil, nil, err
 		}
 	}
-	var times []float64
+	// As the trainer does once its buffers exist.
+	defer debug.SetGCPercent(memory.GCHeadroom(train.GCHeadroom))
 	if timed {
-		if times, err = timeSteps(run, steps); err != nil {
-			return r, nil, err
+		if times, cpu, err = timeSteps(run, steps); err != nil {
+			return r, nil, nil, err
 		}
 	}
 	snap := memory.Take()
@@ -233,42 +236,43 @@ func benchMethod(name string, s plan.Setup, batch, warmup, steps int, timed bool
 	e := m.Estimate(batch)
 	r.Planned.Bytes, r.Planned.TotalBytes, r.Planned.StepMS = e.Bytes.Map(), e.TotalBytes(), speed.StepMS(e)
 	runtime.KeepAlive(run)
-	return r, times, nil
+	return r, times, cpu, nil
 }
 
 // benchInterleaved builds every setup, warms each up, then times steps
 // rounds of one step of each in turn, each round starting one method
-// later; it returns the times per setup.
-func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) ([][]float64, error) {
+// later; it returns the wall and CPU times per setup.
+func benchInterleaved(setups []plan.Setup, batch, warmup, steps int) (times, cpu [][]float64, err error) {
 	runs := make([]*plan.Runner, len(setups))
 	for i, s := range setups {
 		m, err := plan.Build(s, true, 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if runs[i], err = plan.NewRunner(m, batch, 2); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for k := 0; k < warmup; k++ {
 			if _, err := runs[i].Step(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	times := make([][]float64, len(setups))
+	defer debug.SetGCPercent(memory.GCHeadroom(train.GCHeadroom))
+	times, cpu = make([][]float64, len(setups)), make([][]float64, len(setups))
 	for k := 0; k < steps; k++ {
 		// Each round starts with the next method, so that no method
 		// always runs first (or right after the same other one).
 		for j := range runs {
 			i := (k + j) % len(runs)
-			t, err := timeSteps(runs[i], 1)
+			t, c, err := timeSteps(runs[i], 1)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			times[i] = append(times[i], t...)
+			times[i], cpu[i] = append(times[i], t...), append(cpu[i], c...)
 		}
 	}
-	return times, nil
+	return times, cpu, nil
 }
 
 // pairedRatio is the median of a[k]/b[k].
@@ -281,17 +285,19 @@ func pairedRatio(a, b []float64) float64 {
 	return r[len(r)/2]
 }
 
-// timeSteps runs n steps and returns their times in milliseconds.
-func timeSteps(run *plan.Runner, n int) ([]float64, error) {
-	times := make([]float64, n)
+// timeSteps runs n steps and returns their wall and CPU times in
+// milliseconds.
+func timeSteps(run *plan.Runner, n int) (times, cpu []float64, err error) {
+	times, cpu = make([]float64, n), make([]float64, n)
 	for i := range times {
-		t := time.Now()
+		t, c := time.Now(), cpuTime()
 		if _, err := run.Step(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		times[i] = float64(time.Since(t).Nanoseconds()) / 1e6
+		cpu[i] = float64((cpuTime() - c).Nanoseconds()) / 1e6
 	}
-	return times, nil
+	return times, cpu, nil
 }
 
 func printTrainTable(w io.Writer, rs []trainResult) {
@@ -323,6 +329,13 @@ func printTrainTable(w io.Writer, rs []trainResult) {
 		}
 		return fmt.Sprintf("%.1f [%.1f]", r.StepMS, r.Planned.StepMS)
 	})
+	row("planned/meas", func(r trainResult) string {
+		if r.Parallel != nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", r.Planned.StepMS/r.StepMS)
+	})
+	row("step CPU ms", func(r trainResult) string { return fmt.Sprintf("%.1f", r.StepCPUMS) })
 	row("images/s", func(r trainResult) string { return fmt.Sprintf("%.1f", r.ImagesPerS) })
 	if len(rs) == 0 {
 		return

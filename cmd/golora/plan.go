@@ -199,8 +199,11 @@ type planResult struct {
 		BackwardDX int64 `json:"backward_dx"`
 		BackwardDW int64 `json:"backward_dw"`
 	} `json:"flops"`
-	StepMS   float64 `json:"step_ms"`
-	MaxBatch *int    `json:"max_batch,omitempty"`
+	StepMS float64 `json:"step_ms"`
+	// StepMSByKernel splits StepMS by kind of kernel (gemm, gemm-batch,
+	// layernorm, gelu, ...).
+	StepMSByKernel map[string]float64 `json:"step_ms_by_kernel"`
+	MaxBatch       *int               `json:"max_batch,omitempty"`
 	// With data parallelism: the bytes above are rank 0's (the largest
 	// share), and what it sends per optimizer step.
 	WorldSize int                           `json:"world_size,omitempty"`
@@ -219,11 +222,11 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 	r.WeightsBy, r.ValuesBy = e.Bytes.WeightsByDType(), e.Values.WeightsByDType()
 	r.WeightsXF32 = float64(e.Bytes.Weights()) / float64(4*e.Values.Weights())
 	r.FLOPs.Forward, r.FLOPs.BackwardDX, r.FLOPs.BackwardDW = e.Forward, e.BackwardDX, e.BackwardDW
-	rank := 0
-	if s.Method == "lora" {
-		rank = s.LoRA.R
+	speed := plan.Calibrate(e)
+	r.StepMS, r.StepMSByKernel = speed.StepMS(e), map[string]float64{}
+	for k, ms := range speed.ByKernel(e) {
+		r.StepMSByKernel[k.String()] = ms
 	}
-	r.StepMS = plan.Calibrate(m.Base.Dims(), batch, rank, s.Storage()).StepMS(e)
 	if e.World > 1 {
 		r.WorldSize, r.ZeroStage, r.Sent, r.Comm = e.World, s.Parallel.ZeroStage, e.Comm.Total().Sent, e.Comm.Map()
 	}

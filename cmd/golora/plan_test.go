@@ -9,11 +9,12 @@ import (
 )
 
 type planJSON struct {
-	Bytes      map[string]int64 `json:"bytes"`
-	TotalBytes int64            `json:"total_bytes"`
-	FLOPs      map[string]int64 `json:"flops"`
-	StepMS     float64          `json:"step_ms"`
-	MaxBatch   *int             `json:"max_batch"`
+	Bytes      map[string]int64   `json:"bytes"`
+	TotalBytes int64              `json:"total_bytes"`
+	FLOPs      map[string]int64   `json:"flops"`
+	StepMS     float64            `json:"step_ms"`
+	ByKernel   map[string]float64 `json:"step_ms_by_kernel"`
+	MaxBatch   *int               `json:"max_batch"`
 }
 
 func TestPlanCommand(t *testing.T) {
@@ -41,6 +42,14 @@ func TestPlanCommand(t *testing.T) {
 	}
 	if p.MaxBatch == nil || *p.MaxBatch < 2 {
 		t.Errorf("max_batch %v with a 64 MiB budget", p.MaxBatch)
+	}
+	// The step time is the sum of its kernels' parts.
+	var parts float64
+	for _, ms := range p.ByKernel {
+		parts += ms
+	}
+	if p.ByKernel["gemm"] <= 0 || p.ByKernel["layernorm"] <= 0 || parts < 0.999*p.StepMS || parts > 1.001*p.StepMS {
+		t.Errorf("step_ms %v, by kernel %v", p.StepMS, p.ByKernel)
 	}
 
 	so.Reset()
@@ -169,7 +178,7 @@ func TestBenchTrainCommand(t *testing.T) {
 	}
 	// Interleaving keeps every method's model at once: refused when they do
 	// not fit together, with the way out named; --sequential fits.
-	t.Setenv("GOLORA_MEM_AVAILABLE", "40000000")
+	t.Setenv("GOLORA_MEM_AVAILABLE", "30000000")
 	se.Reset()
 	args := []string{"bench", "train", "--preset", "vit-small-64", "--batch", "2", "--steps", "1", "--warmup", "0", "--methods", "lora,lora-nf4"}
 	if code := run(args, &so, &se); code != 1 || !strings.Contains(se.String(), "--sequential") {

@@ -22,10 +22,11 @@ type PatchEmbeddings struct {
 	Image      int
 	Patch      int
 
-	needDX  bool
-	b       int
-	patches *tensor.Tensor // [B, N, C·p·p]
-	dpix    *tensor.Tensor
+	needDX   bool
+	b        int
+	patches  *tensor.Tensor // [B, N, C·p·p], kept when the projection's backward reads it
+	patchesT *tensor.Tensor // the same, when not
+	dpix     *tensor.Tensor
 }
 
 func newPatchEmbeddings(name string, cfg *Config) *PatchEmbeddings {
@@ -56,8 +57,9 @@ func (e *PatchEmbeddings) Forward(pix *tensor.Tensor) *tensor.Tensor {
 	}
 	B, g := pix.Dim(0), s/p
 	e.b = B
-	e.patches = nn.ReuseAs(memory.Activations, e.patches, B, g*g, c*p*p)
-	src, dst := pix.F32(), e.patches.F32()
+	e.prepare()
+	patches := nn.OutputBuffer(&e.patches, &e.patchesT, !nn.NeedsInput(e.Projection), B, g*g, c*p*p)
+	src, dst := pix.F32(), patches.F32()
 	row := c * p * p
 	kernels.ParallelFor(B*g*g, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -71,7 +73,14 @@ func (e *PatchEmbeddings) Forward(pix *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	})
-	return e.Projection.Forward(e.patches)
+	return e.Projection.Forward(patches)
+}
+
+// prepare sets the projection's flags: its output is read only by the
+// embeddings' sum.
+func (e *PatchEmbeddings) prepare() {
+	e.Projection.SetInputGrad(e.needDX)
+	nn.KeepOutput(e.Projection, false)
 }
 
 // Backward takes dL/d(patch embeddings) [B, N, H] and returns
@@ -81,7 +90,7 @@ func (e *PatchEmbeddings) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !e.needDX && !nn.HasTrainable(e.Projection) {
 		return nil
 	}
-	e.Projection.SetInputGrad(e.needDX)
+	e.prepare()
 	dp := e.Projection.Backward(dy)
 	if !e.needDX {
 		return nil
@@ -145,6 +154,7 @@ func (e *Embeddings) SetInputGrad(need bool) { e.needDX = need }
 
 // Forward maps pixel_values [B, C, S, S] to the token sequence [B, N+1, H].
 func (e *Embeddings) Forward(pix *tensor.Tensor) *tensor.Tensor {
+	e.Patch.SetInputGrad(e.needDX)
 	proj := e.Patch.Forward(pix).F32()
 	B := pix.Dim(0)
 	T, H := e.PositionEmbeddings.Value.Dim(1), e.PositionEmbeddings.Value.Dim(2)
@@ -192,21 +202,26 @@ func (e *Embeddings) Backward(dy *tensor.Tensor) *tensor.Tensor {
 
 // Buffers implements nn.Buffered.
 func (e *PatchEmbeddings) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&e.patches}, []**tensor.Tensor{&e.dpix}
+	return []**tensor.Tensor{&e.patches}, []**tensor.Tensor{&e.dpix, &e.patchesT}
 }
 
 // Plan implements nn.Planner for pixel_values [B, C, S, S]: the patches
-// (activation, the projection's input), the projection, dpix (workspace).
+// (the projection's input: an activation when its backward reads it), the
+// projection, dpix (workspace).
 func (e *PatchEmbeddings) Plan(in []int, backward bool) nn.Cost {
 	B, g, row := in[0], e.Image/e.Patch, e.Channels*e.Patch*e.Patch
 	var c nn.Cost
-	c.Bytes[memory.Activations] = 4 * int64(B*g*g*row)
-	bw := backward && (e.needDX || nn.HasTrainable(e.Projection))
-	if bw {
-		e.Projection.SetInputGrad(e.needDX)
+	e.prepare()
+	if nn.NeedsInput(e.Projection) {
+		c.Slot(e.name+"#patches", memory.Activations, B*g*g*row)
+	} else {
+		c.Slot(e.name+"#patchesT", memory.Workspace, B*g*g*row)
 	}
+	c.Ran(nn.Elementwise(nn.OpCopy, B*g*g*row)) // patchify
+	bw := backward && (e.needDX || nn.HasTrainable(e.Projection))
 	if bw && e.needDX {
 		c.Bytes[memory.Workspace] = 4 * int64(tensor.NumElems(in))
+		c.Ran(nn.Elementwise(nn.OpCopy, tensor.NumElems(in)))
 	}
 	return c.Plus(nn.PlanOf(e.Projection, []int{B, g * g, row}, bw))
 }
@@ -224,12 +239,21 @@ func (e *Embeddings) Plan(in []int, backward bool) nn.Cost {
 	bw := backward && (needPatch || e.CLSToken.Trainable || e.PositionEmbeddings.Trainable)
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*T*H)
+	c.Run(nn.Elementwise(nn.OpAdd, H), int64(B))       // CLS + its position
+	c.Run(nn.Elementwise(nn.OpAdd, (T-1)*H), int64(B)) // patches + theirs
 	if bw {
 		e.Dropout.SetInputGrad(true)
 		e.Patch.SetInputGrad(e.needDX)
+		if e.CLSToken.Trainable {
+			c.Run(nn.Elementwise(nn.OpAddTo, H), int64(B))
+		}
+		if e.PositionEmbeddings.Trainable {
+			c.Run(nn.Elementwise(nn.OpAddTo, T*H), int64(B))
+		}
 	}
 	if bw && needPatch {
 		c.Bytes[memory.Workspace] = 4 * int64(B*(T-1)*H)
+		c.Run(nn.Elementwise(nn.OpCopy, (T-1)*H), int64(B))
 	}
 	c = c.Plus(e.Dropout.Plan([]int{B, T, H}, bw))
 	return c.Plus(e.Patch.Plan(in, bw && needPatch))

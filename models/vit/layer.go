@@ -14,7 +14,7 @@ type Attention struct {
 	Attention *nn.SelfAttention
 	Output    *nn.Output
 
-	needDX bool
+	needDX, transient bool
 }
 
 func newAttention(name string, cfg *Config, seed uint64) *Attention {
@@ -38,8 +38,18 @@ func (a *Attention) Children() []nn.Module { return []nn.Module{a.Attention, a.O
 // SetInputGrad implements nn.Layer.
 func (a *Attention) SetInputGrad(need bool) { a.needDX = need }
 
+// KeepOutput implements nn.OutputKeeper.
+func (a *Attention) KeepOutput(keep bool) { a.transient = !keep }
+
+// NeedsInput implements nn.InputReader.
+func (a *Attention) NeedsInput() bool {
+	a.prepare()
+	return a.Attention.NeedsInput()
+}
+
 // Forward implements nn.Layer.
 func (a *Attention) Forward(x *tensor.Tensor) *tensor.Tensor {
+	a.prepare()
 	return a.Output.Forward(a.Attention.Forward(x))
 }
 
@@ -53,18 +63,21 @@ func (a *Attention) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	return a.Attention.Backward(g)
 }
 
-// prepare sets the children's input-gradient flags and reports whether the
-// backward goes on into the self-attention; Backward and Plan share it.
+// prepare sets the children's input-gradient and keep flags and reports
+// whether the backward goes on into the self-attention; Forward, Backward
+// and Plan share it.
 func (a *Attention) prepare() bool {
 	down := a.needDX || nn.HasTrainable(a.Attention)
 	a.Output.SetInputGrad(down)
 	a.Attention.SetInputGrad(a.needDX)
+	a.Output.KeepOutput(!a.transient)
+	a.Attention.KeepOutput(a.Output.NeedsInput())
 	return down
 }
 
 // Plan implements nn.Planner.
 func (a *Attention) Plan(in []int, backward bool) nn.Cost {
-	down := backward && a.prepare()
+	down := a.prepare() && backward
 	return a.Attention.Plan(in, down).Plus(a.Output.Plan(in, backward))
 }
 
@@ -85,7 +98,11 @@ type Layer struct {
 	// (all but y and dx) from block to block, so they count once.
 	pooled bool
 	r, y   *tensor.Tensor
+	rt     *tensor.Tensor // r when no backward reads it
 	dr, dx *tensor.Tensor
+	// dxSlot is the plan's key of dx: the model hands every other block
+	// the same dx buffer (see Model.Backward), so the key names the parity.
+	dxSlot string
 }
 
 func newLayer(name string, cfg *Config, seed uint64) (*Layer, error) {
@@ -120,12 +137,13 @@ func (l *Layer) SetInputGrad(need bool) { l.needDX = need }
 
 // Forward implements nn.Layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
+	f := l.prepare()
 	a := l.Attention.Forward(l.LayernormBefore.Forward(x))
-	l.r = nn.ReuseAs(memory.Activations, l.r, x.Shape()...)
-	kernels.Add(l.r.F32(), a.F32(), x.F32())
-	o := l.Output.Forward(l.Intermediate.Forward(l.LayernormAfter.Forward(l.r)))
+	r := nn.OutputBuffer(&l.r, &l.rt, !f.keepR, x.Shape()...)
+	kernels.Add(r.F32(), a.F32(), x.F32())
+	o := l.Output.Forward(l.Intermediate.Forward(l.LayernormAfter.Forward(r)))
 	l.y = nn.ReuseAs(memory.Activations, l.y, x.Shape()...)
-	kernels.Add(l.y.F32(), o.F32(), l.r.F32())
+	kernels.Add(l.y.F32(), o.F32(), r.F32())
 	return l.y
 }
 
@@ -169,11 +187,13 @@ type layerFlags struct {
 	mlpDX  bool // the output sub-layer passes a gradient down
 	interX bool // the intermediate passes a gradient down
 	attnDX bool // the attention passes a gradient down
+	keepR  bool // the backward reads r (layernorm_after needs its input)
 }
 
-// prepare sets every child's input-gradient flag for a Backward and
-// returns which parts run; Backward and Plan share it, so the plan is the
-// backward's own decision.
+// prepare sets every child's input-gradient and keep flags for a Backward
+// and returns which parts run; Forward, Backward and Plan share it, so the
+// plan is the backward's own decision. The residual adds read nothing in
+// the backward: the attention's and the MLP's outputs are never kept.
 func (l *Layer) prepare() layerFlags {
 	trBefore := nn.HasTrainable(l.LayernormBefore)
 	trAttn := nn.HasTrainable(l.Attention)
@@ -185,10 +205,16 @@ func (l *Layer) prepare() layerFlags {
 	f.interX = f.belowR || trAfter
 	f.attnDX = l.needDX || trBefore
 	l.Output.SetInputGrad(f.mlpDX)
+	l.Output.KeepOutput(false)
 	l.Intermediate.SetInputGrad(f.interX)
+	l.Intermediate.KeepOutput(l.Output.NeedsInput())
 	l.LayernormAfter.SetInputGrad(f.belowR)
+	l.LayernormAfter.KeepOutput(l.Intermediate.NeedsInput())
+	f.keepR = l.LayernormAfter.NeedsInput()
 	l.Attention.SetInputGrad(f.attnDX)
+	l.Attention.KeepOutput(false)
 	l.LayernormBefore.SetInputGrad(l.needDX)
+	l.LayernormBefore.KeepOutput(l.Attention.NeedsInput())
 	return f
 }
 
@@ -196,28 +222,32 @@ func (l *Layer) prepare() layerFlags {
 // block's input, kept by checkpointing) and dx (the next block's incoming
 // gradient) stay with their block.
 func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr}
+	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr, &l.rt}
 }
 
 // Plan implements nn.Planner for x [B, T, H]. The internal workspace is
-// Shared (blocks hand it on), and with pooled buffers (gradient
+// handed from block to block, and with pooled buffers (gradient
 // checkpointing) the internal activations too: only y and dx are the
-// block's own.
+// block's own (nn.Pool).
 func (l *Layer) Plan(in []int, backward bool) nn.Cost {
-	var f layerFlags
-	if backward {
-		f = l.prepare()
-	}
+	f := l.prepare()
 	bw := backward && f.active
-	n := 4 * int64(tensor.NumElems(in))
+	n := tensor.NumElems(in)
 	var own, inner nn.Cost
-	own.Bytes[memory.Activations] += n   // y
-	inner.Bytes[memory.Activations] += n // r
+	own.Bytes[memory.Activations] += 4 * int64(n) // y
+	if f.keepR {
+		inner.Slot(l.name+"#r", memory.Activations, n)
+	} else {
+		inner.Slot(l.name+"#rt", memory.Workspace, n)
+	}
+	inner.Run(nn.Elementwise(nn.OpAdd, n), 2) // the residual sums
 	if bw && f.belowR {
-		inner.Bytes[memory.Workspace] += n // dr
+		inner.Bytes[memory.Workspace] += 4 * int64(n) // dr
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
-		own.Bytes[memory.Workspace] += n // dx
+		own.Slot(l.dxSlot, memory.Workspace, n)
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inter := withLast(in, nn.OutFeatures(l.Intermediate.Dense))
 	inner = inner.Plus(l.Output.Plan(inter, bw))
@@ -225,18 +255,7 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 	inner = inner.Plus(l.LayernormAfter.Plan(in, bw && f.interX))
 	inner = inner.Plus(l.Attention.Plan(in, bw && f.belowR))
 	inner = inner.Plus(l.LayernormBefore.Plan(in, bw && f.attnDX))
-	// The blocks share one set of workspace (the model hands it from block
-	// to block), and with checkpointing one set of activations too.
-	c := inner // the FLOPs
-	c.Bytes, c.Shared = own.Bytes, memory.Bytes{}
-	c.Shared[memory.Workspace] = inner.Bytes[memory.Workspace] + inner.Shared[memory.Workspace]
-	if l.pooled {
-		c.Shared[memory.Activations] = inner.Bytes[memory.Activations] + inner.Shared[memory.Activations]
-	} else {
-		c.Bytes[memory.Activations] += inner.Bytes[memory.Activations]
-		c.Shared[memory.Activations] = inner.Shared[memory.Activations]
-	}
-	return c
+	return nn.Pool(l.name, own, inner, l.pooled)
 }
 
 func withLast(shape []int, d int) []int {

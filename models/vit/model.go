@@ -26,6 +26,11 @@ type Model struct {
 	b, t                    int
 	cls                     *tensor.Tensor // [B, H]: the CLS rows of the encoder output
 	dseq                    *tensor.Tensor // [B, T, H]
+	// dxs are the blocks' input gradients by parity: block i writes its
+	// dx into dxs[i%2] while it reads block i+1's from the other, so two
+	// buffers serve all blocks (dseq, the top block's incoming gradient,
+	// is the one of parity len(Layers)%2).
+	dxs [2]*tensor.Tensor
 
 	// holder is the block that holds the blocks' one pooled set of internal
 	// buffers (workspace; with checkpointing, activations too); park keeps
@@ -103,6 +108,7 @@ func build(cfg Config, seed uint64) (*Model, error) {
 			return nil, fmt.Errorf("vit: config: %w", err)
 		}
 		l.Attention.Attention.Scratch = scratch
+		l.dxSlot = dxSlot(i)
 		m.Layers = append(m.Layers, l)
 	}
 	m.LayerNorm = nn.NewLayerNorm("vit.layernorm", cfg.HiddenSize, float32(cfg.LayerNormEps))
@@ -150,6 +156,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 // final LayerNorm runs on the CLS rows only: it is row-wise, and the
 // classifier reads nothing else, so the logits are those of transformers.
 func (m *Model) Forward(pix *tensor.Tensor) *tensor.Tensor {
+	m.prepare()
 	h := m.Embeddings.Forward(pix)
 	for i, l := range m.Layers {
 		m.take(i)
@@ -175,21 +182,21 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	if m.cls == nil {
 		panic("vit: Backward before Forward")
 	}
-	below, belowNorm := m.belowFunc()
-	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
+	m.prepare()
 	g := m.Classifier.Backward(dlogits)
 	m.unitDone(0)
 	if g == nil {
 		return nil
 	}
-	m.LayerNorm.SetInputGrad(belowNorm)
 	g = m.LayerNorm.Backward(g)
 	m.unitDone(1)
 	if g == nil {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
-	m.dseq = nn.ReuseAs(memory.Workspace, m.dseq, B, T, H)
+	top := &m.dxs[len(m.Layers)%2]
+	*top = nn.ReuseAs(memory.Workspace, *top, B, T, H)
+	m.dseq = *top
 	d := m.dseq.F32()
 	clear(d)
 	for b := 0; b < B; b++ {
@@ -197,18 +204,23 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	g = m.dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		if m.checkpoint && m.holder != i {
+		switch {
+		case m.holder == i: // the last forward on the shared buffers was its own
+		case m.checkpoint:
 			m.recompute(i)
+		default: // other blocks ran on its transient buffers since
+			m.take(i)
+			nn.Restore(m.Layers[i])
 		}
-		m.take(i)
-		m.Layers[i].SetInputGrad(below(i))
-		g = m.Layers[i].Backward(g)
+		l, dx := m.Layers[i], &m.dxs[i%2]
+		l.dx, *dx = *dx, l.dx
+		g = l.Backward(g)
+		l.dx, *dx = *dx, l.dx
 		m.unitDone(2 + len(m.Layers) - 1 - i)
 		if g == nil {
 			return nil
 		}
 	}
-	m.Embeddings.SetInputGrad(m.InputGrad)
 	g = m.Embeddings.Backward(g)
 	m.unitDone(2 + len(m.Layers))
 	return g
@@ -231,6 +243,22 @@ func (m *Model) unitDone(u int) {
 	if m.gradUnit != nil {
 		m.gradUnit(u)
 	}
+}
+
+// dxSlot is the plan's key of the input gradient of block i (m.dxs).
+func dxSlot(i int) string { return fmt.Sprintf("vit.encoder.layer#dx%d", i%2) }
+
+// prepare sets the input-gradient and keep flags of the top-level modules
+// and blocks as Backward needs them; Forward, Backward and Plan share it.
+func (m *Model) prepare() {
+	below, belowNorm := m.belowFunc()
+	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
+	m.LayerNorm.SetInputGrad(belowNorm)
+	m.LayerNorm.KeepOutput(nn.NeedsInput(m.Classifier))
+	for i, l := range m.Layers {
+		l.SetInputGrad(below(i))
+	}
+	m.Embeddings.SetInputGrad(m.InputGrad)
 }
 
 // ZeroGrads clears the gradients of all trainable parameters.

@@ -14,33 +14,41 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	B, T, H := in[0], m.Config.Tokens(), m.Config.HiddenSize
 	seq := []int{B, T, H}
 	below, belowNorm := m.belowFunc()
+	m.prepare()
 
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*H) // cls
+	c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	cls := []int{B, H}
 	// Walk down as Backward does; goes says whether the gradient still flows.
-	m.Classifier.SetInputGrad(belowNorm || nn.HasTrainable(m.LayerNorm))
 	c = c.Plus(nn.PlanOf(m.Classifier, cls, backward))
 	goes := backward && (belowNorm || nn.HasTrainable(m.LayerNorm))
-	m.LayerNorm.SetInputGrad(belowNorm)
 	c = c.Plus(m.LayerNorm.Plan(cls, goes))
 	goes = goes && belowNorm
 	if goes {
-		c.Bytes[memory.Workspace] += 4 * int64(B*T*H) // dseq
+		c.Slot(dxSlot(len(m.Layers)), memory.Workspace, B*T*H) // dseq
+		c.Ran(nn.Elementwise(nn.OpClear, B*T*H))
+		c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	}
+	c.Restores = nil // the top-level modules' buffers are their own
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		l := m.Layers[i]
-		l.SetInputGrad(below(i))
-		c = c.Plus(l.Plan(seq, goes))
-		if m.checkpoint && goes && i != len(m.Layers)-1 {
-			re := l.Plan(seq, false) // the recomputation
-			c.Forward += re.Forward
-			c.Attention += re.Attention
-			c.LowRank += re.LowRank
+		k := l.Plan(seq, goes)
+		switch {
+		case !goes || i == len(m.Layers)-1:
+		case m.checkpoint: // the recomputation
+			re := l.Plan(seq, false)
+			k.Forward += re.Forward
+			k.Attention += re.Attention
+			k.LowRank += re.LowRank
+			k.Ops = nn.AddOps(k.Ops, re.Ops)
+		default: // nn.Restore
+			k.Ops = nn.AddOps(k.Ops, k.Restores)
 		}
+		k.Restores = nil
+		c = c.Plus(k)
 		goes = goes && below(i)
 	}
-	m.Embeddings.SetInputGrad(m.InputGrad)
 	return c.Plus(m.Embeddings.Plan(in, goes))
 }
 

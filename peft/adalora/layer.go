@@ -110,6 +110,14 @@ func (l *Linear) SetInputGrad(need bool) {
 	l.Base.SetInputGrad(need)
 }
 
+// KeepOutput implements nn.OutputKeeper: the output is the base layer's.
+func (l *Linear) KeepOutput(keep bool) { l.Base.KeepOutput(keep) }
+
+// NeedsInput implements nn.InputReader: d(A⊙E) reads the (dropped) input.
+func (l *Linear) NeedsInput() bool {
+	return l.Base.NeedsInput() || l.active() && (l.A.Trainable || l.E.Trainable)
+}
+
 // active reports whether Forward adds the update.
 func (l *Linear) active() bool { return l.enabled && !l.merged && l.r > 0 }
 
@@ -270,24 +278,40 @@ func (l *Linear) Plan(in []int, backward bool) nn.Cost {
 	var k nn.Cost
 	k.Bytes[memory.Activations] += 4 * int64(n*r)
 	k.Bytes[memory.Workspace] += 4 * int64(r*din)
+	// The ops, for the step time; the loops over [r, in] (A⊙E and its
+	// gradient) are declared as copies and adds of that size.
+	k.Ran(nn.Elementwise(nn.OpCopy, r*din))
 	if dropped {
 		k.Bytes[memory.Workspace] += 4 * int64(n*din)
+		k.Ran(nn.Elementwise(nn.OpDropout, n*din))
 	}
 	k.Forward = nn.GemmFLOPs(n, r, din) + nn.GemmFLOPs(n, out, r)
+	k.Ran(nn.GemmOp(false, true, n, r, din))
+	k.Ran(nn.GemmOp(false, true, n, out, r))
 	if backward {
 		if l.B.Trainable {
 			k.BackwardDW += nn.GemmFLOPs(out, r, n)
+			k.Ran(nn.GemmOp(true, false, out, r, n))
 		}
 		k.Bytes[memory.Workspace] += 4 * int64(n*r)
 		k.BackwardDX += nn.GemmFLOPs(n, r, out)
+		k.Ran(nn.Elementwise(nn.OpCopy, r*din))
+		k.Ran(nn.GemmOp(false, false, n, r, out))
 		if l.A.Trainable || l.E.Trainable {
 			k.Bytes[memory.Workspace] += 4 * int64(r*din)
 			k.BackwardDW += nn.GemmFLOPs(r, din, n)
+			if dropped {
+				k.Ran(nn.Elementwise(nn.OpDropout, n*din))
+			}
+			k.Ran(nn.GemmOp(true, false, r, din, n))
+			k.Ran(nn.Elementwise(nn.OpAdd, r*din))
 		}
 		if l.Base.InputGrad() {
 			k.BackwardDX += nn.GemmFLOPs(n, din, r)
+			k.Ran(nn.GemmOp(false, false, n, din, r))
 			if dropped {
 				k.Bytes[memory.Workspace] += 4 * int64(n*din)
+				k.Ran(nn.Elementwise(nn.OpDropout, n*din))
 			}
 		}
 	}

@@ -340,34 +340,60 @@ func (l *Linear) planDoRA(a *adapter, n int, backward bool) nn.Cost {
 	norm := nn.GemmFLOPs(out, r, in) + nn.GemmFLOPs(r, r, in) + nn.GemmFLOPs(out, r, r)
 	k.Forward = norm + nn.GemmFLOPs(n, out, r)
 	k.LowRank = k.Forward
+	// The ops, for the step time. The passes over [n, out] that DoRA runs
+	// as plain loops (scaling by c, the bias, dm) are declared as adds of
+	// the same size, and ‖W_j‖² (one pass over the weight) as a copy: an
+	// approximation of their cost.
+	w, dq := l.Base.Weight.Value.DType(), l.Base.Weight.Value.DoubleQuant()
+	k.Ran(nn.Op{Kernel: nn.OpGemm, M: out, N: r, K: in, TransA: l.Base.FanInFanOut, TransB: true, AType: w, BType: tensor.F32, DoubleQuant: dq})
+	k.Ran(nn.GemmOp(false, true, r, r, in))
+	k.Ran(nn.GemmOp(false, false, out, r, r))
+	k.Ran(nn.Elementwise(nn.OpCopy, out*in))
+	k.Ran(nn.GemmOp(false, true, n, out, r))
 	dropped := l.training && a.dropout != 0
 	if dropped {
 		k.Forward += nn.GemmFLOPs(n, out, in)
+		k.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: out, K: in, TransB: !l.Base.FanInFanOut, BType: w, DoubleQuant: dq})
+	} else {
+		k.Ran(nn.Elementwise(nn.OpCopy, n*out))
 	}
+	k.Run(nn.Elementwise(nn.OpAdd, n*out), 2)
 	if !backward {
 		return k
 	}
 	k.Bytes[memory.Workspace] += 4 * int64(n*out)
+	if a.M.Trainable {
+		k.Ran(nn.Elementwise(nn.OpAdd, n*out))
+	}
+	k.Ran(nn.Elementwise(nn.OpAdd, n*out)) // dz = c⊙dy
 	if a.B.Trainable {
 		k.BackwardDW += nn.GemmFLOPs(out, r, n)
 		k.LowRank += nn.GemmFLOPs(out, r, n)
+		k.Ran(nn.GemmOp(true, false, out, r, n))
 	}
 	if a.A.Trainable || l.needDX {
 		k.Bytes[memory.Workspace] += 4 * int64(n*r)
 		k.BackwardDX += nn.GemmFLOPs(n, r, out)
 		k.LowRank += nn.GemmFLOPs(n, r, out)
+		k.Ran(nn.GemmOp(false, false, n, r, out))
 	}
 	if a.A.Trainable {
 		k.BackwardDW += nn.GemmFLOPs(r, in, n)
 		k.LowRank += nn.GemmFLOPs(r, in, n)
+		if dropped {
+			k.Ran(nn.Elementwise(nn.OpDropout, n*in))
+		}
+		k.Ran(nn.GemmOp(true, false, r, in, n))
 	}
 	if !dropped && !l.Base.Weight.Trainable {
 		if l.Base.Bias != nil && l.Base.Bias.Trainable {
 			k.Bytes[memory.Workspace] += 4 * int64(out)
+			k.Ran(nn.Rows(nn.OpBiasBackward, n, out))
 		}
 		if l.Base.InputGrad() {
 			k.BackwardDX += nn.GemmFLOPs(n, in, r)
 			k.LowRank += nn.GemmFLOPs(n, in, r)
+			k.Ran(nn.GemmOp(false, false, n, in, r))
 		}
 		return k
 	}
@@ -375,6 +401,14 @@ func (l *Linear) planDoRA(a *adapter, n int, backward bool) nn.Cost {
 		k.Bytes[memory.Workspace] += 4 * int64(n*in)
 		k.BackwardDX += nn.GemmFLOPs(n, in, out) + nn.GemmFLOPs(n, in, r)
 		k.LowRank += nn.GemmFLOPs(n, in, r)
+		k.Ran(nn.Elementwise(nn.OpAdd, n*out)) // dz ← (c − 1)⊙dy
+		k.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: in, K: out, TransB: l.Base.FanInFanOut, BType: w, DoubleQuant: dq})
+		k.Ran(nn.GemmOp(false, false, n, in, r))
+		if dropped {
+			k.Ran(nn.Elementwise(nn.OpDropout, n*in))
+		} else {
+			k.Ran(nn.Elementwise(nn.OpAddTo, n*in))
+		}
 	}
 	return k
 }

@@ -60,8 +60,19 @@ func TestLinearPlan(t *testing.T) {
 			m0, c0 := memory.Take().Allocated, kernels.ReadCounters()
 			l.Forward(x)
 			l.Backward(dy)
-			got, flops := memory.Take().Allocated.Sub(m0), kernels.ReadCounters().Sub(c0).Flops
+			ran := kernels.ReadCounters().Sub(c0)
+			got, flops := memory.Take().Allocated.Sub(m0), ran.Flops
 			want := l.Plan(x.Shape(), true)
+			var calls, opFlops int64 // the GEMMs among the ops the step time sums
+			for op, k := range want.Ops {
+				if op.FLOPs() > 0 {
+					calls += k * op.Calls()
+					opFlops += k * op.FLOPs()
+				}
+			}
+			if calls != ran.Calls || opFlops != flops {
+				t.Errorf("ran %d GEMMs of %d FLOPs, the declared ops hold %d of %d", ran.Calls, flops, calls, opFlops)
+			}
 			if got != want.Total() {
 				t.Errorf("allocated %v, declared %v", got.Map(), want.Total().Map())
 			}
