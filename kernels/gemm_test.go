@@ -328,21 +328,32 @@ func TestGemmSerialConcurrent(t *testing.T) {
 
 func TestGemmGrid(t *testing.T) {
 	for _, tc := range []struct {
+		kern             *gemmKernel
 		m, n, k, threads int
 		tm, tn           int
 	}{
-		{2048, 2048, 2048, 2, 2, 1},
-		{1576, 16, 192, 2, 1, 1},  // rank-16 product: too small to gain
-		{6, 2048, 2048, 2, 1, 2},  // one row panel: split columns
-		{4, 4, 4, 2, 1, 1},        // too small to split
-		{1576, 192, 192, 1, 1, 1}, // one thread
-		{600, 600, 600, 4, 4, 1},  // 25×38 tiles each, as 2×2: rows preferred
-		{600, 600, 600, 3, 3, 1},
-		{60, 600, 600, 4, 2, 2}, // 5×19 tiles each
+		{&kernelYMM, 2048, 2048, 2048, 2, 2, 1},
+		{&kernelYMM, 1576, 16, 192, 2, 1, 1},  // rank-16 product: too small to gain
+		{&kernelYMM, 1576, 16, 192, 8, 1, 1},  // at any thread count
+		{&kernelYMM, 6, 2048, 2048, 2, 1, 2},  // one row panel: split columns
+		{&kernelYMM, 4, 4, 4, 2, 1, 1},        // too small to split
+		{&kernelYMM, 4, 4, 4, 8, 1, 1},        // too small to split
+		{&kernelYMM, 1576, 192, 192, 1, 1, 1}, // one thread
+		{&kernelYMM, 600, 600, 600, 4, 4, 1},  // 25×38 tiles each, as 2×2: rows preferred
+		{&kernelYMM, 600, 600, 600, 3, 3, 1},
+		{&kernelYMM, 60, 600, 600, 4, 2, 2},     // 5×19 tiles each
+		{&kernelYMM, 2048, 2048, 2048, 8, 2, 4}, // 171×32 tiles each, 8×1 would be 43×128
+		{&kernelYMM, 2048, 2048, 2048, 7, 7, 1},
+		{&kernelYMM, 12, 2048, 2048, 5, 1, 5},   // 2 row panels: columns
+		{&kernelYMM, 18, 64, 1 << 16, 7, 3, 2},  // 3×4 tiles: 7 does not fit, 6 does
+		{&kernelZMM, 2048, 2048, 2048, 2, 1, 2}, // the AVX-512 tiles: 147×32 < 74×64
+		{&kernelZMM, 28, 2048, 2048, 4, 2, 2},   // 2 row panels of 14
+		{&kernelZMMN, 1576, 16, 2048, 8, 8, 1},
+		{&kernelZMMN, 16, 16, 1 << 20, 3, 1, 1}, // one tile: nothing to split
 	} {
-		tm, tn := gemmGrid(&kernelYMM, tc.m, tc.n, tc.k, tc.threads)
+		tm, tn := gemmGrid(tc.kern, tc.m, tc.n, tc.k, tc.threads)
 		if tm != tc.tm || tn != tc.tn {
-			t.Errorf("gemmGrid(%d, %d, %d, %d) = %d×%d, want %d×%d", tc.m, tc.n, tc.k, tc.threads, tm, tn, tc.tm, tc.tn)
+			t.Errorf("%s: gemmGrid(%d, %d, %d, %d) = %d×%d, want %d×%d", tc.kern.name, tc.m, tc.n, tc.k, tc.threads, tm, tn, tc.tm, tc.tn)
 		}
 	}
 }
