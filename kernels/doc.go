@@ -16,7 +16,7 @@
 // # Kernel paths
 //
 // The GEMM micro-kernel and the row kernels run on one of three instruction
-// sets, chosen once at start: "zmm" (AVX-512, 16 float32 lanes: a 14×32 GEMM
+// sets, chosen once at start: "zmm" (AVX-512, 16 float32 lanes: an 8×32 GEMM
 // tile and a 16×16 one for products at most 16 columns wide) when the CPU has
 // AVX-512 F/DQ/BW/VL, else "ymm" (AVX2+FMA, 8 lanes, a 6×16 tile), else "go"
 // (portable Go, also the only path with the purego build tag or off amd64).

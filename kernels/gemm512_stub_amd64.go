@@ -4,8 +4,8 @@
 
 package kernels
 
-// gemmKernelPackedAVX512 computes the 14×32 tile c = alpha·a·b + beta·c from
-// a packed A panel (k×14) and a packed B panel (k×32); ldc is in elements.
+// gemmKernelPackedAVX512 computes the 8×32 tile c = alpha·a·b + beta·c from
+// a packed A panel (k×8) and a packed B panel (k×32); ldc is in elements.
 //
 //go:noescape
 func gemmKernelPackedAVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)

@@ -23,20 +23,28 @@ type gemmKernel struct {
 const gemmNC = 2048
 
 // The kernels. The pure-Go and AVX2 tiles are 6×16 (12 ymm accumulators).
-// The AVX-512 tile was chosen by measuring 6×32, 8×32, 12×32, 14×32 and
-// 6×48 on Zen5 (see README, "Speed and memory"): zmmMR rows × 32 columns in
-// 2·zmmMR of the 32 zmm registers. A 32-wide tile would compute half zeros
-// on a 16-column product (the rank-16 LoRA down-projection), so products
-// at most 16 wide use a 16×16 AVX-512 tile instead.
+// The AVX-512 tile was chosen by measuring, on one Zen5 core, 6×32, 8×32,
+// 10×32, 12×32, 14×32, 6×48 and 8×48 tiles (A broadcast into a register or
+// by the FMA's embedded broadcast, which was 10-25 % slower everywhere),
+// kc 128-384 and mc 144-576, on the products of a ViT step and on 512×1024²
+// and 2048³: all 32- and 48-wide tiles reach 190-205 GFLOP/s (of a 225
+// peak) on the 1576-row products, but on the large ones tiles of 12 and 14
+// rows fall to 150-160 while 6×32 and 8×32 keep 170-190 (their A micro-panel
+// and the 32 KiB B panel fit the 48 KiB L1 together, and a k step touches
+// fewer rows of A). 8×32 with kc 256, mc 288 was the best or within noise
+// of it on every shape. A 32-wide tile would compute half zeros on a
+// 16-column product (the rank-16 LoRA down-projection), so products at most
+// 16 wide use a 16×16 AVX-512 tile (2x the 8×32 tile there; 12×16 and 24×16
+// were alike).
 var (
 	kernelGoTile = gemmKernel{name: "go 6x16", isa: isaGo, mr: goMR, nr: goNR, kc: 256, mc: 144}
 	kernelYMM    = gemmKernel{name: "ymm 6x16", isa: isaYMM, mr: 6, nr: 16, kc: 256, mc: 144}
-	kernelZMM    = gemmKernel{name: "zmm 14x32", isa: isaZMM, mr: zmmMR, nr: 32, kc: 256, mc: 10 * zmmMR}
+	kernelZMM    = gemmKernel{name: "zmm 8x32", isa: isaZMM, mr: zmmMR, nr: 32, kc: 256, mc: 36 * zmmMR}
 	kernelZMMN   = gemmKernel{name: "zmm 16x16", isa: isaZMM, narrow: true, mr: zmmNarrowMR, nr: 16, kc: 256, mc: 9 * zmmNarrowMR}
 )
 
 const (
-	zmmMR       = 14
+	zmmMR       = 8
 	zmmNarrowMR = 16
 )
 

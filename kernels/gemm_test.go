@@ -226,15 +226,15 @@ func (p *gemmProblem) check(t testing.TB, impl string, serial bool) {
 }
 
 // gemmShapes cover edge tiles (sizes not multiples of the tiles, 6×16,
-// 14×32 and 16×16), full tiles of each kernel, several k blocks (k > 256,
-// with an uneven split), several row blocks (m > 144 and > 154) and column
+// 8×32 and 16×16), full tiles of each kernel, several k blocks (k > 256,
+// with an uneven split), several row blocks (m > 144 and > 288) and column
 // blocks (n > 2048), products 16 or fewer columns wide (the narrow AVX-512
 // kernel) and vectors.
 var gemmShapes = [][3]int{ // m, n, k
 	{1, 1, 1}, {7, 17, 5}, {17, 7, 63}, {63, 65, 17}, {65, 63, 100},
 	{100, 1, 65}, {1, 100, 7}, {6, 16, 256}, {12, 32, 257}, {150, 40, 300},
 	{13, 2100, 3}, {31, 16, 16}, {64, 48, 1}, {14, 32, 40}, {28, 64, 513},
-	{160, 15, 33}, {32, 16, 70}, {170, 33, 20},
+	{160, 15, 33}, {32, 16, 70}, {170, 33, 20}, {8, 32, 9}, {300, 70, 30},
 }
 
 func TestGemmMatchesRef(t *testing.T) {
@@ -346,8 +346,9 @@ func TestGemmGrid(t *testing.T) {
 		{&kernelYMM, 2048, 2048, 2048, 7, 7, 1},
 		{&kernelYMM, 12, 2048, 2048, 5, 1, 5},   // 2 row panels: columns
 		{&kernelYMM, 18, 64, 1 << 16, 7, 3, 2},  // 3×4 tiles: 7 does not fit, 6 does
-		{&kernelZMM, 2048, 2048, 2048, 2, 1, 2}, // the AVX-512 tiles: 147×32 < 74×64
-		{&kernelZMM, 28, 2048, 2048, 4, 2, 2},   // 2 row panels of 14
+		{&kernelZMM, 2048, 2048, 2048, 2, 2, 1}, // the AVX-512 tiles
+		{&kernelZMM, 14, 2048, 2048, 4, 2, 2},   // 2 row panels of 8
+		{&kernelZMM, 8, 2048, 2048, 3, 1, 3},    // one row panel: columns
 		{&kernelZMMN, 1576, 16, 2048, 8, 8, 1},
 		{&kernelZMMN, 16, 16, 1 << 20, 3, 1, 1}, // one tile: nothing to split
 	} {

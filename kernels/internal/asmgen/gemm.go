@@ -29,17 +29,18 @@ var ymmTile = tile{mr: 6, nvec: 2}
 
 // zmmTile is the AVX-512 kernel, chosen by measurement on Zen5 (see
 // kernels/gemm_kernel.go): zmmMR rows × 32 columns of C in 2·zmmMR zmm
-// accumulators, two zmm for the B row, A broadcast into a register (AVX-512
-// has 32 vector registers).
+// accumulators, two zmm for the B row, A broadcast into a register. Per k
+// step: 2 B loads, 8 broadcasts, 16 FMAs, 8 cycles on two 512-bit FMA
+// pipes, with 16 independent accumulators to cover the FMA latency.
 var zmmTile = tile{suffix: "AVX512", zmm: true, mr: zmmMR, nvec: 2}
 
 // zmmNarrowTile is the AVX-512 kernel for products at most 16 columns wide
 // (the rank-16 LoRA down-projection), where a 32-wide tile would compute
-// half zeros: zmmNarrowMR rows × 16 columns, one zmm per row.
+// half zeros: zmmNarrowMR rows × 16 columns, one zmm accumulator per row.
 var zmmNarrowTile = tile{suffix: "AVX512N", zmm: true, mr: zmmNarrowMR, nvec: 1}
 
 const (
-	zmmMR       = 14
+	zmmMR       = 8
 	zmmNarrowMR = 16
 )
 
