@@ -63,15 +63,17 @@ var curISA atomic.Int32
 
 func activeISA() isa { return isa(curISA.Load()) }
 
-// kernelsEnv is the environment variable that picks the path at start.
-const kernelsEnv = "GOLORA_KERNELS"
+// PathEnv is the environment variable that picks the kernel path at start
+// ("zmm", "ymm" or "go"; unset or empty: the fastest this CPU has). A value
+// this CPU or build cannot run is reported on stderr and ignored.
+const PathEnv = "GOLORA_KERNELS"
 
 func init() {
 	curISA.Store(int32(bestISA()))
-	if v := os.Getenv(kernelsEnv); v != "" {
+	if v := os.Getenv(PathEnv); v != "" {
 		if _, err := SetKernelPath(v); err != nil {
 			// A bad setting must not stop the program; say so on one line.
-			fmt.Fprintf(os.Stderr, "golora: %s=%s ignored: %v; using %s\n", kernelsEnv, v, err, activeISA())
+			fmt.Fprintf(os.Stderr, "golora: %s=%s ignored: %v; using %s\n", PathEnv, v, err, activeISA())
 		}
 	}
 }

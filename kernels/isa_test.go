@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -79,5 +81,38 @@ func TestSetKernelPath(t *testing.T) {
 	}
 	if KernelPath() != before {
 		t.Errorf("a failed SetKernelPath changed the path to %s", KernelPath())
+	}
+}
+
+// TestPathEnv runs this test binary again with GOLORA_KERNELS set and checks
+// the path it starts on (the variable is read once, at start).
+func TestPathEnv(t *testing.T) {
+	if os.Getenv("GOLORA_KERNELS_CHILD") != "" {
+		t.Logf("path=%s", KernelPath())
+		return
+	}
+	for _, c := range []struct{ env, want, warn string }{
+		{"go", PathGo, ""},
+		{"YMM", PathYMM, ""},
+		{"zmm", PathZMM, ""},
+		{"avx9", KernelPaths()[0], "GOLORA_KERNELS=avx9 ignored: kernels: unknown kernel path"},
+		{"", KernelPaths()[0], ""},
+	} {
+		want, warn := c.want, c.warn
+		if i, _ := parseISA(want); !i.supported() {
+			want, warn = KernelPaths()[0], "ignored"
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPathEnv$", "-test.v")
+		cmd.Env = append(os.Environ(), "GOLORA_KERNELS_CHILD=1", PathEnv+"="+c.env)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s=%s: %v\n%s", PathEnv, c.env, err, out)
+		}
+		if !strings.Contains(string(out), "path="+want+"\n") {
+			t.Errorf("%s=%s: child output\n%s\nwant path=%s", PathEnv, c.env, out, want)
+		}
+		if hasWarn := strings.Contains(string(out), "golora: "+PathEnv); hasWarn != (warn != "") || warn != "" && !strings.Contains(string(out), warn) {
+			t.Errorf("%s=%s: child output\n%s\nwant warning %q", PathEnv, c.env, out, warn)
+		}
 	}
 }

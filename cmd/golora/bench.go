@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golora/golora/internal/cpuclock"
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 )
@@ -88,11 +90,12 @@ type gemmReport struct {
 }
 
 func runBenchGemm(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench gemm", "[--threads 1,2] [--paths zmm,ymm] [--reps N] [--best] [--json] [--shapes MxKxN,...] [--trans NN,NT,TN]", stderr)
+	fs := newFlagSet("bench gemm", "[--threads 1,2] [--paths zmm,ymm] [--reps N] [--best] [--cpu-time] [--json] [--shapes MxKxN,...] [--trans NN,NT,TN]", stderr)
 	threadsFlag := fs.String("threads", "1", "comma-separated thread counts to run each product with")
 	pathsFlag := fs.String("paths", strings.Join(defaultBenchPaths(), ","), "comma-separated kernel paths to compare, interleaved in one run (zmm, ymm, go; default: every assembly path this CPU has)")
 	reps := fs.Int("reps", 11, "timed repetitions per product and path; the median (or --best) is reported")
 	best := fs.Bool("best", false, "report the fastest repetition instead of the median: the least disturbed one on a busy machine")
+	cpuTime := fs.Bool("cpu-time", false, "time by the thread's CPU time instead of the wall clock, so that other processes on the core do not count (Linux, --threads 1 only)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	shapesFlag := fs.String("shapes", "", "comma-separated MxKxN products (default: the ViT LoRA step set)")
 	transFlag := fs.String("trans", "NN,NT,TN", "comma-separated transpose variants of (A, B): NN, NT, TN, TT")
@@ -116,6 +119,18 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 	paths, err := parsePaths(*pathsFlag)
 	if err != nil {
 		return err
+	}
+	if *cpuTime {
+		if _, ok := cpuclock.Thread(); !ok {
+			return usagef("bench gemm: --cpu-time needs a thread CPU clock (Linux)")
+		}
+		if len(threads) != 1 || threads[0] != 1 {
+			return usagef("bench gemm: --cpu-time measures one thread; use it with --threads 1")
+		}
+		// The product runs on this goroutine (one thread): keep it on one
+		// OS thread so that its CPU clock is the one read.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 	}
 	shapes := defaultGemmShapes
 	if *shapesFlag != "" {
@@ -146,7 +161,7 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 		for _, tr := range trans {
 			for _, th := range threads {
 				kernels.SetThreads(th)
-				rates := timeGemm(s, tr, *reps, paths, *best)
+				rates := timeGemm(s, tr, *reps, paths, *best, *cpuTime)
 				for i, p := range paths {
 					rep.Results = append(rep.Results, gemmResult{
 						M: s.m, K: s.k, N: s.n, Trans: tr, Threads: th, Path: p,
@@ -199,8 +214,11 @@ func printGemmReport(w io.Writer, rep gemmReport) {
 }
 
 // defaultBenchPaths are the assembly paths this CPU has (zmm, ymm), or go
-// when it has none.
+// when it has none; only the active one when GOLORA_KERNELS chose it.
 func defaultBenchPaths() []string {
+	if os.Getenv(kernels.PathEnv) != "" {
+		return []string{kernels.KernelPath()}
+	}
 	var out []string
 	for _, p := range kernels.KernelPaths() {
 		if p != kernels.PathGo {
@@ -240,8 +258,14 @@ func parsePaths(s string) ([]string, error) {
 // repetition runs every path in turn), so a change in the machine's load
 // affects them alike and their ratio is meaningful even on a busy machine.
 // A run repeats the product until it lasts >= 2 ms, so that small products
-// are timed well above the clock's resolution.
-func timeGemm(s gemmShape, trans string, reps int, paths []string, best bool) []float64 {
+// are timed well above the clock's resolution. With cpuTime the runs are
+// timed by the thread's CPU clock: on a shared machine that removes the
+// time other processes held the core (not their effect on the caches).
+func timeGemm(s gemmShape, trans string, reps int, paths []string, best, cpuTime bool) []float64 {
+	clock := func() float64 { return float64(time.Now().UnixNano()) * 1e-9 }
+	if cpuTime {
+		clock = func() float64 { t, _ := cpuclock.Thread(); return t.Seconds() }
+	}
 	transA, transB := trans[0] == 'T', trans[1] == 'T'
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := func(n int) []float32 {
@@ -272,11 +296,11 @@ func timeGemm(s gemmShape, trans string, reps int, paths []string, best bool) []
 	for range reps {
 		for i, p := range paths {
 			kernels.SetKernelPath(p)
-			t0 := time.Now()
+			t0 := clock()
 			for range inner[i] {
 				call()
 			}
-			rates[i] = append(rates[i], flops*float64(inner[i])/time.Since(t0).Seconds()/1e9)
+			rates[i] = append(rates[i], flops*float64(inner[i])/max(clock()-t0, 1e-9)/1e9)
 		}
 	}
 	out := make([]float64, len(paths))

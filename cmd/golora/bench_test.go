@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/internal/cpuclock"
 	"github.com/golora/golora/kernels"
 )
 
@@ -67,7 +68,11 @@ func TestBenchGemmJSON(t *testing.T) {
 
 func TestBenchGemmTable(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"bench", "gemm", "--reps", "1", "--peak-time", "1ms", "--shapes", "20x30x40", "--trans", "NT", "--paths", "go"}, &out, &errb); code != 0 {
+	args := []string{"bench", "gemm", "--reps", "1", "--peak-time", "1ms", "--shapes", "20x30x40", "--trans", "NT", "--paths", "go"}
+	if _, ok := cpuclock.Thread(); ok {
+		args = append(args, "--cpu-time")
+	}
+	if code := run(args, &out, &errb); code != 0 {
 		t.Fatalf("exit code %d, stderr %q", code, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -90,6 +95,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "gemm", "--paths", "avx9"},
 		{"bench", "gemm", "--paths", "go,go"},
 		{"bench", "gemm", "--paths", ""},
+		{"bench", "gemm", "--cpu-time", "--threads", "1,2"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
