@@ -208,6 +208,11 @@ func TestSoftmaxRowVec(t *testing.T) {
 	}
 }
 
+// BenchmarkRowVec compares the row kernels on every path, one row each:
+// GELU forward and backward (768 wide), softmax (197), LayerNorm forward
+// with its statistics (192) and an add (768), e.g.
+//
+//	go test ./kernels -run '^$' -bench RowVec -count 8
 func BenchmarkRowVec(b *testing.B) {
 	x := rkRand(rkRNG(1), 768, 3)
 	y, dy, dx := make([]float32, len(x)), rkRand(rkRNG(2), len(x), 1), make([]float32, len(x))
@@ -232,6 +237,21 @@ func BenchmarkRowVec(b *testing.B) {
 					softmaxRowVec(y[:197], x[:197], 0.125)
 				}
 				rkPerElem(b, 197)
+			})
+			b.Run("layernorm/"+name, func(b *testing.B) {
+				w := dy[:192]
+				for b.Loop() {
+					m := float32(sumRowVec(x[:192]) / 192)
+					v := sqDevRowVec(x[:192], m) / 192
+					layerNormRowVec(y[:192], x[:192], w, w, m, float32(v))
+				}
+				rkPerElem(b, 192)
+			})
+			b.Run("add/"+name, func(b *testing.B) {
+				for b.Loop() {
+					addRowVec(y, x, dy)
+				}
+				rkPerElem(b, len(x))
 			})
 		})
 	}
