@@ -42,6 +42,22 @@ func packB(dst []float32, b Operand, transB bool, pc, kb, jc, nb, nr int) {
 				src := b.F32[(pc+p)*ld+j0:]
 				copy(d[p*nr:p*nr+nn], src[:nn])
 			}
+		case !transB && nn == 16 && nr == 16:
+			for p := 0; p < kb; p++ {
+				src := (*[16]uint16)(b.BF16[(pc+p)*ld+j0:])
+				row := (*[16]float32)(d[p*16:])
+				for jj, h := range src {
+					row[jj] = bf16(h)
+				}
+			}
+		case !transB && nn == 32 && nr == 32:
+			for p := 0; p < kb; p++ {
+				src := (*[32]uint16)(b.BF16[(pc+p)*ld+j0:])
+				row := (*[32]float32)(d[p*32:])
+				for jj, h := range src {
+					row[jj] = bf16(h)
+				}
+			}
 		case !transB:
 			for p := 0; p < kb; p++ {
 				src := b.BF16[(pc+p)*ld+j0:]
