@@ -32,6 +32,34 @@ func BenchmarkGemm(b *testing.B) {
 	}
 }
 
+// BenchmarkGemmPath compares the kernel paths on the same products, e.g.
+//
+//	go test ./kernels -run '^$' -bench 'GemmPath/512x1024x1024/NN/t1' -count 5
+//
+// reports zmm, ymm (and go) side by side. The zmm/ymm ratio of one such
+// run is the figure to quote: absolute rates move with the machine's load.
+func BenchmarkGemmPath(b *testing.B) {
+	for _, s := range benchShapes {
+		for _, tr := range []string{"NN", "NT", "TN"} {
+			for _, threads := range []int{1, 2} {
+				if threads == 2 && s[0] != 2048 {
+					continue
+				}
+				for _, p := range paths() {
+					if p == isaGo && s[0]*s[1]*s[2] > 1<<30 {
+						continue
+					}
+					name := fmt.Sprintf("%dx%dx%d/%s/t%d/%s", s[0], s[1], s[2], tr, threads, p)
+					b.Run(name, func(b *testing.B) {
+						usePath(b, p)
+						benchGemm(b, s[0], s[1], s[2], tr, threads, false)
+					})
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkGemmBF16B is the frozen-weight case: B stored as bf16.
 func BenchmarkGemmBF16B(b *testing.B) {
 	for _, s := range benchShapes[:4] {
@@ -41,9 +69,7 @@ func BenchmarkGemmBF16B(b *testing.B) {
 
 // BenchmarkGemmPureGo measures the portable kernel on one thread.
 func BenchmarkGemmPureGo(b *testing.B) {
-	old := useAsm
-	useAsm = false
-	defer func() { useAsm = old }()
+	usePath(b, isaGo)
 	benchGemm(b, 512, 1024, 1024, "NN", 1, false)
 }
 

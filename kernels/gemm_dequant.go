@@ -6,34 +6,35 @@ import "github.com/golora/golora/tensor"
 // packBWiden/packAWiden for these storages; both reduce to widenRun, which
 // converts a run of consecutive elements of one stored row into a strided
 // destination. Nothing here depends on the micro-kernel's tile shape
-// beyond the panel widths passed in, so the kernel may change freely.
+// beyond the panel widths passed in (those of the call's kernel), so every
+// kernel gets the same widening.
 
-// packBWiden fills one B panel d (kb rows of gemmNR, nn columns used) with
+// packBWiden fills one B panel d (kb rows of nr, nn columns used) with
 // op(B)(pc+p, j0+jj).
-func packBWiden(d []float32, b Operand, transB bool, pc, kb, j0, nn int) {
+func packBWiden(d []float32, b Operand, transB bool, pc, kb, j0, nn, nr int) {
 	if !transB { // row pc+p of B, columns j0..j0+nn
 		for p := 0; p < kb; p++ {
-			widenRun(d[p*gemmNR:p*gemmNR+nn], 1, b, pc+p, j0, nn)
+			widenRun(d[p*nr:p*nr+nn], 1, b, pc+p, j0, nn)
 		}
 		return
 	}
 	// op(B) = Bᵀ: panel column jj is row j0+jj of B, k values from pc.
 	for jj := 0; jj < nn; jj++ {
-		widenRun(d[jj:], gemmNR, b, j0+jj, pc, kb)
+		widenRun(d[jj:], nr, b, j0+jj, pc, kb)
 	}
 }
 
-// packAWiden fills one A panel d (kb columns of gemmMR, mm rows used) with
+// packAWiden fills one A panel d (kb columns of mr, mm rows used) with
 // op(A)(i0+ii, pc+p).
-func packAWiden(d []float32, a Operand, transA bool, pc, kb, i0, mm int) {
+func packAWiden(d []float32, a Operand, transA bool, pc, kb, i0, mm, mr int) {
 	if transA { // op(A) = Aᵀ: a k step is mm elements of row pc+p
 		for p := 0; p < kb; p++ {
-			widenRun(d[p*gemmMR:p*gemmMR+mm], 1, a, pc+p, i0, mm)
+			widenRun(d[p*mr:p*mr+mm], 1, a, pc+p, i0, mm)
 		}
 		return
 	}
 	for ii := 0; ii < mm; ii++ {
-		widenRun(d[ii:], gemmMR, a, i0+ii, pc, kb)
+		widenRun(d[ii:], mr, a, i0+ii, pc, kb)
 	}
 }
 

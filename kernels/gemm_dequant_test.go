@@ -51,22 +51,36 @@ func quantOperand(rng *rand.Rand, s quantStorage, rows, cols int) (op, deq, abs 
 func TestGemmQuantizedOperands(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
 	shapes := [][3]int{{7, 17, 5}, {17, 7, 63}, {65, 63, 100}, {13, 40, 300}, {1, 100, 129}, {150, 33, 65}}
-	for _, im := range gemmImpls() {
-		t.Run(im.name, func(t *testing.T) {
-			im.use(t)
-			for _, st := range quantStorages {
-				for _, s := range shapes {
-					for tr := 0; tr < 8; tr++ {
-						transA, transB, quantA := tr&1 != 0, tr&2 != 0, tr&4 != 0
-						checkQuantGemm(t, rng, st, s[0], s[1], s[2], transA, transB, quantA, im.serialAPI)
-					}
-				}
+	impls := gemmImpls()
+	for _, st := range quantStorages {
+		for _, s := range shapes {
+			for tr := 0; tr < 8; tr++ {
+				transA, transB, quantA := tr&1 != 0, tr&2 != 0, tr&4 != 0
+				p := newQuantProblem(t, rng, st, s[0], s[1], s[2], transA, transB, quantA)
+				forEachImpl(impls, func(im gemmImpl) { p.check(t, im.name+": ", im.serialAPI) })
 			}
-		})
+		}
 	}
 }
 
+// checkQuantGemm checks one product with a quantised operand on the
+// current implementation.
 func checkQuantGemm(t *testing.T, rng *rand.Rand, st quantStorage, m, n, k int, transA, transB, quantA, serial bool) {
+	t.Helper()
+	newQuantProblem(t, rng, st, m, n, k, transA, transB, quantA).check(t, KernelPath()+": ", serial)
+}
+
+// quantProblem is a product with A or B quantised, its reference on the
+// dequantised matrices and the magnitude sums of the error bound.
+type quantProblem struct {
+	name      string
+	m, n, k   int
+	tA, tB    bool
+	a, b      Operand
+	want, mag []float32
+}
+
+func newQuantProblem(t testing.TB, rng *rand.Rand, st quantStorage, m, n, k int, transA, transB, quantA bool) *quantProblem {
 	t.Helper()
 	name := fmt.Sprintf("%s_m%d_n%d_k%d_tA%v_tB%v_quantA%v", st.name, m, n, k, transA, transB, quantA)
 	ar, ac := m, k
@@ -91,27 +105,33 @@ func checkQuantGemm(t *testing.T, rng *rand.Rand, st quantStorage, m, n, k int, 
 	GemmRef(transA, transB, m, n, k, 1, da, db, 0, want, n)
 	mag := make([]float32, m*n)
 	GemmRef(transA, transB, m, n, k, 1, absA, absB, 0, mag, n)
-	got := make([]float32, m*n)
-	for i := range got {
-		got[i] = float32(math.NaN())
-	}
-	if serial {
-		GemmSerial(transA, transB, m, n, k, 1, a, b, 0, got, n)
-	} else {
-		Gemm(transA, transB, m, n, k, 1, a, b, 0, got, n)
-	}
-	tol := float64(k+4) / (1 << 24)
-	for i := range got {
-		if d := math.Abs(float64(got[i]) - float64(want[i])); !(d <= tol*float64(mag[i])+1e-30) {
-			t.Fatalf("%s: C[%d,%d] = %g, want %g", name, i/n, i%n, got[i], want[i])
-		}
-	}
 	// The reference read through the quantised operand itself agrees too.
 	ref := make([]float32, m*n)
 	GemmRef(transA, transB, m, n, k, 1, a, b, 0, ref, n)
 	for i := range ref {
 		if ref[i] != want[i] {
 			t.Fatalf("%s: GemmRef on the quantised operand C[%d] = %g, on the dequantised %g", name, i, ref[i], want[i])
+		}
+	}
+	return &quantProblem{name: name, m: m, n: n, k: k, tA: transA, tB: transB, a: a, b: b, want: want, mag: mag}
+}
+
+func (p *quantProblem) check(t *testing.T, impl string, serial bool) {
+	t.Helper()
+	m, n, k := p.m, p.n, p.k
+	got := make([]float32, m*n)
+	for i := range got {
+		got[i] = float32(math.NaN())
+	}
+	if serial {
+		GemmSerial(p.tA, p.tB, m, n, k, 1, p.a, p.b, 0, got, n)
+	} else {
+		Gemm(p.tA, p.tB, m, n, k, 1, p.a, p.b, 0, got, n)
+	}
+	tol := float64(k+4) / (1 << 24)
+	for i := range got {
+		if d := math.Abs(float64(got[i]) - float64(p.want[i])); !(d <= tol*float64(p.mag[i])+1e-30) {
+			t.Fatalf("%s%s: C[%d,%d] = %g, want %g", impl, p.name, i/n, i%n, got[i], p.want[i])
 		}
 	}
 }

@@ -1,6 +1,12 @@
 package kernels
 
-// kernelGo is the portable micro-kernel: the 6×16 tile of microKernel from
+// The pure-Go kernel's register tile.
+const (
+	goMR = 6
+	goNR = 16
+)
+
+// kernelGo is the portable micro-kernel: the 6×16 tile of gemmKernel.run from
 // a packed A panel (a[p*6+i]) and a packed B panel (b[p*16+j]), walked in
 // 3×2 blocks. The Go compiler schedules all multiplies of an iteration before
 // the adds, so the block must leave room for its products: 6 accumulators,
@@ -8,10 +14,10 @@ package kernels
 // (a 2×4 block spilled and ran at half the speed). The panels stay in L1
 // across the 16 passes.
 func kernelGo(k int, a, b, c []float32, ldc int, alpha, beta float32) {
-	a = a[:k*gemmMR]
-	b = b[:k*gemmNR]
-	for i := 0; i < gemmMR; i += 3 {
-		for j := 0; j < gemmNR; j += 2 {
+	a = a[:k*goMR]
+	b = b[:k*goNR]
+	for i := 0; i < goMR; i += 3 {
+		for j := 0; j < goNR; j += 2 {
 			c00, c01, c10, c11, c20, c21 := dot3x2(k, a[i:], b[j:])
 			storeGo(c[i*ldc+j:i*ldc+j+2], c00, c01, alpha, beta)
 			storeGo(c[(i+1)*ldc+j:(i+1)*ldc+j+2], c10, c11, alpha, beta)
@@ -25,24 +31,24 @@ func kernelGo(k int, a, b, c []float32, ldc int, alpha, beta float32) {
 func dot3x2(k int, a, b []float32) (c00, c01, c10, c11, c20, c21 float32) {
 	p := 0
 	for ; p+1 < k; p += 2 {
-		ap := (*[gemmMR + 3]float32)(a[p*gemmMR:])
-		bp := (*[gemmNR + 2]float32)(b[p*gemmNR:])
+		ap := (*[goMR + 3]float32)(a[p*goMR:])
+		bp := (*[goNR + 2]float32)(b[p*goNR:])
 		c00 += ap[0] * bp[0]
 		c01 += ap[0] * bp[1]
 		c10 += ap[1] * bp[0]
 		c11 += ap[1] * bp[1]
 		c20 += ap[2] * bp[0]
 		c21 += ap[2] * bp[1]
-		c00 += ap[gemmMR] * bp[gemmNR]
-		c01 += ap[gemmMR] * bp[gemmNR+1]
-		c10 += ap[gemmMR+1] * bp[gemmNR]
-		c11 += ap[gemmMR+1] * bp[gemmNR+1]
-		c20 += ap[gemmMR+2] * bp[gemmNR]
-		c21 += ap[gemmMR+2] * bp[gemmNR+1]
+		c00 += ap[goMR] * bp[goNR]
+		c01 += ap[goMR] * bp[goNR+1]
+		c10 += ap[goMR+1] * bp[goNR]
+		c11 += ap[goMR+1] * bp[goNR+1]
+		c20 += ap[goMR+2] * bp[goNR]
+		c21 += ap[goMR+2] * bp[goNR+1]
 	}
 	if p < k {
-		ap := (*[3]float32)(a[p*gemmMR:])
-		bp := (*[2]float32)(b[p*gemmNR:])
+		ap := (*[3]float32)(a[p*goMR:])
+		bp := (*[2]float32)(b[p*goNR:])
 		c00 += ap[0] * bp[0]
 		c01 += ap[0] * bp[1]
 		c10 += ap[1] * bp[0]

@@ -32,46 +32,74 @@ func (tc gemmCase) String() string {
 		tc.m, tc.n, tc.k, tc.padA, tc.padB, tc.padC, tc.bf16A, tc.bf16B, tc.alpha, tc.beta)
 }
 
-// gemmImpl is one way of running the fast path: kernel, A packing policy,
-// threads.
+// gemmImpl is one way of running the fast path: kernel path, A packing
+// policy, threads.
 type gemmImpl struct {
 	name      string
-	asm       bool
+	path      isa
 	packA     int // gemmPackAForce
 	threads   int
 	minFlops  int // gemmMinFlopsPerThread
 	serialAPI bool
 }
 
-// gemmImpls lists the pure-Go kernel and, where the CPU has AVX2/FMA, the
-// assembly with A packed and read in place, each on 1 and 2 threads. The
-// split threshold is 0 so that even small products use both threads.
+// gemmImpls lists the pure-Go kernel and, for each assembly path this CPU
+// has (AVX2, AVX-512), the kernel with A packed and read in place, on 1 to
+// 8 threads (more threads than this machine has cores: the split must be
+// right for any count). The split threshold is 0 so that even small
+// products use every thread.
 func gemmImpls() []gemmImpl {
 	impls := []gemmImpl{
-		{name: "go/1", threads: 1},
-		{name: "go/2", threads: 2},
+		{name: "go/1", path: isaGo, threads: 1},
+		{name: "go/2", path: isaGo, threads: 2},
+		{name: "go/5", path: isaGo, threads: 5},
 	}
-	if haveAsm {
+	for _, p := range []isa{isaYMM, isaZMM} {
+		if !p.supported() {
+			continue
+		}
 		impls = append(impls,
-			gemmImpl{name: "asm-packA/1", asm: true, packA: 1, threads: 1},
-			gemmImpl{name: "asm-strideA/1", asm: true, packA: 2, threads: 1},
-			gemmImpl{name: "asm-packA/2", asm: true, packA: 1, threads: 2},
-			gemmImpl{name: "asm-strideA/3", asm: true, packA: 2, threads: 3},
-			gemmImpl{name: "asm-default/serial", asm: true, serialAPI: true},
+			gemmImpl{name: p.String() + "-packA/1", path: p, packA: 1, threads: 1},
+			gemmImpl{name: p.String() + "-strideA/1", path: p, packA: 2, threads: 1},
+			gemmImpl{name: p.String() + "-packA/2", path: p, packA: 1, threads: 2},
+			gemmImpl{name: p.String() + "-strideA/3", path: p, packA: 2, threads: 3},
+			gemmImpl{name: p.String() + "-default/4", path: p, threads: 4},
+			gemmImpl{name: p.String() + "-strideA/7", path: p, packA: 2, threads: 7},
+			gemmImpl{name: p.String() + "-default/8", path: p, threads: 8},
+			gemmImpl{name: p.String() + "-default/serial", path: p, threads: 8, serialAPI: true},
 		)
 	}
 	return impls
 }
 
 // use switches the implementation for the duration of a test.
-func (im gemmImpl) use(t testing.TB) {
-	oldAsm, oldForce, oldMin := useAsm, gemmPackAForce, gemmMinFlopsPerThread
+func (im gemmImpl) use(t testing.TB) { t.Cleanup(im.apply()) }
+
+// apply switches the implementation and returns the function that
+// switches back.
+func (im gemmImpl) apply() (restore func()) {
+	oldForce, oldMin := gemmPackAForce, gemmMinFlopsPerThread
 	oldThreads := SetThreads(im.threads)
-	useAsm, gemmPackAForce, gemmMinFlopsPerThread = im.asm, im.packA, im.minFlops
-	t.Cleanup(func() {
-		useAsm, gemmPackAForce, gemmMinFlopsPerThread = oldAsm, oldForce, oldMin
+	oldPath, err := SetKernelPath(im.path.String())
+	if err != nil {
+		panic(err)
+	}
+	gemmPackAForce, gemmMinFlopsPerThread = im.packA, im.minFlops
+	return func() {
+		gemmPackAForce, gemmMinFlopsPerThread = oldForce, oldMin
 		SetThreads(oldThreads)
-	})
+		SetKernelPath(oldPath)
+	}
+}
+
+// forEachImpl runs check once under each implementation (the problem's
+// data and reference are computed once, outside).
+func forEachImpl(impls []gemmImpl, check func(im gemmImpl)) {
+	for _, im := range impls {
+		restore := im.apply()
+		check(im)
+		restore()
+	}
 }
 
 // randOperand returns a rows×cols operand with leading dimension cols+pad,
@@ -106,15 +134,22 @@ func randOperand(rng *rand.Rand, rows, cols, pad int, bf16 bool) (op, abs Operan
 }
 
 // checkGemmCase runs tc with the current implementation and compares with
-// GemmRef elementwise. The bound is the classical one for a dot product in
-// floating point (Higham, Accuracy and Stability, §3.1): the error of an
-// n-term sum of products is at most γ_n·Σ|x_i·y_i|, γ_n ≈ n·u, u = 2^-24;
-// alpha and beta add two more roundings. So the tolerance per element is
-// (k+4)·u·(|alpha|·Σ_p|A_ip||B_pj| + |beta|·|C_ij|), the magnitude sum,
-// computed with GemmRef on absolute values. Any wrong index, missing term or
-// wrong scaling is O(1) of that sum and fails.
+// GemmRef elementwise (see gemmProblem.check).
 func checkGemmCase(t testing.TB, rng *rand.Rand, tc gemmCase, serial bool) {
 	t.Helper()
+	newGemmProblem(rng, tc).check(t, KernelPath()+": ", serial)
+}
+
+// gemmProblem is one product with its data, the reference result and the
+// magnitude sums that bound its rounding error.
+type gemmProblem struct {
+	tc            gemmCase
+	a, b          Operand
+	c0, want, mag []float32
+	ldc           int
+}
+
+func newGemmProblem(rng *rand.Rand, tc gemmCase) *gemmProblem {
 	ar, ac := tc.m, tc.k
 	if tc.transA {
 		ar, ac = ac, ar
@@ -148,6 +183,20 @@ func checkGemmCase(t testing.TB, rng *rand.Rand, tc gemmCase, serial bool) {
 	mag := append([]float32(nil), absC...)
 	abs := func(x float32) float32 { return float32(math.Abs(float64(x))) }
 	GemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, abs(tc.alpha), absA, absB, abs(tc.beta), mag, ldc)
+	return &gemmProblem{tc: tc, a: a, b: b, c0: c0, want: want, mag: mag, ldc: ldc}
+}
+
+// check runs the product with the current implementation (named impl in
+// messages) and compares with the reference elementwise. The bound is the classical one for a dot product in
+// floating point (Higham, Accuracy and Stability, §3.1): the error of an
+// n-term sum of products is at most γ_n·Σ|x_i·y_i|, γ_n ≈ n·u, u = 2^-24;
+// alpha and beta add two more roundings. So the tolerance per element is
+// (k+4)·u·(|alpha|·Σ_p|A_ip||B_pj| + |beta|·|C_ij|), the magnitude sum,
+// computed with GemmRef on absolute values. Any wrong index, missing term or
+// wrong scaling is O(1) of that sum and fails.
+func (p *gemmProblem) check(t testing.TB, impl string, serial bool) {
+	t.Helper()
+	tc, a, b, c0, want, mag, ldc := p.tc, p.a, p.b, p.c0, p.want, p.mag, p.ldc
 	got := append([]float32(nil), c0...)
 	if serial {
 		GemmSerial(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, b, tc.beta, got, ldc)
@@ -160,43 +209,43 @@ func checkGemmCase(t testing.TB, rng *rand.Rand, tc gemmCase, serial bool) {
 	for i := range got {
 		if i%ldc >= tc.n {
 			if got[i] != 7 {
-				t.Fatalf("%v: C padding element %d changed to %g", tc, i, got[i])
+				t.Fatalf("%s%v: C padding element %d changed to %g", impl, tc, i, got[i])
 			}
 			continue
 		}
 		d := math.Abs(float64(got[i]) - float64(want[i]))
 		if !(d <= tol*float64(mag[i])+1e-30) { // also catches NaN
 			if bad++; bad <= 3 {
-				t.Errorf("%v: C[%d,%d] = %g, want %g (|diff| %.3g > bound %.3g)", tc, i/ldc, i%ldc, got[i], want[i], d, tol*float64(mag[i]))
+				t.Errorf("%s%v: C[%d,%d] = %g, want %g (|diff| %.3g > bound %.3g)", impl, tc, i/ldc, i%ldc, got[i], want[i], d, tol*float64(mag[i]))
 			}
 		}
 	}
 	if bad > 3 {
-		t.Fatalf("%v: %d elements wrong", tc, bad)
+		t.Fatalf("%s%v: %d elements wrong", impl, tc, bad)
 	}
 }
 
-// gemmShapes cover edge tiles (sizes not multiples of 6 or 16), several k
-// blocks (k > 256, with an uneven split), several row blocks (m > 144) and
-// column blocks (n > 2048), and vectors.
+// gemmShapes cover edge tiles (sizes not multiples of the tiles, 6×16,
+// 8×32 and 16×16), full tiles of each kernel, several k blocks (k > 256,
+// with an uneven split), several row blocks (m > 144 and > 288) and column
+// blocks (n > 2048), products 16 or fewer columns wide (the narrow AVX-512
+// kernel) and vectors.
 var gemmShapes = [][3]int{ // m, n, k
 	{1, 1, 1}, {7, 17, 5}, {17, 7, 63}, {63, 65, 17}, {65, 63, 100},
 	{100, 1, 65}, {1, 100, 7}, {6, 16, 256}, {12, 32, 257}, {150, 40, 300},
-	{13, 2100, 3}, {31, 16, 16}, {64, 48, 1},
+	{13, 2100, 3}, {31, 16, 16}, {64, 48, 1}, {14, 32, 40}, {28, 64, 513},
+	{160, 15, 33}, {32, 16, 70}, {170, 33, 20}, {8, 32, 9}, {300, 70, 30},
 }
 
 func TestGemmMatchesRef(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, im := range gemmImpls() {
-		t.Run(im.name, func(t *testing.T) {
-			im.use(t)
-			for _, s := range gemmShapes {
-				for tr := 0; tr < 4; tr++ {
-					tc := gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: 1, beta: 0}
-					checkGemmCase(t, rng, tc, im.serialAPI)
-				}
-			}
-		})
+	impls := gemmImpls()
+	for _, s := range gemmShapes {
+		for tr := 0; tr < 4; tr++ {
+			tc := gemmCase{transA: tr&1 != 0, transB: tr&2 != 0, m: s[0], n: s[1], k: s[2], alpha: 1, beta: 0}
+			p := newGemmProblem(rng, tc)
+			forEachImpl(impls, func(im gemmImpl) { p.check(t, im.name+": ", im.serialAPI) })
+		}
 	}
 }
 
@@ -206,25 +255,22 @@ func TestGemmVariants(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	type ab struct{ alpha, beta float32 }
 	scalings := []ab{{1, 0}, {-0.5, 0}, {1, 1}, {2, -1.5}, {0, 0.5}}
-	shapes := [][3]int{{17, 33, 19}, {65, 7, 300}, {7, 100, 63}}
-	for _, im := range gemmImpls() {
-		t.Run(im.name, func(t *testing.T) {
-			im.use(t)
-			for _, s := range shapes {
-				for tr := 0; tr < 4; tr++ {
-					for v, sc := range scalings {
-						tc := gemmCase{
-							transA: tr&1 != 0, transB: tr&2 != 0,
-							m: s[0], n: s[1], k: s[2],
-							padA: v % 3 * 5, padB: (v + 1) % 3 * 3, padC: v % 2 * 4,
-							bf16A: v%2 == 1, bf16B: v >= 3,
-							alpha: sc.alpha, beta: sc.beta,
-						}
-						checkGemmCase(t, rng, tc, im.serialAPI)
-					}
+	shapes := [][3]int{{17, 33, 19}, {65, 7, 300}, {7, 100, 63}, {29, 50, 40}}
+	impls := gemmImpls()
+	for _, s := range shapes {
+		for tr := 0; tr < 4; tr++ {
+			for v, sc := range scalings {
+				tc := gemmCase{
+					transA: tr&1 != 0, transB: tr&2 != 0,
+					m: s[0], n: s[1], k: s[2],
+					padA: v % 3 * 5, padB: (v + 1) % 3 * 3, padC: v % 2 * 4,
+					bf16A: v%2 == 1, bf16B: v >= 3,
+					alpha: sc.alpha, beta: sc.beta,
 				}
+				p := newGemmProblem(rng, tc)
+				forEachImpl(impls, func(im gemmImpl) { p.check(t, im.name+": ", im.serialAPI) })
 			}
-		})
+		}
 	}
 }
 
@@ -282,21 +328,33 @@ func TestGemmSerialConcurrent(t *testing.T) {
 
 func TestGemmGrid(t *testing.T) {
 	for _, tc := range []struct {
+		kern             *gemmKernel
 		m, n, k, threads int
 		tm, tn           int
 	}{
-		{2048, 2048, 2048, 2, 2, 1},
-		{1576, 16, 192, 2, 1, 1},  // rank-16 product: too small to gain
-		{6, 2048, 2048, 2, 1, 2},  // one row panel: split columns
-		{4, 4, 4, 2, 1, 1},        // too small to split
-		{1576, 192, 192, 1, 1, 1}, // one thread
-		{600, 600, 600, 4, 4, 1},  // 25×38 tiles each, as 2×2: rows preferred
-		{600, 600, 600, 3, 3, 1},
-		{60, 600, 600, 4, 2, 2}, // 5×19 tiles each
+		{&kernelYMM, 2048, 2048, 2048, 2, 2, 1},
+		{&kernelYMM, 1576, 16, 192, 2, 1, 1},  // rank-16 product: too small to gain
+		{&kernelYMM, 1576, 16, 192, 8, 1, 1},  // at any thread count
+		{&kernelYMM, 6, 2048, 2048, 2, 1, 2},  // one row panel: split columns
+		{&kernelYMM, 4, 4, 4, 2, 1, 1},        // too small to split
+		{&kernelYMM, 4, 4, 4, 8, 1, 1},        // too small to split
+		{&kernelYMM, 1576, 192, 192, 1, 1, 1}, // one thread
+		{&kernelYMM, 600, 600, 600, 4, 4, 1},  // 25×38 tiles each, as 2×2: rows preferred
+		{&kernelYMM, 600, 600, 600, 3, 3, 1},
+		{&kernelYMM, 60, 600, 600, 4, 2, 2},     // 5×19 tiles each
+		{&kernelYMM, 2048, 2048, 2048, 8, 2, 4}, // 171×32 tiles each, 8×1 would be 43×128
+		{&kernelYMM, 2048, 2048, 2048, 7, 7, 1},
+		{&kernelYMM, 12, 2048, 2048, 5, 1, 5},   // 2 row panels: columns
+		{&kernelYMM, 18, 64, 1 << 16, 7, 3, 2},  // 3×4 tiles: 7 does not fit, 6 does
+		{&kernelZMM, 2048, 2048, 2048, 2, 2, 1}, // the AVX-512 tiles
+		{&kernelZMM, 14, 2048, 2048, 4, 2, 2},   // 2 row panels of 8
+		{&kernelZMM, 8, 2048, 2048, 3, 1, 3},    // one row panel: columns
+		{&kernelZMMN, 1576, 16, 2048, 8, 8, 1},
+		{&kernelZMMN, 16, 16, 1 << 20, 3, 1, 1}, // one tile: nothing to split
 	} {
-		tm, tn := gemmGrid(tc.m, tc.n, tc.k, tc.threads)
+		tm, tn := gemmGrid(tc.kern, tc.m, tc.n, tc.k, tc.threads)
 		if tm != tc.tm || tn != tc.tn {
-			t.Errorf("gemmGrid(%d, %d, %d, %d) = %d×%d, want %d×%d", tc.m, tc.n, tc.k, tc.threads, tm, tn, tc.tm, tc.tn)
+			t.Errorf("%s: gemmGrid(%d, %d, %d, %d) = %d×%d, want %d×%d", tc.kern.name, tc.m, tc.n, tc.k, tc.threads, tm, tn, tc.tm, tc.tn)
 		}
 	}
 }
@@ -322,13 +380,23 @@ func TestMeasurePeakGFLOPS(t *testing.T) {
 	if !(p > 0.5 && p < 1000) {
 		t.Errorf("MeasurePeakGFLOPS = %g GFLOP/s, outside any plausible range", p)
 	}
-	if !haveAsm {
+	if !haveYMM {
 		return
 	}
 	// Eight-wide FMA must beat scalar Go by far (two 8-lane FMAs per cycle
 	// against at most a few scalar operations), even on a busy machine.
-	if g := measurePeak(10*time.Millisecond, false); !(g > 0.1 && g < p/2) {
-		t.Errorf("scalar Go peak %g GFLOP/s, want in (0.1, %g): the FMA loop is not doing its work", g, p/2)
+	y := measurePeak(10*time.Millisecond, isaYMM)
+	if g := measurePeak(10*time.Millisecond, isaGo); !(g > 0.1 && g < y/2) {
+		t.Errorf("scalar Go peak %g GFLOP/s, want in (0.1, %g): the FMA loop is not doing its work", g, y/2)
+	}
+	if !haveZMM {
+		return
+	}
+	// 16 lanes against 8: at least as fast even where the core splits a
+	// zmm FMA in two (Zen4), up to twice as fast. Loose bounds: the rates
+	// are measured at different moments on a possibly busy machine.
+	if z := measurePeak(10*time.Millisecond, isaZMM); !(z > 0.5*y && z < 4*y) {
+		t.Errorf("zmm peak %g GFLOP/s against ymm %g: want 0.5x to 4x", z, y)
 	}
 }
 

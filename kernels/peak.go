@@ -2,21 +2,28 @@ package kernels
 
 import "time"
 
-// peakIters FMA-loop iterations (384 flops each) make one timed chunk of
-// about 0.3 ms: long against the timer, short against preemption.
+// peakIters FMA-loop iterations (384 flops each on ymm, 768 on zmm) make
+// one timed chunk of about 0.1-0.3 ms: long against the timer, short against
+// preemption.
 const peakIters = 1 << 16
 
-// MeasurePeakGFLOPS measures the single-core f32 peak for at least d: an
-// FMA loop on ymm registers with 12 independent accumulators (the bound the
-// AVX2 GEMM kernel can approach). It returns the best rate over ~0.3 ms
-// chunks, the least disturbed by other processes. Without AVX2/FMA (or in
-// purego builds) it measures the scalar Go multiply-add loop instead, the
-// bound of the pure-Go kernel.
-func MeasurePeakGFLOPS(d time.Duration) float64 { return measurePeak(d, haveAsm) }
+// MeasurePeakGFLOPS measures the single-core f32 peak of the active kernel
+// path (KernelPath) for at least d: an FMA loop with 12 independent
+// accumulators on zmm registers for "zmm", on ymm for "ymm" (the bounds the
+// AVX-512 and AVX2 GEMM kernels can approach), the scalar Go multiply-add
+// loop for "go", the bound of the pure-Go kernel. It returns the best rate
+// over ~0.3 ms chunks, the least disturbed by other processes.
+func MeasurePeakGFLOPS(d time.Duration) float64 { return measurePeak(d, activeISA()) }
 
-func measurePeak(d time.Duration, asm bool) float64 {
-	run, flops := func() { fmaPeak(peakIters) }, float64(peakIters)*384
-	if !asm {
+func measurePeak(d time.Duration, path isa) float64 {
+	var run func()
+	var flops float64
+	switch path {
+	case isaZMM:
+		run, flops = func() { fmaPeakAVX512(peakIters) }, float64(peakIters)*768
+	case isaYMM:
+		run, flops = func() { fmaPeak(peakIters) }, float64(peakIters)*384
+	default:
 		run, flops = func() { peakSink = peakGo(peakIters) }, float64(peakIters)*16
 	}
 	best := 0.0

@@ -6,3 +6,6 @@ package kernels
 
 // fmaPeak runs n iterations of 24 independent 8-wide FMAs (384 flops).
 func fmaPeak(n int)
+
+// fmaPeakAVX512 runs n iterations of 24 independent 16-wide FMAs (768 flops).
+func fmaPeakAVX512(n int)

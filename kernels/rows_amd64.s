@@ -307,28 +307,29 @@ gelu_block:
 	VMOVAPS      Y2, Y4
 	VFMSUB213PS  Y3, Y2, Y4
 	VMULPS       rowconst<>+160(SB), Y3, Y3
-	VMAXPS       rowconst<>+320(SB), Y3, Y3
-	VMULPS       rowconst<>+352(SB), Y3, Y5
-	VCVTPS2DQ    Y5, Y5
-	VCVTDQ2PS    Y5, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y3
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y3
+	VMOVUPS      rowconst<>+320(SB), Y5
+	VMAXPS       Y3, Y5, Y5
+	VMULPS       rowconst<>+352(SB), Y5, Y3
+	VCVTPS2DQ    Y3, Y3
+	VCVTDQ2PS    Y3, Y6
+	VFNMADD231PS rowconst<>+384(SB), Y6, Y5
+	VFNMADD231PS rowconst<>+416(SB), Y6, Y5
 	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+576(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+608(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VPSRAD       $0x01, Y5, Y3
-	VPSUBD       Y3, Y5, Y5
-	VPADDD       rowconst<>+64(SB), Y3, Y3
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y3, Y6, Y6
+	VFMADD213PS  rowconst<>+480(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+512(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+544(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+576(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+608(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VPSRAD       $0x01, Y3, Y5
+	VPSUBD       Y5, Y3, Y3
 	VPADDD       rowconst<>+64(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
+	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
 	VMULPS       rowconst<>+160(SB), Y4, Y4
 	VFMADD231PS  Y4, Y6, Y6
 	VMULPS       rowconst<>+224(SB), Y6, Y3
@@ -372,28 +373,29 @@ gelu_check:
 	VMOVAPS      Y3, Y5
 	VFMSUB213PS  Y4, Y3, Y5
 	VMULPS       rowconst<>+160(SB), Y4, Y4
-	VMAXPS       rowconst<>+320(SB), Y4, Y4
-	VMULPS       rowconst<>+352(SB), Y4, Y6
-	VCVTPS2DQ    Y6, Y6
-	VCVTDQ2PS    Y6, Y7
-	VFNMADD231PS rowconst<>+384(SB), Y7, Y4
-	VFNMADD231PS rowconst<>+416(SB), Y7, Y4
+	VMOVUPS      rowconst<>+320(SB), Y6
+	VMAXPS       Y4, Y6, Y6
+	VMULPS       rowconst<>+352(SB), Y6, Y4
+	VCVTPS2DQ    Y4, Y4
+	VCVTDQ2PS    Y4, Y7
+	VFNMADD231PS rowconst<>+384(SB), Y7, Y6
+	VFNMADD231PS rowconst<>+416(SB), Y7, Y6
 	VMOVUPS      rowconst<>+448(SB), Y7
-	VFMADD213PS  rowconst<>+480(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+512(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+544(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+576(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+608(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y4, Y7
-	VPSRAD       $0x01, Y6, Y4
-	VPSUBD       Y4, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VMULPS       Y4, Y7, Y7
+	VFMADD213PS  rowconst<>+480(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+512(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+544(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+576(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+608(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VPSRAD       $0x01, Y4, Y6
+	VPSUBD       Y6, Y4, Y4
 	VPADDD       rowconst<>+64(SB), Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y6, Y7, Y7
+	VPADDD       rowconst<>+64(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y7, Y7
 	VMULPS       rowconst<>+160(SB), Y5, Y5
 	VFMADD231PS  Y5, Y7, Y7
 	VMULPS       rowconst<>+224(SB), Y7, Y4
@@ -443,28 +445,29 @@ geluBwd_block:
 	VMOVAPS      Y2, Y4
 	VFMSUB213PS  Y3, Y2, Y4
 	VMULPS       rowconst<>+160(SB), Y3, Y3
-	VMAXPS       rowconst<>+320(SB), Y3, Y3
-	VMULPS       rowconst<>+352(SB), Y3, Y5
-	VCVTPS2DQ    Y5, Y5
-	VCVTDQ2PS    Y5, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y3
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y3
+	VMOVUPS      rowconst<>+320(SB), Y5
+	VMAXPS       Y3, Y5, Y5
+	VMULPS       rowconst<>+352(SB), Y5, Y3
+	VCVTPS2DQ    Y3, Y3
+	VCVTDQ2PS    Y3, Y6
+	VFNMADD231PS rowconst<>+384(SB), Y6, Y5
+	VFNMADD231PS rowconst<>+416(SB), Y6, Y5
 	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+576(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+608(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VPSRAD       $0x01, Y5, Y3
-	VPSUBD       Y3, Y5, Y5
-	VPADDD       rowconst<>+64(SB), Y3, Y3
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y3, Y6, Y6
+	VFMADD213PS  rowconst<>+480(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+512(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+544(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+576(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+608(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VPSRAD       $0x01, Y3, Y5
+	VPSUBD       Y5, Y3, Y3
 	VPADDD       rowconst<>+64(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
+	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
 	VMULPS       rowconst<>+160(SB), Y4, Y4
 	VFMADD231PS  Y4, Y6, Y6
 	VMULPS       rowconst<>+224(SB), Y6, Y3
@@ -513,28 +516,29 @@ geluBwd_check:
 	VMOVAPS      Y3, Y5
 	VFMSUB213PS  Y4, Y3, Y5
 	VMULPS       rowconst<>+160(SB), Y4, Y4
-	VMAXPS       rowconst<>+320(SB), Y4, Y4
-	VMULPS       rowconst<>+352(SB), Y4, Y6
-	VCVTPS2DQ    Y6, Y6
-	VCVTDQ2PS    Y6, Y7
-	VFNMADD231PS rowconst<>+384(SB), Y7, Y4
-	VFNMADD231PS rowconst<>+416(SB), Y7, Y4
+	VMOVUPS      rowconst<>+320(SB), Y6
+	VMAXPS       Y4, Y6, Y6
+	VMULPS       rowconst<>+352(SB), Y6, Y4
+	VCVTPS2DQ    Y4, Y4
+	VCVTDQ2PS    Y4, Y7
+	VFNMADD231PS rowconst<>+384(SB), Y7, Y6
+	VFNMADD231PS rowconst<>+416(SB), Y7, Y6
 	VMOVUPS      rowconst<>+448(SB), Y7
-	VFMADD213PS  rowconst<>+480(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+512(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+544(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+576(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+608(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y4, Y7
-	VPSRAD       $0x01, Y6, Y4
-	VPSUBD       Y4, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VMULPS       Y4, Y7, Y7
+	VFMADD213PS  rowconst<>+480(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+512(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+544(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+576(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+608(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VPSRAD       $0x01, Y4, Y6
+	VPSUBD       Y6, Y4, Y4
 	VPADDD       rowconst<>+64(SB), Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y6, Y7, Y7
+	VPADDD       rowconst<>+64(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y7, Y7
 	VMULPS       rowconst<>+160(SB), Y5, Y5
 	VFMADD231PS  Y5, Y7, Y7
 	VMULPS       rowconst<>+224(SB), Y7, Y4
@@ -590,28 +594,29 @@ geluBiasBwd_block:
 	VMOVAPS      Y2, Y4
 	VFMSUB213PS  Y3, Y2, Y4
 	VMULPS       rowconst<>+160(SB), Y3, Y3
-	VMAXPS       rowconst<>+320(SB), Y3, Y3
-	VMULPS       rowconst<>+352(SB), Y3, Y5
-	VCVTPS2DQ    Y5, Y5
-	VCVTDQ2PS    Y5, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y3
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y3
+	VMOVUPS      rowconst<>+320(SB), Y5
+	VMAXPS       Y3, Y5, Y5
+	VMULPS       rowconst<>+352(SB), Y5, Y3
+	VCVTPS2DQ    Y3, Y3
+	VCVTDQ2PS    Y3, Y6
+	VFNMADD231PS rowconst<>+384(SB), Y6, Y5
+	VFNMADD231PS rowconst<>+416(SB), Y6, Y5
 	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+576(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+608(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VPSRAD       $0x01, Y5, Y3
-	VPSUBD       Y3, Y5, Y5
-	VPADDD       rowconst<>+64(SB), Y3, Y3
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y3, Y6, Y6
+	VFMADD213PS  rowconst<>+480(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+512(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+544(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+576(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+608(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VPSRAD       $0x01, Y3, Y5
+	VPSUBD       Y5, Y3, Y3
 	VPADDD       rowconst<>+64(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
+	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y6, Y6
 	VMULPS       rowconst<>+160(SB), Y4, Y4
 	VFMADD231PS  Y4, Y6, Y6
 	VMULPS       rowconst<>+224(SB), Y6, Y3
@@ -663,28 +668,29 @@ geluBiasBwd_check:
 	VMOVAPS      Y3, Y5
 	VFMSUB213PS  Y4, Y3, Y5
 	VMULPS       rowconst<>+160(SB), Y4, Y4
-	VMAXPS       rowconst<>+320(SB), Y4, Y4
-	VMULPS       rowconst<>+352(SB), Y4, Y6
-	VCVTPS2DQ    Y6, Y6
-	VCVTDQ2PS    Y6, Y7
-	VFNMADD231PS rowconst<>+384(SB), Y7, Y4
-	VFNMADD231PS rowconst<>+416(SB), Y7, Y4
+	VMOVUPS      rowconst<>+320(SB), Y6
+	VMAXPS       Y4, Y6, Y6
+	VMULPS       rowconst<>+352(SB), Y6, Y4
+	VCVTPS2DQ    Y4, Y4
+	VCVTDQ2PS    Y4, Y7
+	VFNMADD231PS rowconst<>+384(SB), Y7, Y6
+	VFNMADD231PS rowconst<>+416(SB), Y7, Y6
 	VMOVUPS      rowconst<>+448(SB), Y7
-	VFMADD213PS  rowconst<>+480(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+512(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+544(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+576(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+608(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y4, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y4, Y7
-	VPSRAD       $0x01, Y6, Y4
-	VPSUBD       Y4, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y4, Y4
-	VPSLLD       $0x17, Y4, Y4
-	VMULPS       Y4, Y7, Y7
+	VFMADD213PS  rowconst<>+480(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+512(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+544(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+576(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+608(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VPSRAD       $0x01, Y4, Y6
+	VPSUBD       Y6, Y4, Y4
 	VPADDD       rowconst<>+64(SB), Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y6, Y7, Y7
+	VPADDD       rowconst<>+64(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y7, Y7
 	VMULPS       rowconst<>+160(SB), Y5, Y5
 	VFMADD231PS  Y5, Y7, Y7
 	VMULPS       rowconst<>+224(SB), Y7, Y4
@@ -765,7 +771,8 @@ smExp_block:
 	VFMSUB213PS  Y5, Y0, Y4
 	VFMADD231PS  Y3, Y0, Y4
 	VMAXPS       rowconst<>+128(SB), Y4, Y4
-	VMAXPS       rowconst<>+320(SB), Y5, Y3
+	VMOVUPS      rowconst<>+320(SB), Y3
+	VMAXPS       Y5, Y3, Y3
 	VMULPS       rowconst<>+352(SB), Y3, Y5
 	VCVTPS2DQ    Y5, Y5
 	VCVTDQ2PS    Y5, Y6
@@ -813,7 +820,8 @@ smExp_check:
 	VFMSUB213PS  Y1, Y0, Y5
 	VFMADD231PS  Y4, Y0, Y5
 	VMAXPS       rowconst<>+128(SB), Y5, Y5
-	VMAXPS       rowconst<>+320(SB), Y1, Y0
+	VMOVUPS      rowconst<>+320(SB), Y0
+	VMAXPS       Y1, Y0, Y0
 	VMULPS       rowconst<>+352(SB), Y0, Y1
 	VCVTPS2DQ    Y1, Y1
 	VCVTDQ2PS    Y1, Y4
@@ -1293,9 +1301,9 @@ lnParam_block:
 	VMOVUPS     (DX)(DI*4), Y2
 	VMOVUPS     (BX)(DI*4), Y3
 	VSUBPS      Y0, Y3, Y3
-	VMULPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
 	VMOVUPS     (AX)(DI*4), Y4
-	VFMADD231PS Y3, Y2, Y4
+	VFMADD231PS Y1, Y3, Y4
 	VMOVUPS     Y4, (AX)(DI*4)
 	VMOVUPS     (CX)(DI*4), Y3
 	VADDPS      Y2, Y3, Y3
@@ -1315,9 +1323,9 @@ lnParam_check:
 	VMASKMOVPS  (DX)(DI*4), Y2, Y3
 	VMASKMOVPS  (BX)(DI*4), Y2, Y4
 	VSUBPS      Y0, Y4, Y4
-	VMULPS      Y1, Y4, Y4
+	VMULPS      Y3, Y4, Y4
 	VMASKMOVPS  (AX)(DI*4), Y2, Y0
-	VFMADD231PS Y4, Y3, Y0
+	VFMADD231PS Y1, Y4, Y0
 	VMASKMOVPS  Y0, Y2, (AX)(DI*4)
 	VMASKMOVPS  (CX)(DI*4), Y2, Y0
 	VADDPS      Y3, Y0, Y0

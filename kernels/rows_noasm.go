@@ -2,8 +2,8 @@
 
 package kernels
 
-// The assembly row kernels do not exist here; useRowAsm is always false, so
-// these are never called.
+// The assembly row kernels do not exist here; the kernel path is always
+// "go", so these are never called.
 
 func geluAVX2(y, x *float32, n int) { panic("kernels: geluAVX2 without assembly") }
 
@@ -45,4 +45,52 @@ func layerNormGradAVX2(dx, dy, x, w *float32, n int, m, rs, c0, c1 float32) {
 
 func layerNormParamGradAVX2(dw, db, dy, x *float32, n int, m, rs float32) {
 	panic("kernels: layerNormParamGradAVX2 without assembly")
+}
+
+func geluAVX512(y, x *float32, n int) {
+	panic("kernels: geluAVX512 without assembly")
+}
+
+func geluBackwardAVX512(dx, x, dy *float32, n int) {
+	panic("kernels: geluBackwardAVX512 without assembly")
+}
+
+func geluBiasBackwardAVX512(dx, db, x, dy *float32, n int) {
+	panic("kernels: geluBiasBackwardAVX512 without assembly")
+}
+
+func softmaxAVX512(y, x *float32, n int, scale float32) {
+	panic("kernels: softmaxAVX512 without assembly")
+}
+
+func softmaxBackwardAVX512(dx, y, dy *float32, n int, scale float32) {
+	panic("kernels: softmaxBackwardAVX512 without assembly")
+}
+
+func addAVX512(y, a, b *float32, n int) {
+	panic("kernels: addAVX512 without assembly")
+}
+
+func sumAVX512(x *float32, n int) float64 {
+	panic("kernels: sumAVX512 without assembly")
+}
+
+func sqDevAVX512(x *float32, n int, m float32) float64 {
+	panic("kernels: sqDevAVX512 without assembly")
+}
+
+func layerNormAVX512(y, x, w, b *float32, n int, m, rs float32) {
+	panic("kernels: layerNormAVX512 without assembly")
+}
+
+func layerNormGradSumsAVX512(dy, x, w *float32, n int, m float32) (s1, s2 float32) {
+	panic("kernels: layerNormGradSumsAVX512 without assembly")
+}
+
+func layerNormGradAVX512(dx, dy, x, w *float32, n int, m, rs, c0, c1 float32) {
+	panic("kernels: layerNormGradAVX512 without assembly")
+}
+
+func layerNormParamGradAVX512(dw, db, dy, x *float32, n int, m, rs float32) {
+	panic("kernels: layerNormParamGradAVX512 without assembly")
 }

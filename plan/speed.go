@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golora/golora/internal/cpuclock"
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/nn"
@@ -373,10 +374,10 @@ func runner(op nn.Op, seed uint64, ar *arena) func() {
 func callTime(fns []func()) float64 {
 	clock := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
 	if kernels.Threads() == 1 {
-		if _, ok := threadCPU(); ok {
+		if _, ok := cpuclock.Thread(); ok {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			clock = func() time.Duration { t, _ := threadCPU(); return t }
+			clock = func() time.Duration { t, _ := cpuclock.Thread(); return t }
 		}
 	}
 	t0 := clock()

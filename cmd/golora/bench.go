@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golora/golora/internal/cpuclock"
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/kernels"
 )
@@ -28,7 +30,7 @@ type benchTarget struct {
 
 // benchTargets is the dispatch table of "golora bench <target>".
 var benchTargets = map[string]benchTarget{
-	"gemm": {summary: "GEMM GFLOP/s on the shapes of a ViT LoRA step, against the FMA peak", run: runBenchGemm},
+	"gemm": {summary: "GEMM GFLOP/s on the shapes of a ViT LoRA step, kernel paths side by side, against the FMA peak", run: runBenchGemm},
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -65,30 +67,39 @@ var defaultGemmShapes = []gemmShape{
 	{2048, 2048, 2048}, {1576, 192, 16}, {1576, 16, 192},
 }
 
-// gemmResult is one line of the report (and of its JSON form).
+// gemmResult is one product on one kernel path (a line of the report's
+// JSON form; the table puts the paths side by side).
 type gemmResult struct {
 	M              int     `json:"m"`
 	K              int     `json:"k"`
 	N              int     `json:"n"`
 	Trans          string  `json:"trans"`
 	Threads        int     `json:"threads"`
+	Path           string  `json:"path"`
 	GFLOPS         float64 `json:"gflops"`
 	FractionOfPeak float64 `json:"fraction_of_peak"`
 }
 
 type gemmReport struct {
-	PeakGFLOPS float64      `json:"peak_gflops"`
-	Results    []gemmResult `json:"results"`
+	// PeakGFLOPS is the one-core FMA peak of the first path, Peaks that of
+	// each path (the zmm loop for zmm, ymm for ymm, scalar Go for go).
+	PeakGFLOPS float64            `json:"peak_gflops"`
+	Paths      []string           `json:"paths"`
+	Peaks      map[string]float64 `json:"peaks"`
+	Results    []gemmResult       `json:"results"`
 }
 
 func runBenchGemm(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench gemm", "[--threads 1,2] [--reps N] [--json] [--shapes MxKxN,...] [--trans NN,NT,TN]", stderr)
+	fs := newFlagSet("bench gemm", "[--threads 1,2] [--paths zmm,ymm] [--reps N] [--best] [--cpu-time] [--json] [--shapes MxKxN,...] [--trans NN,NT,TN]", stderr)
 	threadsFlag := fs.String("threads", "1", "comma-separated thread counts to run each product with")
-	reps := fs.Int("reps", 11, "timed repetitions per product; the median is reported")
+	pathsFlag := fs.String("paths", strings.Join(defaultBenchPaths(), ","), "comma-separated kernel paths to compare, interleaved in one run (zmm, ymm, go; default: every assembly path this CPU has)")
+	reps := fs.Int("reps", 11, "timed repetitions per product and path; the median (or --best) is reported")
+	best := fs.Bool("best", false, "report the fastest repetition instead of the median: the least disturbed one on a busy machine")
+	cpuTime := fs.Bool("cpu-time", false, "time by the thread's CPU time instead of the wall clock, so that other processes on the core do not count (Linux, --threads 1 only)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	shapesFlag := fs.String("shapes", "", "comma-separated MxKxN products (default: the ViT LoRA step set)")
 	transFlag := fs.String("trans", "NN,NT,TN", "comma-separated transpose variants of (A, B): NN, NT, TN, TT")
-	peakTime := fs.Duration("peak-time", 300*time.Millisecond, "how long to measure the FMA peak")
+	peakTime := fs.Duration("peak-time", 300*time.Millisecond, "how long to measure each path's FMA peak")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,6 +115,22 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 	threads, err := parseThreads(*threadsFlag)
 	if err != nil {
 		return err
+	}
+	paths, err := parsePaths(*pathsFlag)
+	if err != nil {
+		return err
+	}
+	if *cpuTime {
+		if _, ok := cpuclock.Thread(); !ok {
+			return usagef("bench gemm: --cpu-time needs a thread CPU clock (Linux)")
+		}
+		if len(threads) != 1 || threads[0] != 1 {
+			return usagef("bench gemm: --cpu-time measures one thread; use it with --threads 1")
+		}
+		// The product runs on this goroutine (one thread): keep it on one
+		// OS thread so that its CPU clock is the one read.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 	}
 	shapes := defaultGemmShapes
 	if *shapesFlag != "" {
@@ -121,17 +148,26 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	rep := gemmReport{PeakGFLOPS: kernels.MeasurePeakGFLOPS(*peakTime)}
+	prevPath, _ := kernels.SetKernelPath(paths[0])
+	defer kernels.SetKernelPath(prevPath)
+	rep := gemmReport{Paths: paths, Peaks: map[string]float64{}}
+	for _, p := range paths {
+		kernels.SetKernelPath(p)
+		rep.Peaks[p] = kernels.MeasurePeakGFLOPS(*peakTime)
+	}
+	rep.PeakGFLOPS = rep.Peaks[paths[0]]
 	defer kernels.SetThreads(kernels.SetThreads(1))
 	for _, s := range shapes {
 		for _, tr := range trans {
 			for _, th := range threads {
 				kernels.SetThreads(th)
-				g := timeGemm(s, tr, *reps)
-				rep.Results = append(rep.Results, gemmResult{
-					M: s.m, K: s.k, N: s.n, Trans: tr, Threads: th,
-					GFLOPS: g, FractionOfPeak: g / rep.PeakGFLOPS,
-				})
+				rates := timeGemm(s, tr, *reps, paths, *best, *cpuTime)
+				for i, p := range paths {
+					rep.Results = append(rep.Results, gemmResult{
+						M: s.m, K: s.k, N: s.n, Trans: tr, Threads: th, Path: p,
+						GFLOPS: rates[i], FractionOfPeak: rates[i] / rep.Peaks[p],
+					})
+				}
 			}
 		}
 	}
@@ -143,18 +179,93 @@ func runBenchGemm(args []string, stdout, stderr io.Writer) error {
 		_, err = fmt.Fprintf(stdout, "%s\n", b)
 		return err
 	}
-	fmt.Fprintf(stdout, "FMA peak, one core: %.1f GFLOP/s (GOMAXPROCS %d)\n", rep.PeakGFLOPS, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(stdout, "%6s %6s %6s %5s %7s %9s %8s\n", "M", "K", "N", "trans", "threads", "GFLOP/s", "of peak")
-	for _, r := range rep.Results {
-		fmt.Fprintf(stdout, "%6d %6d %6d %5s %7d %9.1f %7.0f%%\n", r.M, r.K, r.N, r.Trans, r.Threads, r.GFLOPS, 100*r.FractionOfPeak)
-	}
+	printGemmReport(stdout, rep)
 	return nil
 }
 
-// timeGemm returns the median GFLOP/s of reps timed runs of one product on
-// random data. A run repeats the product until it lasts >= 2 ms, so that
-// small products are timed well above the clock's resolution.
-func timeGemm(s gemmShape, trans string, reps int) float64 {
+// printGemmReport prints one line per product with the paths side by side
+// and, for two or more paths, the first path's speed over the second's.
+func printGemmReport(w io.Writer, rep gemmReport) {
+	var peaks []string
+	for _, p := range rep.Paths {
+		peaks = append(peaks, fmt.Sprintf("%s %.1f", p, rep.Peaks[p]))
+	}
+	fmt.Fprintf(w, "FMA peak, one core: %s GFLOP/s (GOMAXPROCS %d)\n", strings.Join(peaks, ", "), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "%6s %6s %6s %5s %7s", "M", "K", "N", "trans", "threads")
+	for _, p := range rep.Paths {
+		fmt.Fprintf(w, " %13s %7s", p+" GFLOP/s", "of peak")
+	}
+	if len(rep.Paths) > 1 {
+		fmt.Fprintf(w, " %9s", rep.Paths[0]+"/"+rep.Paths[1])
+	}
+	fmt.Fprintln(w)
+	np := len(rep.Paths)
+	for i := 0; i < len(rep.Results); i += np {
+		r := rep.Results[i]
+		fmt.Fprintf(w, "%6d %6d %6d %5s %7d", r.M, r.K, r.N, r.Trans, r.Threads)
+		for _, q := range rep.Results[i : i+np] {
+			fmt.Fprintf(w, " %13.1f %6.0f%%", q.GFLOPS, 100*q.FractionOfPeak)
+		}
+		if np > 1 {
+			fmt.Fprintf(w, " %8.2fx", r.GFLOPS/rep.Results[i+1].GFLOPS)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// defaultBenchPaths are the assembly paths this CPU has (zmm, ymm), or go
+// when it has none; only the active one when GOLORA_KERNELS chose it.
+func defaultBenchPaths() []string {
+	if os.Getenv(kernels.PathEnv) != "" {
+		return []string{kernels.KernelPath()}
+	}
+	var out []string
+	for _, p := range kernels.KernelPaths() {
+		if p != kernels.PathGo {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{kernels.PathGo}
+	}
+	return out
+}
+
+// parsePaths parses "zmm,ymm" into kernel paths this CPU can run.
+func parsePaths(s string) ([]string, error) {
+	var out []string
+	for _, f := range splitList(s) {
+		f = strings.ToLower(f)
+		if !slices.Contains([]string{kernels.PathZMM, kernels.PathYMM, kernels.PathGo}, f) {
+			return nil, usagef("bench gemm: bad --paths value %q (want zmm, ymm or go)", f)
+		}
+		if !slices.Contains(kernels.KernelPaths(), f) {
+			return nil, usagef("bench gemm: kernel path %s is not available on this CPU or build (available: %s)", f, strings.Join(kernels.KernelPaths(), ", "))
+		}
+		if slices.Contains(out, f) {
+			return nil, usagef("bench gemm: --paths lists %s twice", f)
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil, usagef("bench gemm: --paths is empty")
+	}
+	return out, nil
+}
+
+// timeGemm returns, for each kernel path, the median (or best) GFLOP/s of
+// reps timed runs of one product on random data. The paths are interleaved (each
+// repetition runs every path in turn), so a change in the machine's load
+// affects them alike and their ratio is meaningful even on a busy machine.
+// A run repeats the product until it lasts >= 2 ms, so that small products
+// are timed well above the clock's resolution. With cpuTime the runs are
+// timed by the thread's CPU clock: on a shared machine that removes the
+// time other processes held the core (not their effect on the caches).
+func timeGemm(s gemmShape, trans string, reps int, paths []string, best, cpuTime bool) []float64 {
+	clock := func() float64 { return float64(time.Now().UnixNano()) * 1e-9 }
+	if cpuTime {
+		clock = func() float64 { t, _ := cpuclock.Thread(); return t.Seconds() }
+	}
 	transA, transB := trans[0] == 'T', trans[1] == 'T'
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := func(n int) []float32 {
@@ -173,20 +284,34 @@ func timeGemm(s gemmShape, trans string, reps int) float64 {
 		ldb = s.k
 	}
 	call := func() { kernels.Sgemm(transA, transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, c, s.n) }
-	t0 := time.Now()
-	call() // warm up: packing buffers, caches, page faults
-	inner := max(1, int(2*time.Millisecond/max(time.Since(t0), time.Microsecond)))
-	rates := make([]float64, reps)
-	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(inner)
-	for r := range rates {
+	inner := make([]int, len(paths))
+	for i, p := range paths {
+		kernels.SetKernelPath(p)
 		t0 := time.Now()
-		for range inner {
-			call()
-		}
-		rates[r] = flops / time.Since(t0).Seconds() / 1e9
+		call() // warm up: packing buffers, caches, page faults
+		inner[i] = max(1, int(2*time.Millisecond/max(time.Since(t0), time.Microsecond)))
 	}
-	sort.Float64s(rates)
-	return rates[len(rates)/2]
+	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+	rates := make([][]float64, len(paths))
+	for range reps {
+		for i, p := range paths {
+			kernels.SetKernelPath(p)
+			t0 := clock()
+			for range inner[i] {
+				call()
+			}
+			rates[i] = append(rates[i], flops*float64(inner[i])/max(clock()-t0, 1e-9)/1e9)
+		}
+	}
+	out := make([]float64, len(paths))
+	for i, r := range rates {
+		sort.Float64s(r)
+		out[i] = r[len(r)/2]
+		if best {
+			out[i] = r[len(r)-1]
+		}
+	}
+	return out
 }
 
 // parseThreads parses "1,2" into positive thread counts.

@@ -9,37 +9,117 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The micro-tile: 6 rows × 16 columns of C live in 12 ymm accumulators; two
-// ymm hold a 16-wide row of the B panel and one the broadcast A element, 15
-// of the 16 ymm registers. Per k step: 2 B loads, 6 broadcasts, 12 FMAs.
+// tile describes one register-tiled micro-kernel: mr rows × nvec vectors of
+// C live in accumulators for the whole k loop.
+type tile struct {
+	suffix string // appended to the function names
+	zmm    bool   // 16-lane AVX-512 vectors, else 8-lane AVX2
+	mr     int
+	nvec   int
+	// bcst broadcasts A from memory inside each FMA (AVX-512 embedded
+	// broadcast) instead of into a register first.
+	bcst bool
+}
+
+// ymmTile is the AVX2/FMA kernel: 6 rows × 16 columns of C in 12 ymm
+// accumulators; two ymm hold a 16-wide row of the B panel and one the
+// broadcast A element, 15 of the 16 ymm registers. Per k step: 2 B loads, 6
+// broadcasts, 12 FMAs.
+var ymmTile = tile{mr: 6, nvec: 2}
+
+// zmmTile is the AVX-512 kernel, chosen by measurement on Zen5 (see
+// kernels/gemm_kernel.go): zmmMR rows × 32 columns of C in 2·zmmMR zmm
+// accumulators, two zmm for the B row, A broadcast into a register. Per k
+// step: 2 B loads, 8 broadcasts, 16 FMAs, 8 cycles on two 512-bit FMA
+// pipes, with 16 independent accumulators to cover the FMA latency.
+var zmmTile = tile{suffix: "AVX512", zmm: true, mr: zmmMR, nvec: 2}
+
+// zmmNarrowTile is the AVX-512 kernel for products at most 16 columns wide
+// (the rank-16 LoRA down-projection), where a 32-wide tile would compute
+// half zeros: zmmNarrowMR rows × 16 columns, one zmm accumulator per row.
+var zmmNarrowTile = tile{suffix: "AVX512N", zmm: true, mr: zmmNarrowMR, nvec: 1}
+
 const (
-	mr = 6
-	nr = 16
+	zmmMR       = 8
+	zmmNarrowMR = 16
 )
 
-// genGemm writes the two micro-kernels. Both compute the 6×16 tile
+func (t tile) lanes() int {
+	if t.zmm {
+		return 16
+	}
+	return 8
+}
+
+// nr is the tile width in floats (a B panel's row).
+func (t tile) nr() int { return t.lanes() * t.nvec }
+
+func (t tile) vec(ctx *build.Context) reg.VecVirtual {
+	if t.zmm {
+		return ctx.ZMM()
+	}
+	return ctx.YMM()
+}
+
+func (t tile) zero(ctx *build.Context, v reg.VecVirtual) {
+	if t.zmm {
+		ctx.VPXORD(v, v, v)
+		return
+	}
+	ctx.VXORPS(v, v, v)
+}
+
+// genGemm writes the two micro-kernels of a tile. Both compute the
+// mr×nr tile
 //
 //	C = alpha·(A·B) + beta·C      (C not read when beta == ±0)
 //
-// where B is a packed panel (k rows of 16 floats) and A is either a packed
-// panel (k columns of 6 floats, gemmKernelPacked) or any strided 6×k block
+// where B is a packed panel (k rows of nr floats) and A is either a packed
+// panel (k columns of mr floats, gemmKernelPacked) or any strided mr×k block
 // (gemmKernelStrided: element (i, p) at a[i·rsa + p·csa]), which lets the
 // driver skip packing A when A is f32 and little reused.
-func genGemm(ctx *build.Context) {
-	kernel(ctx, true)
-	kernel(ctx, false)
+func genGemm(t tile) func(ctx *build.Context) {
+	return func(ctx *build.Context) {
+		kernel(ctx, t, true)
+		kernel(ctx, t, false)
+	}
 }
 
-func kernel(ctx *build.Context, packed bool) {
+// rowBases returns one base register per group of 3 rows: base g addresses
+// row 3g of the block at p, and rows 3g+1, 3g+2 through index s (the row
+// stride in bytes) scaled by 1 and 2.
+func rowBases(ctx *build.Context, p, s reg.GPVirtual, rows int) []reg.GPVirtual {
+	bases := []reg.GPVirtual{p}
+	for g := 1; g*3 < rows; g++ {
+		b := ctx.GP64()
+		ctx.LEAQ(operand.Mem{Base: s, Index: s, Scale: 2}, b)
+		ctx.ADDQ(bases[g-1], b)
+		bases = append(bases, b)
+	}
+	return bases
+}
+
+// rowMem addresses row i of a block from rowBases at byte offset off.
+func rowMem(bases []reg.GPVirtual, s reg.GPVirtual, i, off int) operand.Mem {
+	m := operand.Mem{Base: bases[i/3], Disp: off}
+	if i%3 > 0 {
+		m.Index, m.Scale = s, uint8(i%3)
+	}
+	return m
+}
+
+func kernel(ctx *build.Context, t tile, packed bool) {
+	mr, nr := t.mr, t.nr()
+	vb := 4 * t.lanes() // bytes per vector
 	if packed {
-		ctx.Function("gemmKernelPacked")
+		ctx.Function("gemmKernelPacked" + t.suffix)
 		ctx.SignatureExpr("func(k int, a, b, c *float32, ldc int, alpha, beta float32)")
-		ctx.Doc("gemmKernelPacked computes the 6×16 tile c = alpha·a·b + beta·c from",
-			"a packed A panel (k×6) and a packed B panel (k×16); ldc is in elements.")
+		ctx.Doc(fmt.Sprintf("gemmKernelPacked%s computes the %d×%d tile c = alpha·a·b + beta·c from", t.suffix, mr, nr),
+			fmt.Sprintf("a packed A panel (k×%d) and a packed B panel (k×%d); ldc is in elements.", mr, nr))
 	} else {
-		ctx.Function("gemmKernelStrided")
+		ctx.Function("gemmKernelStrided" + t.suffix)
 		ctx.SignatureExpr("func(k int, a *float32, rsa, csa int, b, c *float32, ldc int, alpha, beta float32)")
-		ctx.Doc("gemmKernelStrided is gemmKernelPacked with A element (i, p) read at",
+		ctx.Doc(fmt.Sprintf("gemmKernelStrided%s is gemmKernelPacked%s with A element (i, p) read at", t.suffix, t.suffix),
 			"a[i*rsa + p*csa], so f32 A needs no packing.")
 	}
 	ctx.Attributes(attr.NOSPLIT)
@@ -48,46 +128,53 @@ func kernel(ctx *build.Context, packed bool) {
 	k := ctx.Load(ctx.Param("k"), ctx.GP64())
 	a := ctx.Load(ctx.Param("a"), ctx.GP64())
 	b := ctx.Load(ctx.Param("b"), ctx.GP64())
-	c0 := ctx.Load(ctx.Param("c"), ctx.GP64())
-	ldc := ctx.Load(ctx.Param("ldc"), ctx.GP64())
-	ctx.SHLQ(operand.U8(2), ldc)
-	c1 := ctx.GP64() // row 3 of C
-	ctx.LEAQ(operand.Mem{Base: ldc, Index: ldc, Scale: 2}, c1)
-	ctx.ADDQ(c0, c1)
-	crow := func(i, off int) operand.Mem {
-		base := c0
-		if i >= 3 {
-			base = c1
-		}
-		m := operand.Mem{Base: base, Disp: off}
-		if i%3 > 0 {
-			m.Index, m.Scale = ldc, uint8(i%3)
-		}
-		return m
-	}
 	// The tile is read (beta != 0) or written after the loop: start
-	// fetching its lines now. 16 floats may straddle two lines.
-	for i := 0; i < mr; i++ {
-		ctx.PREFETCHT0(crow(i, 0))
-		ctx.PREFETCHT0(crow(i, 4*nr-1))
+	// fetching its lines now, row after row. A row may straddle one more
+	// line than it fills.
+	{
+		p := ctx.Load(ctx.Param("c"), ctx.GP64())
+		ldc := ctx.Load(ctx.Param("ldc"), ctx.GP64())
+		ctx.SHLQ(operand.U8(2), ldc)
+		for i := 0; i < mr; i++ {
+			if i > 0 {
+				ctx.ADDQ(ldc, p)
+			}
+			for off := 0; off < 4*nr-1; off += 64 {
+				ctx.PREFETCHT0(operand.Mem{Base: p, Disp: off})
+			}
+			ctx.PREFETCHT0(operand.Mem{Base: p, Disp: 4*nr - 1})
+		}
 	}
 
-	acc := make([][2]reg.VecVirtual, mr)
+	acc := make([][]reg.VecVirtual, mr)
 	for i := range acc {
+		acc[i] = make([]reg.VecVirtual, t.nvec)
 		for j := range acc[i] {
-			acc[i][j] = ctx.YMM()
-			ctx.VXORPS(acc[i][j], acc[i][j], acc[i][j])
+			acc[i][j] = t.vec(ctx)
+			t.zero(ctx, acc[i][j])
 		}
 	}
-	b0, b1, av := ctx.YMM(), ctx.YMM(), ctx.YMM()
+	bv := make([]reg.VecVirtual, t.nvec)
+	for j := range bv {
+		bv[j] = t.vec(ctx)
+	}
+	av := t.vec(ctx)
 	// step emits one k step: B row at b+boff, A column via arow(i).
 	step := func(boff int, arow func(i int) operand.Mem) {
-		ctx.VMOVUPS(operand.Mem{Base: b, Disp: boff}, b0)
-		ctx.VMOVUPS(operand.Mem{Base: b, Disp: boff + 32}, b1)
+		for j := range bv {
+			ctx.VMOVUPS(operand.Mem{Base: b, Disp: boff + vb*j}, bv[j])
+		}
 		for i := 0; i < mr; i++ {
+			if t.bcst {
+				for j := range bv {
+					ctx.VFMADD231PS_BCST(arow(i), bv[j], acc[i][j])
+				}
+				continue
+			}
 			ctx.VBROADCASTSS(arow(i), av)
-			ctx.VFMADD231PS(b0, av, acc[i][0])
-			ctx.VFMADD231PS(b1, av, acc[i][1])
+			for j := range bv {
+				ctx.VFMADD231PS(bv[j], av, acc[i][j])
+			}
 		}
 	}
 
@@ -118,49 +205,46 @@ func kernel(ctx *build.Context, packed bool) {
 		ctx.DECQ(k)
 		ctx.JNZ(operand.LabelRef("packed_loop1"))
 		ctx.Label("packed_store")
-		store(ctx, "packed", acc, crow)
+		store(ctx, t, "packed", acc)
 		return
 	}
 
-	// Strided A: rows 0-2 from a, rows 3-5 from a3 = a + 3·rsa, each base
-	// advanced by csa per k step.
-	rs := ctx.Load(ctx.Param("rsa"), ctx.GP64())
+	// Strided A: row 3g of the block from base g, rows 3g+1 and 3g+2
+	// through rsa, every base advanced by csa per k step.
+	rs := ctx.Load(ctx.Param("rsa"), ctx.GP64()).(reg.GPVirtual)
 	cs := ctx.Load(ctx.Param("csa"), ctx.GP64())
 	ctx.SHLQ(operand.U8(2), rs)
 	ctx.SHLQ(operand.U8(2), cs)
-	a3 := ctx.GP64()
-	ctx.LEAQ(operand.Mem{Base: rs, Index: rs, Scale: 2}, a3)
-	ctx.ADDQ(a, a3)
-	arow := func(i int) operand.Mem {
-		base := a
-		if i >= 3 {
-			base = a3
-		}
-		m := operand.Mem{Base: base}
-		if i%3 > 0 {
-			m.Index, m.Scale = rs, uint8(i%3)
-		}
-		return m
-	}
+	ab := rowBases(ctx, a.(reg.GPVirtual), rs, mr)
+	arow := func(i int) operand.Mem { return rowMem(ab, rs, i, 0) }
 	ctx.TESTQ(k, k)
 	ctx.JZ(operand.LabelRef("strided_store"))
 	ctx.Label("strided_loop")
 	step(0, arow)
 	ctx.ADDQ(operand.U32(4*nr), b)
-	ctx.ADDQ(cs, a)
-	ctx.ADDQ(cs, a3)
+	for _, base := range ab {
+		ctx.ADDQ(cs, base)
+	}
 	ctx.DECQ(k)
 	ctx.JNZ(operand.LabelRef("strided_loop"))
 	ctx.Label("strided_store")
-	store(ctx, "strided", acc, crow)
+	store(ctx, t, "strided", acc)
 }
 
 // store writes C = alpha·acc + beta·C, and never reads C when beta is ±0
 // so that NaNs in an uninitialised C are overwritten, as in BLAS.
-func store(ctx *build.Context, prefix string, acc [][2]reg.VecVirtual, crow func(i, off int) operand.Mem) {
-	// alpha = 1, the common case, skips 12 multiplies (they matter when k
+func store(ctx *build.Context, t tile, prefix string, acc [][]reg.VecVirtual) {
+	vb := 4 * t.lanes()
+	// The row addresses of C, computed only now: the k loop needs the
+	// general registers for A.
+	c0 := ctx.Load(ctx.Param("c"), ctx.GP64()).(reg.GPVirtual)
+	ldc := ctx.Load(ctx.Param("ldc"), ctx.GP64()).(reg.GPVirtual)
+	ctx.SHLQ(operand.U8(2), ldc)
+	cb := rowBases(ctx, c0, ldc, t.mr)
+	crow := func(i, off int) operand.Mem { return rowMem(cb, ldc, i, off) }
+	// alpha = 1, the common case, skips the multiplies (they matter when k
 	// is small, e.g. the rank-16 up-projection).
-	alpha, beta := ctx.YMM(), ctx.YMM()
+	alpha, beta := t.vec(ctx), t.vec(ctx)
 	bits := ctx.GP32()
 	ctx.MOVL(paramAddr(ctx, "alpha"), bits)
 	ctx.CMPL(bits, operand.U32(0x3f800000))
@@ -179,8 +263,8 @@ func store(ctx *build.Context, prefix string, acc [][2]reg.VecVirtual, crow func
 	ctx.VBROADCASTSS(paramAddr(ctx, "beta"), beta)
 	for i := range acc {
 		for j := range acc[i] {
-			ctx.VFMADD231PS(crow(i, 32*j), beta, acc[i][j])
-			ctx.VMOVUPS(acc[i][j], crow(i, 32*j))
+			ctx.VFMADD231PS(crow(i, vb*j), beta, acc[i][j])
+			ctx.VMOVUPS(acc[i][j], crow(i, vb*j))
 		}
 	}
 	ctx.VZEROUPPER()
@@ -188,7 +272,7 @@ func store(ctx *build.Context, prefix string, acc [][2]reg.VecVirtual, crow func
 	ctx.Label(nobeta)
 	for i := range acc {
 		for j := range acc[i] {
-			ctx.VMOVUPS(acc[i][j], crow(i, 32*j))
+			ctx.VMOVUPS(acc[i][j], crow(i, vb*j))
 		}
 	}
 	ctx.VZEROUPPER()

@@ -1,6 +1,8 @@
-// Command asmgen writes golora's AVX2/FMA assembly with avo: the GEMM
-// micro-kernels (gemm_amd64.s) and the FMA peak loop (peak_amd64.s), each
-// with its Go declarations (gemm_stub_amd64.go, peak_stub_amd64.go).
+// Command asmgen writes golora's GEMM assembly with avo: the AVX2/FMA
+// micro-kernels (gemm_amd64.s), the AVX-512 ones (gemm512_amd64.s) and the
+// FMA peak loops on ymm and zmm registers (peak_amd64.s), each with its Go
+// declarations (gemm_stub_amd64.go, gemm512_stub_amd64.go,
+// peak_stub_amd64.go).
 //
 // It is its own module so that golora itself does not depend on avo; run it
 // through "go generate" in package kernels:
@@ -30,7 +32,11 @@ func main() {
 		base string
 		gen  func(*build.Context)
 	}{
-		{"gemm", genGemm},
+		{"gemm", genGemm(ymmTile)},
+		{"gemm512", func(ctx *build.Context) {
+			genGemm(zmmTile)(ctx)
+			genGemm(zmmNarrowTile)(ctx)
+		}},
 		{"peak", genPeak},
 	}
 	for _, f := range files {

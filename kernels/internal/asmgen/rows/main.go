@@ -1,7 +1,8 @@
-// Command rows writes golora's AVX2/FMA row kernels with avo (GELU forward
-// and backward in the exact erf form, softmax forward and backward, the
-// LayerNorm rows, elementwise adds) to rows_amd64.s, with their Go
-// declarations in rows_stub_amd64.go. It is separate from the GEMM
+// Command rows writes golora's row kernels with avo (GELU forward and
+// backward in the exact erf form, softmax forward and backward, the
+// LayerNorm rows, elementwise adds), on AVX2/FMA to rows_amd64.s and on
+// AVX-512 to rows512_amd64.s, with their Go declarations in
+// rows_stub_amd64.go and rows512_stub_amd64.go. It is separate from the GEMM
 // generator (package main one directory up) so each owns its output files.
 //
 // Run it through "go generate" in package kernels:
@@ -26,11 +27,16 @@ const constraint = "amd64,!purego" // avo takes the old "+build" syntax
 func main() {
 	dir := flag.String("dir", ".", "directory of package kernels, where the files are written")
 	flag.Parse()
-	ctx := build.NewContext()
-	ctx.ConstraintExpr(constraint)
-	genRows(ctx)
-	if err := emit.Write(ctx, "kernels/internal/asmgen/rows", filepath.Join(*dir, "rows_amd64.s"), filepath.Join(*dir, "rows_stub_amd64.go")); err != nil {
-		fmt.Fprintf(os.Stderr, "rows: %v\n", err)
-		os.Exit(1)
+	for _, f := range []struct {
+		base string
+		zmm  bool
+	}{{"rows", false}, {"rows512", true}} {
+		ctx := build.NewContext()
+		ctx.ConstraintExpr(constraint)
+		genRows(ctx, f.zmm)
+		if err := emit.Write(ctx, "kernels/internal/asmgen/rows", filepath.Join(*dir, f.base+"_amd64.s"), filepath.Join(*dir, f.base+"_stub_amd64.go")); err != nil {
+			fmt.Fprintf(os.Stderr, "rows: %s: %v\n", f.base, err)
+			os.Exit(1)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package plan
+package cpuclock
 
 import (
 	"time"
@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// threadCPU is the calling OS thread's CPU time, and whether it is known.
-func threadCPU() (time.Duration, bool) {
+// Thread is the calling OS thread's CPU time, and whether it is known.
+func Thread() (time.Duration, bool) {
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
 		return 0, false
