@@ -163,6 +163,11 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if len(results) > 0 && results[0].Method == "full" {
 		results[0].RatioToFull = nil
 	}
+	if comm != nil && comm.Rank() != 0 {
+		// Only rank 0 holds the measurements (the others' bytes are zero,
+		// their ratios undefined) and reports them.
+		return nil
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -281,5 +282,40 @@ func TestMPIRankDies(t *testing.T) {
 	}
 	if !strings.Contains(e.String(), fmt.Sprintf("resuming from step %d", latest)) {
 		t.Errorf("resume did not start at step %d:\n%s", latest, e.String())
+	}
+}
+
+// TestMPIBenchTrainJSON: under mpirun, bench train --json prints rank 0's
+// figures once, and the other ranks (which hold no measurements) exit
+// cleanly instead of failing to encode undefined ratios.
+func TestMPIBenchTrainJSON(t *testing.T) {
+	if os.Getenv("GOLORA_AS_CLI") != "" {
+		t.Skip()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := mpirunCmd(ctx, t, 2, "bench", "train", "--preset", "vit-small-64", "--batch", "2", "--warmup", "0", "--steps", "2",
+		"--methods", "full,lora", "--zero-stage", "1", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mpirun bench train: %v\nstderr: %s", err, stderr.String())
+	}
+	var out struct {
+		Results []trainResult `json:"results"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	if len(out.Results) != 2 {
+		t.Fatalf("%d results, want full and lora", len(out.Results))
+	}
+	for _, r := range out.Results {
+		if r.Parallel == nil || r.Parallel.WorldSize != 2 || r.ImagesPerS <= 0 || r.TotalBytes <= 0 || r.Parallel.SentPerStep <= 0 {
+			t.Errorf("%s: %+v", r.Method, r)
+		}
+	}
+	if lora, full := out.Results[1].Parallel.SentPerStep, out.Results[0].Parallel.SentPerStep; lora >= full {
+		t.Errorf("LoRA sends %d bytes per step, full %d: want fewer", lora, full)
 	}
 }
