@@ -9,21 +9,11 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"runtime"
 	"testing"
 
 	"github.com/golora/golora/internal/badinput"
 	"github.com/golora/golora/internal/sizecheck"
 )
-
-// fuzzAlloc returns what fn allocates.
-func fuzzAlloc(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // FuzzIdx feeds idx files, raw or gzipped, to the idx reader as images and
 // as labels. Any input is refused with an error or yields exactly the
@@ -61,7 +51,7 @@ func FuzzIdx(f *testing.F) {
 			var payload []uint8
 			var err error
 			var images []Image
-			alloc := fuzzAlloc(func() {
+			alloc := badinput.Allocated(func() {
 				dims, payload, err = decodeIDX(bufio.NewReader(bytes.NewReader(data)), int64(len(data)), kind.magic, kind.ndims)
 				if err == nil && kind.ndims == 3 {
 					images, err = idxImages(dims, payload)
@@ -127,7 +117,7 @@ func FuzzImage(f *testing.F) {
 		}
 		var img Image
 		var err error
-		if alloc := fuzzAlloc(func() { img, err = DecodeImage(bytes.NewReader(data), int64(len(data))) }); alloc > bound {
+		if alloc := badinput.Allocated(func() { img, err = DecodeImage(bytes.NewReader(data), int64(len(data))) }); alloc > bound {
 			t.Fatalf("decoding %d bytes allocated %d (bound %d)", len(data), alloc, bound)
 		}
 		if err != nil {

@@ -6,21 +6,12 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/golora/golora/internal/badinput"
 	"github.com/golora/golora/internal/sizecheck"
 )
-
-func allocated(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // TestImageHeaders: images whose headers claim huge sizes are refused
 // from the header, before any pixel is allocated.
@@ -44,7 +35,7 @@ func TestImageHeaders(t *testing.T) {
 		p := filepath.Join(dir, tc.name+".png")
 		os.WriteFile(p, tc.data, 0o644)
 		var err error
-		if n := allocated(func() { _, err = ReadImage(p) }); n > 1<<20 {
+		if n := badinput.Allocated(func() { _, err = ReadImage(p) }); n > 1<<20 {
 			t.Errorf("%s: allocated %d bytes", tc.name, n)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
@@ -99,7 +90,7 @@ func TestIDXLyingCount(t *testing.T) {
 		p := filepath.Join(dir, tc.name)
 		os.WriteFile(p, tc.data, 0o644)
 		var err error
-		if n := allocated(func() { _, err = ReadIDXImages(p) }); n > tc.bound {
+		if n := badinput.Allocated(func() { _, err = ReadIDXImages(p) }); n > tc.bound {
 			t.Errorf("%s: allocated %d bytes, bound %d", tc.name, n, tc.bound)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math/rand/v2"
+	"runtime"
 )
 
 // PNG returns a PNG whose header (IHDR) claims width × height pixels of
@@ -90,4 +91,15 @@ func Gzip(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+// Allocated returns the bytes fn allocates on the heap (runtime.MemStats'
+// TotalAlloc before and after): what a test bounds to show that a refused
+// input allocated nothing in proportion to the size it claimed.
+func Allocated(fn func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	fn()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
 }

@@ -1,21 +1,12 @@
 package vit
 
 import (
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/internal/badinput"
 	"github.com/golora/golora/internal/sizecheck"
 )
-
-// allocated returns the bytes fn allocates on the heap.
-func allocated(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // TestAbsurdSizes feeds config.json files with sizes far beyond the
 // ceilings: each is refused with an error naming the field, without
@@ -39,7 +30,7 @@ func TestAbsurdSizes(t *testing.T) {
 		{`{"hidden_size": 9223372036854775807}`, "hidden_size"},
 	} {
 		var err error
-		if n := allocated(func() { _, err = ParseConfig([]byte(tc.json)) }); n > 1<<20 {
+		if n := badinput.Allocated(func() { _, err = ParseConfig([]byte(tc.json)) }); n > 1<<20 {
 			t.Errorf("%s: allocated %d bytes", tc.json, n)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.field) || strings.Contains(err.Error(), "\n") {
@@ -54,7 +45,7 @@ func TestCheckMemory(t *testing.T) {
 	t.Setenv(sizecheck.MemEnv, "64MiB")
 	c := DefaultConfig() // ViT-Base: 86M parameters, 330 MiB in f32
 	var err error
-	if n := allocated(func() { _, err = NewZero(c, 1) }); n > 1<<20 {
+	if n := badinput.Allocated(func() { _, err = NewZero(c, 1) }); n > 1<<20 {
 		t.Errorf("NewZero allocated %d bytes before failing", n)
 	}
 	if err == nil || !strings.Contains(err.Error(), "85,800,194 parameters") || !strings.Contains(err.Error(), "num_hidden_layers 12") ||
@@ -84,7 +75,7 @@ func TestLoadChecksFileSize(t *testing.T) {
 		c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"] = 1024, 4096, 24
 	})
 	var err error
-	if n := allocated(func() { _, err = Load(dir, LoadOptions{}) }); n > 1<<20 {
+	if n := badinput.Allocated(func() { _, err = Load(dir, LoadOptions{}) }); n > 1<<20 {
 		t.Errorf("Load allocated %d bytes before failing", n)
 	}
 	if err == nil || !strings.Contains(err.Error(), "model.safetensors has only") || !strings.Contains(err.Error(), "num_hidden_layers 24") {

@@ -4,21 +4,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/golora/golora/internal/badinput"
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/peft"
 )
-
-func allocated(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // TestAbsurdRanks: ranks past MaxRank are refused by Validate, ranks within
 // it by bytes, against the adapter file when loading and against memory
@@ -40,7 +32,7 @@ func TestAbsurdRanks(t *testing.T) {
 		{"r max on wide layers", func(c *Config) { c.R = MaxRank }, "r 65536 on model.encoder.layer.0.attention.query (in 1024, out 1024)"},
 	} {
 		var err error
-		if n := allocated(func() { _, err = Inject(base, cfgWith(tc.edit), 1) }); n > 16<<20 {
+		if n := badinput.Allocated(func() { _, err = Inject(base, cfgWith(tc.edit), 1) }); n > 16<<20 {
 			t.Errorf("%s: allocated %d bytes", tc.name, n)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
@@ -68,7 +60,7 @@ func TestLoadChecksAdapterFile(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, peft.ConfigName), []byte(cfg), 0o644)
 		fresh := newToy(2, 64, 3, 1)
 		var err error
-		if n := allocated(func() { _, err = Load(fresh, dir) }); n > 16<<20 {
+		if n := badinput.Allocated(func() { _, err = Load(fresh, dir) }); n > 16<<20 {
 			t.Errorf("%s: allocated %d bytes", cfg, n)
 		}
 		if err == nil || !strings.Contains(err.Error(), peft.WeightsName+" has only") {
