@@ -4,10 +4,10 @@ import (
 	"errors"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/golora/golora/data/text"
+	"github.com/golora/golora/internal/cpuclock"
 )
 
 // benchTexts is the first 2,000 IMDB reviews when the corpora are installed
@@ -102,11 +102,8 @@ func BenchmarkTrainBPE(b *testing.B) {
 }
 
 func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	t, _ := cpuclock.Process()
+	return t.Seconds()
 }
 
 // BenchmarkEncodeCPU encodes the bench texts one after the other (as

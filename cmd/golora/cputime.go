@@ -1,19 +1,13 @@
-//go:build unix
-
 package main
 
 import (
-	"syscall"
 	"time"
+
+	"github.com/golora/golora/internal/cpuclock"
 )
 
-// cpuTime is the process's user and system CPU time so far (0 where
-// unavailable): beside wall time, what a step cost when other processes
-// share the cores.
+// cpuTime is the process's CPU time so far (0 where unknown).
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t, _ := cpuclock.Process()
+	return t
 }

@@ -1,11 +1,11 @@
 package lora_test
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golora/golora/data"
+	"github.com/golora/golora/internal/cpuclock"
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
@@ -96,9 +96,6 @@ func BenchmarkViTStep(b *testing.B) {
 
 // cpuTime is the process's user plus system CPU time.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	t, _ := cpuclock.Process()
+	return t
 }
