@@ -50,9 +50,6 @@ type Family struct {
 	// LoRATargets are the modules PEFT adapts when target_modules is not
 	// given (its TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
 	LoRATargets []string
-	// TaskType is PEFT's task_type for adapters of this family
-	// ("CAUSAL_LM", "SEQ_CLS"), "" when PEFT has none (image models).
-	TaskType string
 	// Presets are named configurations for the planner and benchmarks.
 	Presets map[string]func(random bool, seed uint64) (Model, error)
 }

@@ -23,6 +23,19 @@ func smallLlama(tied bool) Source {
 	}
 }
 
+// smallLlamaSeqCls is smallLlama with a classification head (3 labels).
+func smallLlamaSeqCls() Source {
+	c := llama.Preset(16, 3, 4, 2, 50, 6)
+	c.IntermediateSize, c.AttentionDropout = 24, 0.1
+	c.SetLabels([]string{"a", "b", "c"})
+	return func(random bool, seed uint64) (models.Model, error) {
+		if random {
+			return llama.NewSeqCls(c, seed)
+		}
+		return llama.NewZeroSeqCls(c, seed)
+	}
+}
+
 // smallBert is a BERT small enough for tests, with dropout everywhere.
 func smallBert() Source {
 	c := bert.Preset(16, 3, 2, 24, 6)
@@ -65,6 +78,7 @@ func TestTextEstimateMatchesMeasurement(t *testing.T) {
 		"llama":      textSetups(t, smallLlama(false), "q_proj", "down_proj"),
 		"llama-tied": textSetups(t, smallLlama(true), "k_proj", "gate_proj"),
 		"bert":       textSetups(t, smallBert(), "query", "dense"),
+		"llama-cls":  textSetups(t, smallLlamaSeqCls(), "v_proj", "up_proj"),
 	} {
 		for name, s := range ms {
 			t.Run(model+"/"+name, func(t *testing.T) { checkEstimate(t, s, 3) })

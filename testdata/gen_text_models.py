@@ -25,6 +25,10 @@ PEFT's LoRA layer:
   biases on q/k/v/o_proj, mlp_bias on the MLP. Loss as
   LlamaForCausalLM.loss_function: logits[:, :-1] against labels[:, 1:],
   cross-entropy with ignore_index -100, mean over the scored tokens.
+* LlamaForSequenceClassification: the same body, the final norm, score (a
+  Linear without bias) read at the last token of each sequence: position
+  (input_ids == pad_token_id).argmax(-1) - 1 modulo T (transformers 4.46;
+  with right padding the last attended token), cross-entropy over the batch.
 * BertForSequenceClassification: word + position (absolute, 0..T-1) +
   token_type embeddings, LayerNorm; per layer (post-norm)
       a = LayerNorm(attention.output.dense(self_attention(h)) + h)
@@ -320,7 +324,8 @@ def rms_norm(x, w, eps):
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
-def llama_forward(P, ids, mask, c, lora=None, attention=llama_attention):
+def llama_hidden(P, ids, mask, c, lora=None, attention=llama_attention):
+    """LlamaModel: the last hidden states after the final norm."""
     lin = make_linear(P, lora)
     eps = c["rms_norm_eps"]
     h = P["model.embed_tokens.weight"][ids]
@@ -330,10 +335,14 @@ def llama_forward(P, ids, mask, c, lora=None, attention=llama_attention):
         x = rms_norm(h, P[pre + "post_attention_layernorm.weight"], eps)
         m = pre + "mlp."
         h = h + lin(F.silu(lin(x, m + "gate_proj")) * lin(x, m + "up_proj"), m + "down_proj")
-    h = rms_norm(h, P["model.norm.weight"], eps)
+    return rms_norm(h, P["model.norm.weight"], eps)
+
+
+def llama_forward(P, ids, mask, c, lora=None, attention=llama_attention):
+    h = llama_hidden(P, ids, mask, c, lora, attention)
     if c["tie_word_embeddings"]:
         return h @ P["model.embed_tokens.weight"].t()
-    return lin(h, "lm_head")
+    return make_linear(P, lora)(h, "lm_head")
 
 
 def causal_lm_loss(logits, labels):
@@ -419,6 +428,50 @@ def gen_llama(dirname, c, seed):
     write_safetensors(os.path.join(out, "expected.safetensors"), exp)
     print(f"  logits[0,0,:4] {[round(v, 5) for v in logits[0, 0, :4].tolist()]}  loss {loss.item():.6f}")
     return P, ids, mask, labels, logits
+
+
+SEQCLS_LABELS = ["negative", "neutral", "positive"]
+
+
+def gen_llama_seqcls(dirname, P, c, seed):
+    """LlamaForSequenceClassification on llama-tiny's body: score (Linear, no bias) on the last token of each
+    sequence, found as transformers 4.46 does: (input_ids == pad_token_id).argmax(-1) - 1, modulo T."""
+    print(f"{dirname}:")
+    out = os.path.join(HERE, dirname)
+    g = torch.Generator().manual_seed(seed)
+    S = {k: v for k, v in P.items() if k != "lm_head.weight"}
+    S["score.weight"] = stored(torch.randn([len(SEQCLS_LABELS), c["hidden_size"]], generator=g, dtype=torch.float64)
+                               / math.sqrt(c["hidden_size"]), torch.float32)
+    ids, mask, _ = llama_inputs(c, seed + 1)
+    labels = torch.tensor([2, 0, 1], dtype=torch.int64)
+    pad = 0
+    last = (torch.eq(ids, pad).int().argmax(-1) - 1) % ids.shape[-1]
+
+    def forward(p):
+        logits = llama_hidden(p, ids, mask, c) @ p["score.weight"].t()  # [B, T, labels], as transformers computes it
+        return logits[torch.arange(ids.shape[0]), last]
+
+    def loss_fn(p):
+        logits = forward(p)
+        return F.cross_entropy(logits, labels), logits
+
+    logits, loss, grads = grads_of(S, loss_fn)
+    with torch.no_grad():  # the pooled row is the last row of the attention mask
+        want_last = torch.tensor([int(mask[b].nonzero().max()) for b in range(ids.shape[0])])
+        check("pooled positions vs the last attended token", last.double(), want_last.double(), 0)
+    fd_check(dirname, S, lambda p: loss_fn(p)[0], grads, seed + 2)
+    cfg = llama_config_json(c)
+    cfg["architectures"] = ["LlamaForSequenceClassification"]
+    cfg["pad_token_id"] = pad
+    cfg["id2label"] = {str(i): n for i, n in enumerate(SEQCLS_LABELS)}
+    cfg["label2id"] = {n: i for i, n in enumerate(SEQCLS_LABELS)}
+    write_safetensors(os.path.join(out, "model.safetensors"), {k: v.float() for k, v in S.items()})
+    write_json(os.path.join(out, "config.json"), cfg, trailing_newline=True)
+    exp = {"input_ids": ids, "attention_mask": mask, "labels": labels, "logits": logits.float(), "loss": loss.float()}
+    for k, v in grads.items():
+        exp["grad." + k] = v.float()
+    write_safetensors(os.path.join(out, "expected.safetensors"), exp)
+    print(f"  logits {[[round(v, 5) for v in r] for r in logits.tolist()]}  loss {loss.item():.6f}")
 
 
 # --------------------------------------------------------------------------
@@ -692,6 +745,7 @@ def readback():
 def main():
     P, ids, mask, labels, logits = gen_llama("llama-tiny", LLAMA, seed=11)
     gen_llama("llama-tiny-tied", LLAMA_TIED, seed=21)
+    gen_llama_seqcls("llama-tiny-seqcls", P, LLAMA, seed=71)
 
     def llama_fwd(p, lora):
         return llama_forward(p, ids, mask, LLAMA, lora)

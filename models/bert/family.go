@@ -15,7 +15,6 @@ func init() {
 		ModelType:     ModelType,
 		Architectures: []string{Architecture, "BertModel", "BertForMaskedLM", "BertForPreTraining"},
 		LoRATargets:   []string{"query", "value"},
-		TaskType:      "SEQ_CLS",
 		Load: func(dir string, o models.LoadOptions) (models.Model, error) {
 			return Load(dir, LoadOptions{Seed: o.Seed, NumLabels: o.NumLabels, Labels: o.Labels})
 		},

@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 )
 
-// Architecture is the Hugging Face class this package implements.
-const Architecture = "LlamaForCausalLM"
+// Architecture and SeqClsArchitecture are the Hugging Face classes this
+// package implements.
+const (
+	Architecture       = "LlamaForCausalLM"
+	SeqClsArchitecture = "LlamaForSequenceClassification"
+)
 
 // ModelType is config.json's model_type for LLaMA.
 const ModelType = "llama"
@@ -42,6 +48,10 @@ type Config struct {
 	TorchDType            string  // torch_dtype ("float32", "bfloat16", …): informative
 	ModelType             string
 	Architectures         []string
+	// Labels are id2label in id order (num_labels, default LABEL_0 and
+	// LABEL_1): the classes of LlamaForSequenceClassification.
+	Labels   []string
+	Label2ID map[string]int
 
 	// Extra holds the fields golora does not interpret (use_cache,
 	// pretraining_tp, transformers_version, …), written back by Save.
@@ -56,8 +66,14 @@ func DefaultConfig() Config {
 		NumAttentionHeads: 32, NumKeyValueHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 2048,
 		InitializerRange: 0.02, RMSNormEps: 1e-6, RopeTheta: 10000,
 		BOSTokenID: &bos, EOSTokenIDs: []int{2}, TorchDType: "float32",
-		ModelType: ModelType, Architectures: []string{Architecture},
+		ModelType: ModelType, Architectures: []string{Architecture}, Labels: models.DefaultLabels(2),
 	}
+}
+
+// SetLabels sets the labels (and label2id).
+func (c *Config) SetLabels(names []string) {
+	c.Labels = append([]string(nil), names...)
+	_, c.Label2ID = models.LabelMaps(names)
 }
 
 // HeadDim is the size of one attention head.
@@ -96,8 +112,10 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	c := DefaultConfig()
 	c.Extra = map[string]json.RawMessage{}
-	var kvHeads, headDim *int
+	var kvHeads, headDim, numLabels *int
 	var modelType *string
+	var id2label map[string]string
+	var label2id map[string]int
 	fields := map[string]any{
 		"vocab_size": &c.VocabSize, "hidden_size": &c.HiddenSize, "intermediate_size": &c.IntermediateSize,
 		"num_hidden_layers": &c.NumHiddenLayers, "num_attention_heads": &c.NumAttentionHeads,
@@ -107,6 +125,7 @@ func ParseConfig(data []byte) (Config, error) {
 		"attention_dropout": &c.AttentionDropout, "mlp_bias": &c.MLPBias, "tie_word_embeddings": &c.TieWordEmbeddings,
 		"bos_token_id": &c.BOSTokenID, "pad_token_id": &c.PadTokenID, "torch_dtype": &c.TorchDType,
 		"model_type": &modelType, "architectures": &c.Architectures,
+		"num_labels": &numLabels, "id2label": &id2label, "label2id": &label2id,
 	}
 	for key, val := range raw {
 		switch key {
@@ -141,6 +160,14 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	if headDim != nil {
 		c.HeadDimension = *headDim
+	}
+	labels, err := models.ParseLabels(numLabels, id2label)
+	if err != nil {
+		return Config{}, err
+	}
+	c.SetLabels(labels)
+	if label2id != nil {
+		c.Label2ID = label2id
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -289,6 +316,12 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}
 	if c.HeadDimension > 0 {
 		m["head_dim"] = c.HeadDimension
+	}
+	// Labels are written when they are not PretrainedConfig's defaults (or
+	// the model classifies), as transformers' to_diff_dict does.
+	if arch[0] == SeqClsArchitecture || !slices.Equal(c.Labels, models.DefaultLabels(2)) {
+		m["id2label"], _ = models.LabelMaps(c.Labels)
+		m["label2id"] = c.Label2ID
 	}
 	return json.Marshal(m)
 }

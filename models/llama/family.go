@@ -2,6 +2,7 @@ package llama
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/golora/golora/data"
@@ -13,12 +14,15 @@ import (
 func init() {
 	models.Register(&models.Family{
 		ModelType:     ModelType,
-		Architectures: []string{Architecture},
+		Architectures: []string{Architecture, SeqClsArchitecture, "LlamaModel"},
 		LoRATargets:   []string{"q_proj", "v_proj"},
-		TaskType:      "CAUSAL_LM",
 		Load: func(dir string, o models.LoadOptions) (models.Model, error) {
-			if o.NumLabels > 0 {
-				return nil, fmt.Errorf("llama: %s is a causal language model (%s); it has no classification head for %d labels", dir, Architecture, o.NumLabels)
+			cfg, err := LoadConfig(filepath.Join(dir, models.ConfigFile))
+			if err != nil {
+				return nil, err
+			}
+			if o.NumLabels > 0 || (len(cfg.Architectures) > 0 && cfg.Architectures[0] == SeqClsArchitecture) {
+				return LoadSeqCls(dir, SeqClsOptions{LoadOptions: LoadOptions{Seed: o.Seed}, NumLabels: o.NumLabels, Labels: o.Labels})
 			}
 			return Load(dir, LoadOptions{Seed: o.Seed})
 		},
@@ -26,6 +30,12 @@ func init() {
 			c, err := ParseConfig(b)
 			if err != nil {
 				return nil, err
+			}
+			if len(c.Architectures) > 0 && c.Architectures[0] == SeqClsArchitecture {
+				if random {
+					return NewSeqCls(c, seed)
+				}
+				return NewZeroSeqCls(c, seed)
 			}
 			return newModel(c, random, seed)
 		},
@@ -72,46 +82,21 @@ func (m *Model) Spec() data.Spec {
 	return data.Spec{SeqLen: m.seqLen, Vocab: m.Config.VocabSize, Classes: m.Config.VocabSize, PerToken: true}
 }
 
-// SetSeqLen implements models.SeqLener.
-func (m *Model) SetSeqLen(n int) error {
-	if n < 1 || n > m.Config.MaxPositionEmbeddings {
-		return fmt.Errorf("llama: sequence length %d outside [1, max_position_embeddings %d]", n, m.Config.MaxPositionEmbeddings)
-	}
-	m.seqLen = n
-	return nil
-}
-
 // PlanBatch implements models.Model.
 func (m *Model) PlanBatch(n int, backward bool) nn.Cost { return m.Plan([]int{n, m.seqLen}, backward) }
 
-// Blocks implements models.Model.
-func (m *Model) Blocks() (forward, backward int) {
-	backward = m.BlocksBackward()
-	forward = len(m.Layers)
-	if m.GradientCheckpointing() && backward > 1 {
-		forward += backward - 1
-	}
-	return forward, backward
-}
-
-// Dims implements models.Model.
-func (m *Model) Dims() models.Dims {
-	c := &m.Config
-	return models.Dims{Hidden: c.HiddenSize, Intermediate: c.IntermediateSize, Heads: c.NumAttentionHeads,
-		KVHeads: c.NumKeyValueHeads, Layers: c.NumHiddenLayers, Tokens: m.seqLen}
-}
-
-// ModelType implements models.Model.
-func (m *Model) ModelType() string { return ModelType }
-
 var (
+	_ models.Model     = (*Model)(nil)
 	_ models.Describer = (*Model)(nil)
 	_ models.SeqLener  = (*Model)(nil)
+	_ models.Model     = (*SeqCls)(nil)
 )
 
 // ParamKind implements models.Describer: "embeddings", "attention", "mlp",
 // "norm", "lm_head" or "other".
-func (m *Model) ParamKind(name string) string {
+func (m *Model) ParamKind(name string) string { return paramKind(name) }
+
+func paramKind(name string) string {
 	switch {
 	case name == "model.embed_tokens.weight":
 		return "embeddings"
@@ -128,14 +113,15 @@ func (m *Model) ParamKind(name string) string {
 }
 
 // Describe implements models.Describer.
-func (m *Model) Describe() models.Description {
-	c := &m.Config
+func (m *Model) Describe() models.Description { return description(Architecture, &m.Config) }
+
+func description(arch string, c *Config) models.Description {
 	rope := "none"
 	if c.RopeScaling != nil {
 		rope = fmt.Sprintf("%s ×%g", c.RopeScaling.Type, c.RopeScaling.Factor)
 	}
 	return models.Description{
-		Architecture: Architecture,
+		Architecture: arch,
 		Config: map[string]any{
 			"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize, "intermediate_size": c.IntermediateSize,
 			"num_hidden_layers": c.NumHiddenLayers, "num_attention_heads": c.NumAttentionHeads,

@@ -75,3 +75,59 @@ func (m *Model) Save(dir string) error {
 	}
 	return nil
 }
+
+// SeqClsOptions adjust LoadSeqCls.
+type SeqClsOptions struct {
+	LoadOptions
+	// NumLabels, when > 0 and different from the checkpoint's (or for a
+	// causal-LM checkpoint), gives a fresh score head of that many
+	// outputs; Labels names them (default LABEL_i).
+	NumLabels int
+	Labels    []string
+}
+
+// LoadSeqCls reads a LlamaForSequenceClassification directory, or a
+// LlamaForCausalLM one whose lm_head it drops for a freshly initialised
+// score (transformers' AutoModelForSequenceClassification on a causal-LM
+// checkpoint). The model is in evaluation mode, every parameter frozen.
+func LoadSeqCls(dir string, o SeqClsOptions) (*SeqCls, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, models.ConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	if o.Labels != nil && len(o.Labels) != o.NumLabels {
+		return nil, fmt.Errorf("llama: %d label names for %d labels", len(o.Labels), o.NumLabels)
+	}
+	path := filepath.Join(dir, models.WeightsFile)
+	f, err := safetensors.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
+	_, hasScore := f.Info("score.weight")
+	fresh := !hasScore || (o.NumLabels > 0 && o.NumLabels != len(cfg.Labels))
+	switch {
+	case o.Labels != nil:
+		cfg.SetLabels(o.Labels)
+	case fresh && o.NumLabels > 0 && o.NumLabels != len(cfg.Labels):
+		cfg.SetLabels(models.DefaultLabels(o.NumLabels))
+	}
+	m, err := buildSeqCls(cfg, o.Seed)
+	if err != nil {
+		return nil, err
+	}
+	err = models.ReadWeights(path, m, models.WeightOptions{
+		BaseDType: o.BaseDType, KeepF32: func(mod string) bool { return mod == "score" || (o.KeepF32 != nil && o.KeepF32(mod)) },
+		Skip: func(p string) bool { return fresh && p == "score.weight" },
+		Ignore: func(key string) bool {
+			return strings.HasSuffix(key, ".rotary_emb.inv_freq") || key == "lm_head.weight" || (fresh && key == "score.weight")
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
+	if fresh {
+		m.initScore(o.Seed)
+	}
+	m.SetTraining(false)
+	return m, nil
+}
