@@ -134,3 +134,38 @@ func TestAllLinearExcludesHead(t *testing.T) {
 		}
 	}
 }
+
+// TestTextMergeAndUnload merges each text adapter into its base: the
+// plain model's logits are the adapted model's (PyTorch's reference).
+func TestTextMergeAndUnload(t *testing.T) {
+	for _, tc := range []struct {
+		adapter, base string
+		causal        bool
+	}{{"lora-llama", "llama-tiny", true}, {"lora-llama-all-linear", "llama-tiny", true}, {"lora-bert", "bert-tiny", false}} {
+		t.Run(tc.adapter, func(t *testing.T) {
+			baseRef := reftest.Open(t, filepath.Join(testdata, tc.base, "expected.safetensors"))
+			ref := reftest.Open(t, filepath.Join(testdata, tc.adapter, "expected.safetensors"))
+			base, err := models.Load(filepath.Join(testdata, tc.base), models.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := lora.Load(base, filepath.Join(testdata, tc.adapter, "adapter"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			merged, err := m.MergeAndUnload()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			if err := merged.(models.Model).Save(out); err != nil {
+				t.Fatal(err)
+			}
+			plain, err := models.Load(out, models.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reftest.Close(t, "merged logits", plain.ForwardBatch(textBatch(t, baseRef, tc.causal)).F32(), ref.Tensor(t, "logits").F32(), 1e-4)
+		})
+	}
+}
