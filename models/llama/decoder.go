@@ -227,3 +227,6 @@ func (d *Decoder) Dims() models.Dims {
 
 // ModelType implements models.Model.
 func (d *Decoder) ModelType() string { return ModelType }
+
+// EOS returns eos_token_id (one id or several), which ends generation.
+func (d *Decoder) EOS() []int { return append([]int(nil), d.cfg.EOSTokenIDs...) }
