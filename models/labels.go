@@ -3,7 +3,13 @@ package models
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/golora/golora/internal/sizecheck"
 )
+
+// MaxLabels bounds num_labels and id2label (checked before the names are
+// made; see internal/sizecheck).
+const MaxLabels = 1 << 18
 
 // DefaultLabels returns transformers' label names LABEL_0 … LABEL_{n-1}.
 func DefaultLabels(n int) []string {
@@ -24,8 +30,8 @@ func ParseLabels(numLabels *int, id2label map[string]string) ([]string, error) {
 		if numLabels != nil {
 			n = *numLabels
 		}
-		if n < 1 {
-			return nil, fmt.Errorf("field num_labels: %d, want at least 1", n)
+		if err := sizecheck.Int("field num_labels", int64(n), 1, MaxLabels); err != nil {
+			return nil, err // before DefaultLabels allocates n names
 		}
 		return DefaultLabels(n), nil
 	}
@@ -34,6 +40,9 @@ func ParseLabels(numLabels *int, id2label map[string]string) ([]string, error) {
 	}
 	if len(id2label) == 0 {
 		return nil, fmt.Errorf("field id2label: empty")
+	}
+	if err := sizecheck.Int("field id2label: entry count", int64(len(id2label)), 1, MaxLabels); err != nil {
+		return nil, err
 	}
 	names := make([]string, len(id2label))
 	for k, v := range id2label {

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 )
@@ -16,6 +16,21 @@ const Architecture = "BertForSequenceClassification"
 
 // ModelType is config.json's model_type for BERT.
 const ModelType = "bert"
+
+// Ceilings of the size fields, checked by Validate before anything is
+// allocated (see internal/sizecheck): far above any published BERT
+// (bert-large: hidden 1024, 24 layers, 16 heads, intermediate 4096) and
+// keeping every product of sizes inside an int64. Whether a config fits
+// this machine is checked by bytes (CheckMemory, Load).
+const (
+	MaxVocab            = 1 << 22 // vocab_size
+	MaxHiddenSize       = 1 << 16 // hidden_size
+	MaxIntermediateSize = 1 << 18 // intermediate_size
+	MaxLayers           = 1 << 10 // num_hidden_layers
+	MaxHeads            = 1 << 10 // num_attention_heads
+	MaxPositions        = 1 << 20 // max_position_embeddings
+	MaxTypeVocab        = 1 << 10 // type_vocab_size
+)
 
 // Config is a BERT config.json (transformers' BertConfig plus the label
 // fields). Fields absent from the file take transformers' defaults.
@@ -75,7 +90,7 @@ func (c *Config) ClassifierDropoutProb() float64 {
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("bert: %w", err)
 	}
@@ -152,14 +167,15 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
+		max  int64
 	}{
-		{"vocab_size", c.VocabSize}, {"hidden_size", c.HiddenSize}, {"num_hidden_layers", c.NumHiddenLayers},
-		{"num_attention_heads", c.NumAttentionHeads}, {"intermediate_size", c.IntermediateSize},
-		{"max_position_embeddings", c.MaxPositionEmbeddings}, {"type_vocab_size", c.TypeVocabSize},
-		{"num_labels", c.NumLabels()},
+		{"vocab_size", c.VocabSize, MaxVocab}, {"hidden_size", c.HiddenSize, MaxHiddenSize},
+		{"num_hidden_layers", c.NumHiddenLayers, MaxLayers}, {"num_attention_heads", c.NumAttentionHeads, MaxHeads},
+		{"intermediate_size", c.IntermediateSize, MaxIntermediateSize}, {"max_position_embeddings", c.MaxPositionEmbeddings, MaxPositions},
+		{"type_vocab_size", c.TypeVocabSize, MaxTypeVocab}, {"num_labels", c.NumLabels(), models.MaxLabels},
 	} {
-		if f.v < 1 {
-			return fmt.Errorf("field %s: %d, want at least 1", f.name, f.v)
+		if err := sizecheck.Int("field "+f.name, int64(f.v), 1, f.max); err != nil {
+			return err
 		}
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {

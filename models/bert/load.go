@@ -46,6 +46,9 @@ func Load(dir string, o LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("bert: %d label names for %d labels", len(o.Labels), o.NumLabels)
 	}
 	path := filepath.Join(dir, models.WeightsFile)
+	if err := checkWeightsFile(&cfg, path); err != nil {
+		return nil, err
+	}
 	f, err := safetensors.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("bert: %w", err)

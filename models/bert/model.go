@@ -70,6 +70,9 @@ func build(cfg Config, seed uint64) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bert: config: %w", err)
 	}
+	if err := cfg.CheckMemory(); err != nil {
+		return nil, fmt.Errorf("bert: %w", err)
+	}
 	m := &Model{Config: cfg, seed: seed, seqLen: cfg.MaxPositionEmbeddings}
 	m.Embeddings = newEmbeddings("bert.embeddings", &m.Config, seed)
 	scratch := &nn.AttentionScratch{}

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 
+	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 )
@@ -21,6 +21,22 @@ const (
 
 // ModelType is config.json's model_type for LLaMA.
 const ModelType = "llama"
+
+// Ceilings of the size fields, checked by Validate before anything is
+// allocated (see internal/sizecheck). They lie far above any published
+// LLaMA (Llama 3.1 405B: hidden 16384, intermediate 53248, 126 layers, 128
+// heads, vocabulary 128256, context 131072) and keep every product of
+// sizes inside an int64; whether a config fits this machine is checked by
+// bytes (CheckMemory, Load).
+const (
+	MaxVocab            = 1 << 22 // vocab_size
+	MaxHiddenSize       = 1 << 16 // hidden_size
+	MaxIntermediateSize = 1 << 18 // intermediate_size
+	MaxLayers           = 1 << 10 // num_hidden_layers
+	MaxHeads            = 1 << 10 // num_attention_heads, num_key_value_heads
+	MaxHeadDim          = 1 << 12 // head_dim
+	MaxPositions        = 1 << 22 // max_position_embeddings
+)
 
 // Config is a LLaMA config.json (transformers' LlamaConfig). Fields absent
 // from the file take transformers' defaults (DefaultConfig).
@@ -89,7 +105,7 @@ func (c *Config) HeadDim() int {
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("llama: %w", err)
 	}
@@ -227,17 +243,21 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
+		max  int64
 	}{
-		{"vocab_size", c.VocabSize}, {"hidden_size", c.HiddenSize}, {"intermediate_size", c.IntermediateSize},
-		{"num_hidden_layers", c.NumHiddenLayers}, {"num_attention_heads", c.NumAttentionHeads},
-		{"num_key_value_heads", c.NumKeyValueHeads}, {"max_position_embeddings", c.MaxPositionEmbeddings},
+		{"vocab_size", c.VocabSize, MaxVocab}, {"hidden_size", c.HiddenSize, MaxHiddenSize},
+		{"intermediate_size", c.IntermediateSize, MaxIntermediateSize}, {"num_hidden_layers", c.NumHiddenLayers, MaxLayers},
+		{"num_attention_heads", c.NumAttentionHeads, MaxHeads}, {"num_key_value_heads", c.NumKeyValueHeads, MaxHeads},
+		{"max_position_embeddings", c.MaxPositionEmbeddings, MaxPositions},
 	} {
-		if f.v < 1 {
-			return fmt.Errorf("field %s: %d, want at least 1", f.name, f.v)
+		if err := sizecheck.Int("field "+f.name, int64(f.v), 1, f.max); err != nil {
+			return err
 		}
 	}
-	if c.HeadDimension < 0 {
-		return fmt.Errorf("field head_dim: %d, want at least 1", c.HeadDimension)
+	if c.HeadDimension != 0 {
+		if err := sizecheck.Int("field head_dim", int64(c.HeadDimension), 1, MaxHeadDim); err != nil {
+			return err
+		}
 	}
 	if c.HeadDimension == 0 && c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("field hidden_size: %d is not a multiple of num_attention_heads %d (and no head_dim is given)", c.HiddenSize, c.NumAttentionHeads)
@@ -250,6 +270,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HiddenAct != "silu" && c.HiddenAct != "swish" {
 		return fmt.Errorf("field hidden_act: %q is not supported for LLaMA (supported: silu)", c.HiddenAct)
+	}
+	if c.HeadDim() > MaxHeadDim {
+		return fmt.Errorf("field hidden_size: %d / num_attention_heads %d gives heads of %d, more than %d", c.HiddenSize, c.NumAttentionHeads, c.HeadDim(), MaxHeadDim)
 	}
 	if !(c.RMSNormEps > 0) || math.IsInf(c.RMSNormEps, 0) {
 		return fmt.Errorf("field rms_norm_eps: %v, want > 0", c.RMSNormEps)

@@ -34,11 +34,15 @@ func Load(dir string, o LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	path := filepath.Join(dir, models.WeightsFile)
+	if err := checkWeightsFile(&cfg, headOf(&cfg), path); err != nil {
+		return nil, err
+	}
 	m, err := build(cfg, o.Seed)
 	if err != nil {
 		return nil, err
 	}
-	err = models.ReadWeights(filepath.Join(dir, models.WeightsFile), m, models.WeightOptions{
+	err = models.ReadWeights(path, m, models.WeightOptions{
 		BaseDType: o.BaseDType, KeepF32: o.KeepF32,
 		Ignore: func(key string) bool { return strings.HasSuffix(key, ".rotary_emb.inv_freq") },
 		Check: func(key string, f *safetensors.File) error {
@@ -99,6 +103,13 @@ func LoadSeqCls(dir string, o SeqClsOptions) (*SeqCls, error) {
 		return nil, fmt.Errorf("llama: %d label names for %d labels", len(o.Labels), o.NumLabels)
 	}
 	path := filepath.Join(dir, models.WeightsFile)
+	n := len(cfg.Labels)
+	if o.NumLabels > 0 {
+		n = o.NumLabels
+	}
+	if err := checkWeightsFile(&cfg, n, path); err != nil {
+		return nil, err
+	}
 	f, err := safetensors.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %w", err)

@@ -54,6 +54,12 @@ func describe(arch string, c *Config) string {
 // build makes the module tree for a valid config, with zero weights (norms
 // at 1). seed keys the dropout masks.
 func build(cfg Config, seed uint64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("llama: config: %w", err)
+	}
+	if err := cfg.CheckMemory(); err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
 	m := &Model{Config: cfg}
 	d, err := newDecoder(&m.Config, seed)
 	if err != nil {

@@ -39,6 +39,12 @@ func buildSeqCls(cfg Config, seed uint64) (*SeqCls, error) {
 		return nil, fmt.Errorf("llama: config: sequence classification needs at least two labels, got %d", len(cfg.Labels))
 	}
 	cfg.Architectures = []string{SeqClsArchitecture}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("llama: config: %w", err)
+	}
+	if err := cfg.checkMemory(len(cfg.Labels)); err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
 	m := &SeqCls{Config: cfg}
 	d, err := newDecoder(&m.Config, seed)
 	if err != nil {
