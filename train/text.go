@@ -15,7 +15,8 @@ import (
 // tokens: target t of a sequence is its token t+1 (the shift transformers'
 // causal LM models apply to labels before the loss), and data.IgnoreIndex
 // at its last token and on padding. For sequence classification, Labels
-// holds one class per sequence.
+// holds one class per sequence. The collation is data/text's PadBatch and
+// ShiftLabels (tested against them) without allocating per batch.
 type Tokens struct {
 	Seqs   [][]int32
 	Labels []int32 // nil: causal LM

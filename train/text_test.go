@@ -2,10 +2,12 @@ package train_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/golora/golora/data"
+	"github.com/golora/golora/data/text"
 	"github.com/golora/golora/models/bert"
 	"github.com/golora/golora/models/llama"
 	"github.com/golora/golora/nn"
@@ -145,5 +147,39 @@ func TestTrainTinyBert(t *testing.T) {
 	}
 	if res.Eval.Accuracy < 0.95 || math.IsNaN(res.Eval.Loss) {
 		t.Errorf("accuracy %.3f, want > 0.95", res.Eval.Accuracy)
+	}
+}
+
+// TestTokensMatchesPadBatch checks the collation against data/text's
+// reference functions: PadBatch (padding "longest", labels -100 on
+// padding) and ShiftLabels (target t is label t+1).
+func TestTokensMatchesPadBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var seqs [][]int32
+	for range 9 {
+		s := make([]int32, 2+rng.IntN(7))
+		for j := range s {
+			s[j] = int32(1 + rng.IntN(50))
+		}
+		seqs = append(seqs, s)
+	}
+	lm, _ := train.CausalLM(seqs, 0)
+	var b data.Batch
+	idx := []int{4, 0, 7, 2}
+	lm.Fill(&b, idx)
+	var picked [][]int32
+	for _, i := range idx {
+		picked = append(picked, seqs[i])
+	}
+	want, err := text.PadBatch(picked, 0, text.PadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := text.ShiftLabels(want.Labels, want.N, want.T)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.N != want.N || b.T != want.T || !slices.Equal(b.IDs, want.InputIDs) || !slices.Equal(b.Mask, want.AttentionMask) || !slices.Equal(b.Targets, targets) {
+		t.Errorf("Tokens.Fill differs from text.PadBatch + ShiftLabels:\nids %v\n    %v\ntargets %v\n        %v", b.IDs, want.InputIDs, b.Targets, targets)
 	}
 }
