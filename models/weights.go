@@ -103,9 +103,12 @@ func ReadWeights(path string, root nn.Module, o WeightOptions) error {
 }
 
 // SaveDir writes dir/config.json (config, as given) and
-// dir/model.safetensors (every parameter of root under its name, in its
-// stored dtype, metadata {"format": "pt"}), each replaced atomically.
-func SaveDir(dir string, root nn.Module, config []byte) error {
+// dir/model.safetensors (every parameter of root under its name, metadata
+// {"format": "pt"}), each replaced atomically. Parameters are written in
+// the dtype they are stored in, or, with as = BF16, f32 ones rounded to
+// bf16 (as save_pretrained writes a model whose torch_dtype is bfloat16);
+// the model itself is not changed.
+func SaveDir(dir string, root nn.Module, config []byte, as tensor.DType) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -114,7 +117,11 @@ func SaveDir(dir string, root nn.Module, config []byte) error {
 		if _, dup := tensors[p.Name]; dup {
 			return fmt.Errorf("two parameters named %q", p.Name)
 		}
-		tensors[p.Name] = p.Value
+		t := p.Value
+		if as == tensor.BF16 && t.DType() == tensor.F32 {
+			t = t.To(tensor.BF16)
+		}
+		tensors[p.Name] = t
 	}
 	if err := safetensors.Save(filepath.Join(dir, WeightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err

@@ -90,6 +90,7 @@ func runPretrain(args []string, stdout, stderr io.Writer) (err error) {
 				return fmt.Errorf("%s already holds a model; choose another --output-dir or pass --resume", a.OutputDir)
 			}
 		}
+		textEvalBatch(fs, &a)
 		return runPretrainText(a, *configPath, *hidden, *layers, *heads, *inter, &pf, &tf, *dataset, *ckpt, resume.v, comm, stdout, stderr)
 	}
 	if *dataset == "" {

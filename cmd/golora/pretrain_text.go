@@ -21,18 +21,21 @@ type textPretrainFlags struct {
 	vocabSize, kvHeads, maxPositions int
 	ropeTheta                        float64
 	untied                           bool
+	torchDType                       string
 }
 
 func (f *textPretrainFlags) register(fs interface {
 	IntVar(*int, string, int, string)
 	Float64Var(*float64, string, float64, string)
 	BoolVar(*bool, string, bool, string)
+	StringVar(*string, string, string, string)
 }) {
 	fs.IntVar(&f.vocabSize, "vocab-size", 4096, "llama: vocabulary of the byte-level BPE tokenizer trained on the data (unless --tokenizer)")
 	fs.IntVar(&f.kvHeads, "num-key-value-heads", 0, "llama: key/value heads (0: num_attention_heads; fewer: grouped-query attention)")
 	fs.IntVar(&f.maxPositions, "max-position-embeddings", 256, "llama: context length (and, unless --block-size, the training block size)")
 	fs.Float64Var(&f.ropeTheta, "rope-theta", 10000, "llama: rotary base")
 	fs.BoolVar(&f.untied, "untied", false, "llama: an lm_head of its own instead of the tied embedding")
+	fs.StringVar(&f.torchDType, "torch-dtype", "float32", "llama: dtype the model is saved in (torch_dtype): float32, or bfloat16 (half the size; training stays in f32)")
 }
 
 // EndOfText is the special token of the tokenizers pretrain trains: it
@@ -44,6 +47,9 @@ const EndOfText = "<|endoftext|>"
 // given), then causal language modelling on blocks of the corpus.
 func runPretrainText(a train.Args, cfgPath string, hidden, layers, heads, inter int, pf *textPretrainFlags, tf *textFlags,
 	dataset string, ckpt bool, resume string, comm collective.Comm, stdout, stderr io.Writer) error {
+	if pf.torchDType != "float32" && pf.torchDType != "bfloat16" {
+		return usagef("pretrain: --torch-dtype %q: want float32 or bfloat16", pf.torchDType)
+	}
 	if pf.vocabSize < 300 || pf.maxPositions < 2 || pf.kvHeads < 0 {
 		return usagef("pretrain: --vocab-size must be >= 300 (the 256 bytes and merges), --max-position-embeddings >= 2, --num-key-value-heads >= 0")
 	}
@@ -89,7 +95,7 @@ func runPretrainText(a train.Args, cfgPath string, hidden, layers, heads, inter 
 		if inter > 0 {
 			cfg.IntermediateSize = inter
 		}
-		cfg.RopeTheta, cfg.TieWordEmbeddings = pf.ropeTheta, !pf.untied
+		cfg.RopeTheta, cfg.TieWordEmbeddings, cfg.TorchDType = pf.ropeTheta, !pf.untied, pf.torchDType
 		if id, ok := tok.TokenToID(EndOfText); ok {
 			bos := int(id)
 			cfg.BOSTokenID, cfg.EOSTokenIDs = &bos, []int{bos}

@@ -182,6 +182,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 			return usagef("train: --classes is for image data")
 		}
 		lf.adalora = &af
+		textEvalBatch(fs, &a)
 		return runTrainText(a, &lf, &tf, *modelDir, *method, *dataset, base, comm, *ckpt, resume.v, stdout, stderr)
 	}
 	src, err := newDataSource("train", *dataset, *classes)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -310,4 +311,22 @@ func taskType(task string) string {
 		return "SEQ_CLS"
 	}
 	return "CAUSAL_LM"
+}
+
+// flagGiven reports whether the flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// textEvalBatch is the evaluation batch of a text run: the training
+// batch unless given. A language model's evaluation buffers (logits and
+// probabilities over the vocabulary for every token) grow with it, and a
+// larger evaluation batch than the training one would set the run's peak
+// memory.
+func textEvalBatch(fs *flag.FlagSet, a *train.Args) {
+	if !flagGiven(fs, "per-device-eval-batch-size") {
+		a.PerDeviceEvalBatchSize = a.PerDeviceTrainBatchSize
+	}
 }

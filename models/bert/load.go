@@ -123,7 +123,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("bert: save: %w", err)
 	}
-	if err := models.SaveDir(dir, m, b); err != nil {
+	if err := models.SaveDir(dir, m, b, 0); err != nil {
 		return fmt.Errorf("bert: save: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/golora/golora/internal/sizecheck"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/tensor"
 )
 
 // Architecture and SeqClsArchitecture are the Hugging Face classes this
@@ -361,4 +362,13 @@ func (c Config) configFile() ([]byte, error) {
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
+}
+
+// saveDType is the dtype Save writes f32 weights in: bf16 when torch_dtype
+// is "bfloat16" (as save_pretrained), else as stored.
+func (c *Config) saveDType() tensor.DType {
+	if c.TorchDType == "bfloat16" {
+		return tensor.BF16
+	}
+	return 0
 }

@@ -86,6 +86,9 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if info, _ := f.Info("model.norm.weight"); (info.DType == "BF16") != (m.Config.TorchDType == "bfloat16") {
+				t.Errorf("saved as %s with torch_dtype %q", info.DType, m.Config.TorchDType)
+			}
 			_, hasHead := f.Info("lm_head.weight")
 			if hasHead == m.Config.TieWordEmbeddings {
 				t.Errorf("lm_head.weight saved: %v, tied: %v", hasHead, m.Config.TieWordEmbeddings)

@@ -221,7 +221,7 @@ func (m *SeqCls) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("llama: save: %w", err)
 	}
-	if err := models.SaveDir(dir, m, b); err != nil {
+	if err := models.SaveDir(dir, m, b, m.Config.saveDType()); err != nil {
 		return fmt.Errorf("llama: save: %w", err)
 	}
 	return nil
