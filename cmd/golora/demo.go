@@ -96,6 +96,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		if d.base == "" {
 			d.base = TextBaseModel
 		}
+		if d.which == "imdb" {
+			d.steps = textDemoIMDBSteps
+		}
 		if given["max-steps"] {
 			d.steps = set.steps
 		}

@@ -57,11 +57,12 @@ type textDemo struct {
 // Defaults of the text demos (see README): LoRA r 16 on q_proj and v_proj
 // (and, for IMDB, the score head), AdamW with a linear schedule.
 const (
-	textDemoSteps      = 300
+	textDemoSteps      = 300  // sotu
+	textDemoIMDBSteps  = 1000 // imdb
 	textDemoBatch      = 16
 	textDemoLR         = 2e-3
 	textDemoFullLR     = 3e-4
-	textDemoSeqLen     = 128 // IMDB: tokens per review
+	textDemoSeqLen     = 128 // IMDB: the last 128 tokens of each review
 	textDemoEvalLimit  = 2000
 	textDemoEvalBatch  = 16
 	textDemoWarmupFrac = 0.05
@@ -94,7 +95,9 @@ func runTextDemo(d textDemo, lf *loraFlags, asJSON bool, stdout, log io.Writer) 
 	if d.compare {
 		methods = append(methods, "scratch")
 	}
-	tf := textFlags{maxSeqLength: textDemoSeqLen, maxTrainSamples: d.trainLimit, maxEvalSamples: d.evalLimit}
+	// IMDB reviews state their verdict late more often than early: keep
+	// each review's last tokens, nearest the pooled last position.
+	tf := textFlags{maxSeqLength: textDemoSeqLen, truncationSide: "left", maxTrainSamples: d.trainLimit, maxEvalSamples: d.evalLimit}
 	fmt.Fprintf(log, "golora demo --text %s: the shipped LLaMA (pretrained on Moby Dick) ", d.which)
 	if task == "causal-lm" {
 		fmt.Fprintf(log, "adapted to the State of the Union addresses; perplexity on the held-out speeches\n")
@@ -138,7 +141,7 @@ func runTextDemo(d textDemo, lf *loraFlags, asJSON bool, stdout, log io.Writer) 
 		res.TrainableParams, res.TotalParams = r.counts()
 		fmt.Fprintf(log, "\n== %s: %s ==\n", method, map[string]string{"lora": "LoRA (q_proj, v_proj" + map[bool]string{true: ", score head", false: ""}[task == "classification"] + ")",
 			"full": "full fine-tuning", "scratch": "training from scratch (same shape and steps, random initialisation)"}[method])
-		fmt.Fprintf(log, "data: %d training and %d held-out %s\n", td.trainSet.Len(), td.evalSt.Len(), map[string]string{"causal-lm": fmt.Sprintf("blocks of %d tokens", td.seqLen), "classification": fmt.Sprintf("reviews (first %d tokens)", td.seqLen)}[task])
+		fmt.Fprintf(log, "data: %d training and %d held-out %s\n", td.trainSet.Len(), td.evalSt.Len(), map[string]string{"causal-lm": fmt.Sprintf("blocks of %d tokens", td.seqLen), "classification": fmt.Sprintf("reviews (last %d tokens)", td.seqLen)}[task])
 		if r.lora != nil {
 			fmt.Fprintln(log, r.lora.TrainableSummary())
 		}
@@ -183,7 +186,7 @@ func runTextDemo(d textDemo, lf *loraFlags, asJSON bool, stdout, log io.Writer) 
 	if task == "causal-lm" {
 		fmt.Fprintf(stdout, "State of the Union, held-out speeches (%d blocks of 256 tokens): perplexity of the Moby Dick LLaMA\n", results[0].EvalExamples)
 	} else {
-		fmt.Fprintf(stdout, "IMDB sentiment, %d held-out reviews (first %d tokens): accuracy\n", results[0].EvalExamples, textDemoSeqLen)
+		fmt.Fprintf(stdout, "IMDB sentiment, %d held-out reviews (last %d tokens): accuracy\n", results[0].EvalExamples, textDemoSeqLen)
 	}
 	fmt.Fprintf(stdout, "%-7s %10s %10s %10s %5s %9s %9s %9s  %s\n", "method", "trainable", "before", "after", "steps", "ms/step", "train s", "peak MiB", "written to")
 	for _, r := range results {

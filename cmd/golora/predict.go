@@ -31,6 +31,7 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	bf := addBaseFlags(fs)
 	maxLen := fs.Int("max-seq-length", 128, "text: tokens per text, longer ones truncated")
+	side := fs.String("truncation-side", "right", "text: which end of a long text is cut: right keeps its beginning, left its end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +52,10 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 		if err := setThreads(*threads); err != nil {
 			return err
 		}
-		return runPredictText(*modelDir, *adapterDir, fs.Args(), *maxLen, base, *asJSON, stdout)
+		if *side != "right" && *side != "left" {
+			return usagef("predict: --truncation-side %q: want right or left", *side)
+		}
+		return runPredictText(*modelDir, *adapterDir, fs.Args(), *maxLen, *side, base, *asJSON, stdout)
 	}
 	if fs.NArg() == 0 {
 		return usagef("predict: give at least one image file (PNG or JPEG)")

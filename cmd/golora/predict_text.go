@@ -31,7 +31,7 @@ func hasTokenizer(dir string) bool {
 // runPredictText classifies texts with a text classifier: a model with a
 // classification head, or a base with a classification adapter (whose
 // labels.json names the classes).
-func runPredictText(modelDir, adapterDir string, texts []string, maxLen int, base nn.Storage, asJSON bool, stdout io.Writer) error {
+func runPredictText(modelDir, adapterDir string, texts []string, maxLen int, side string, base nn.Storage, asJSON bool, stdout io.Writer) error {
 	tok, err := loadTokenizer(modelDir, "")
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func runPredictText(modelDir, adapterDir string, texts []string, maxLen int, bas
 	if err != nil {
 		return err
 	}
-	seqs, err := tokenizeClassification(tok, texts, min(maxLen, m.Spec().SeqLen))
+	seqs, err := tokenizeClassification(tok, texts, min(maxLen, m.Spec().SeqLen), side)
 	if err != nil {
 		return err
 	}

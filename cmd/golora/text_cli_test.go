@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golora/golora/tokenizer"
 )
 
 // Words of the test corpora: a toy language whose sentences carry a
@@ -301,6 +303,25 @@ func TestLoadTextDir(t *testing.T) {
 	} {
 		if _, err := loadTextCorpus(filepath.Join(dir, tc.dir)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want one naming %q", tc.dir, err, tc.want)
+		}
+	}
+}
+
+// TestTruncationSide: right keeps a text's beginning, left its end, with
+// the special tokens kept either way (transformers' truncation_side).
+func TestTruncationSide(t *testing.T) {
+	tok, err := tokenizer.FromJSON(bertTokenizerJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []string{"the whale saw a ship, the captain found the sea."}
+	for side, want := range map[string]string{"right": "[CLS] the whale saw [SEP]", "left": "[CLS] the sea. [SEP]"} {
+		seqs, err := tokenizeClassification(tok, doc, 5, side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.Decode(seqs[0], false); got != want {
+			t.Errorf("%s: %q, want %q", side, got, want)
 		}
 	}
 }

@@ -271,10 +271,16 @@ func tokenizeLM(tok *tokenizer.Tokenizer, docs []string, eos int32, hasEOS bool,
 }
 
 // tokenizeClassification encodes documents with special tokens, truncated
-// to maxLen tokens (the tokenizer's truncation: special tokens kept).
-func tokenizeClassification(tok *tokenizer.Tokenizer, docs []string, maxLen int) ([][]int32, error) {
+// to maxLen tokens (the tokenizer's truncation: special tokens kept) on
+// the side given (transformers' truncation_side: "right" keeps a text's
+// beginning, "left" its end).
+func tokenizeClassification(tok *tokenizer.Tokenizer, docs []string, maxLen int, side string) ([][]int32, error) {
+	dir := tokenizer.Right
+	if side == "left" {
+		dir = tokenizer.Left
+	}
 	saved := tok.Truncation
-	tok.Truncation = &tokenizer.Truncation{Direction: tokenizer.Right, MaxLength: maxLen, Strategy: tokenizer.LongestFirst}
+	tok.Truncation = &tokenizer.Truncation{Direction: dir, MaxLength: maxLen, Strategy: tokenizer.LongestFirst}
 	defer func() { tok.Truncation = saved }()
 	encs, err := tok.EncodeBatch(docs, true)
 	if err != nil {

@@ -27,6 +27,7 @@ type textFlags struct {
 	maxTrainSamples int
 	maxEvalSamples  int
 	tokenizer       string
+	truncationSide  string
 }
 
 func (f *textFlags) register(fs interface {
@@ -39,12 +40,15 @@ func (f *textFlags) register(fs interface {
 	fs.IntVar(&f.maxTrainSamples, "max-train-samples", 0, "text: use only the first N training examples (0: all)")
 	fs.IntVar(&f.maxEvalSamples, "max-eval-samples", 0, "text: evaluate only the first N held-out examples (0: all)")
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "text: tokenizer.json to use (default: the model directory's)")
+	fs.StringVar(&f.truncationSide, "truncation-side", "right", "text classification: which end of a long text is cut (transformers' truncation_side): right keeps its beginning, left its end")
 }
 
 func (f *textFlags) check(cmd string) error {
 	switch {
 	case f.task != "" && f.task != "causal-lm" && f.task != "classification":
 		return usagef("%s: --task %q: want causal-lm or classification", cmd, f.task)
+	case f.truncationSide != "" && f.truncationSide != "right" && f.truncationSide != "left":
+		return usagef("%s: --truncation-side %q: want right or left", cmd, f.truncationSide)
 	case f.maxSeqLength < 1 || f.blockSize < 0 || f.maxTrainSamples < 0 || f.maxEvalSamples < 0:
 		return usagef("%s: --max-seq-length must be >= 1; --block-size, --max-train-samples, --max-eval-samples >= 0", cmd)
 	}
@@ -135,10 +139,10 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		trainDocs, trainLabels := limit(c.train, f.maxTrainSamples), limit(c.trainLabels, f.maxTrainSamples)
 		testDocs, testLabels := limit(c.test, f.maxEvalSamples), limit(c.testLabels, f.maxEvalSamples)
 		var trainSeqs, testSeqs [][]int32
-		if trainSeqs, err = tokenizeClassification(tok, trainDocs, td.seqLen); err != nil {
+		if trainSeqs, err = tokenizeClassification(tok, trainDocs, td.seqLen, f.truncationSide); err != nil {
 			return nil, err
 		}
-		if testSeqs, err = tokenizeClassification(tok, testDocs, td.seqLen); err != nil {
+		if testSeqs, err = tokenizeClassification(tok, testDocs, td.seqLen, f.truncationSide); err != nil {
 			return nil, err
 		}
 		if err := checkVocab(trainSeqs, spec.Vocab, "training data"); err != nil {
