@@ -3,15 +3,14 @@ package models
 import (
 	"fmt"
 
-	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
 
 // Block is one transformer block of a Stack: a layer whose internal buffers
 // (nn.Buffered; not its output and input gradient, which stay its own) may
-// be handed to the next block, and which declares them as shared in its
-// Plan while pooled (gradient checkpointing).
+// be handed to the next block, and which declares them with nn.Pool in its
+// Plan (activations too while pooled: gradient checkpointing).
 type Block interface {
 	nn.Layer
 	nn.Buffered
@@ -20,7 +19,10 @@ type Block interface {
 
 // Stack runs a model's blocks one after another on one set of internal
 // buffers: the workspace always (blocks run in turn, so one set serves
-// all), and with gradient checkpointing the activations too. With
+// all), and with gradient checkpointing the activations too. Without
+// checkpointing, outputs that a block keeps in its transient buffers
+// (nn.Restorer: norms and activations) are restored before the block's
+// backward when other blocks ran on those buffers since. With
 // checkpointing a forward keeps of each block only its input (the previous
 // block's output, which stays with that block anyway) and the backward
 // recomputes each block's forward into the shared set just before the
@@ -47,18 +49,45 @@ func (s *Stack) Forward(i int, x *tensor.Tensor) *tensor.Tensor {
 }
 
 // Backward runs block i's backward (blocks run last first), recomputing
-// its forward first under checkpointing.
+// its forward first under checkpointing, or restoring its transient kept
+// outputs without.
 func (s *Stack) Backward(i int, dy *tensor.Tensor) *tensor.Tensor {
-	if s.checkpoint && s.holder != i {
+	switch {
+	case s.holder == i: // the last forward on the shared buffers was its own
+	case s.checkpoint:
 		if s.inputs[i] == nil {
 			panic("models: Backward before Forward with gradient checkpointing")
 		}
 		s.take(i)
 		s.rewind[i]()
 		s.Blocks[i].Forward(s.inputs[i])
+	default:
+		s.take(i)
+		nn.Restore(s.Blocks[i])
 	}
-	s.take(i)
 	return s.Blocks[i].Backward(dy)
+}
+
+// PlanBlock is the cost of block i on input in within a step whose
+// backward reaches it (goes): its forward and backward (its Plan) plus,
+// as Backward runs them, a checkpointed block's recomputation or the
+// restores of its kept transient outputs. Set the block's input-gradient
+// flag first, as for its Backward.
+func (s *Stack) PlanBlock(i int, in []int, goes bool) nn.Cost {
+	k := nn.PlanOf(s.Blocks[i], in, goes)
+	switch {
+	case !goes || i == len(s.Blocks)-1: // the holder: nothing to redo
+	case s.checkpoint:
+		re := nn.PlanOf(s.Blocks[i], in, false)
+		k.Forward += re.Forward
+		k.Attention += re.Attention
+		k.LowRank += re.LowRank
+		k.Ops = nn.AddOps(k.Ops, re.Ops)
+	default:
+		k.Ops = nn.AddOps(k.Ops, k.Restores)
+	}
+	k.Restores = nil
+	return k
 }
 
 // SetCheckpointing turns gradient checkpointing on or off.
@@ -104,21 +133,4 @@ func release(b nn.Module) {
 		}
 		return nil
 	})
-}
-
-// BlockCost combines a block's own cost (its output and input gradient)
-// with its internals': the blocks share one set of internal workspace, and
-// with pooled buffers (checkpointing) one set of internal activations too,
-// so those are Shared; the FLOPs are the internals'.
-func BlockCost(own, inner nn.Cost, pooled bool) nn.Cost {
-	c := inner // the FLOPs
-	c.Bytes, c.Shared = own.Bytes, memory.Bytes{}
-	c.Shared[memory.Workspace] = inner.Bytes[memory.Workspace] + inner.Shared[memory.Workspace]
-	if pooled {
-		c.Shared[memory.Activations] = inner.Bytes[memory.Activations] + inner.Shared[memory.Activations]
-	} else {
-		c.Bytes[memory.Activations] += inner.Bytes[memory.Activations]
-		c.Shared[memory.Activations] = inner.Shared[memory.Activations]
-	}
-	return c
 }

@@ -104,10 +104,8 @@ func (a *Activation) apply(y, xs []float32) {
 		ReLU(y, xs)
 	case "silu":
 		kernels.SiLUForward(y, xs)
-	case "tanh": // small inputs only (BERT's pooler): plain math.Tanh
-		for i, v := range xs {
-			y[i] = float32(math.Tanh(float64(v)))
-		}
+	case "tanh":
+		Tanh(y, xs)
 	}
 }
 
@@ -133,6 +131,23 @@ func ReLUBackward(dx, x, dy []float32) {
 	})
 }
 
+// Tanh sets y = tanh(x) (plain math.Tanh: BERT's pooler is its only user,
+// on one row per sequence).
+func Tanh(y, x []float32) {
+	for i, v := range x {
+		y[i] = float32(math.Tanh(float64(v)))
+	}
+}
+
+// TanhBackward sets dx = dy·(1 − tanh(x)²), from the input (the output is
+// transient).
+func TanhBackward(dx, x, dy []float32) {
+	for i, v := range x[:len(dx)] {
+		y := float32(math.Tanh(float64(v)))
+		dx[i] = dy[i] * (1 - y*y)
+	}
+}
+
 // Backward implements Layer.
 func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !a.needDX {
@@ -155,11 +170,8 @@ func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	case "silu":
 		clear(dx)
 		kernels.SiLUBackward(dx, x, g)
-	case "tanh": // 1 − tanh(x)², from the saved input (the output is transient)
-		for i, v := range x[:len(dx)] {
-			y := float32(math.Tanh(float64(v)))
-			dx[i] = g[i] * (1 - y*y)
-		}
+	case "tanh":
+		TanhBackward(dx, x, g)
 	}
 	return a.dx
 }

@@ -475,8 +475,8 @@ func (s *SelfAttention) Plan(in []int, backward bool) Cost {
 		return Op{Kernel: OpGemmBatch, M: m, N: n, K: k, TransA: transA, TransB: transB, LdA: lda, LdB: ldb, LdC: ldc, BType: tensor.F32, Batch: B * nh}
 	}
 	if s.Rotary != nil {
-		c.Ran(Rows(OpRotary, B*T, ldq))
-		c.Ran(Rows(OpRotary, B*T, ldkv))
+		c.Ran(rotaryOp(B*T, ldq, d))
+		c.Ran(rotaryOp(B*T, ldkv, d))
 	}
 	c.Ran(head(false, true, T, T, d, ldq, ldkv, T)) // Q·Kᵀ
 	c.Ran(Op{Kernel: OpSoftmax, M: B * nh * T, N: T, Causal: s.Causal})
@@ -510,7 +510,7 @@ func (s *SelfAttention) Plan(in []int, backward bool) Cost {
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
 		c.Ran(head(false, false, T, d, T, T, ldkv, ldq)) // dQ = dS·K
 		if s.Rotary != nil {
-			c.Ran(Rows(OpRotary, B*T, ldq))
+			c.Ran(rotaryOp(B*T, ldq, d))
 		}
 	}
 	if needK {
@@ -518,7 +518,7 @@ func (s *SelfAttention) Plan(in []int, backward bool) Cost {
 		c.BackwardDX += int64(B*nh) * gemm(T, d, T)
 		c.Ran(head(true, false, T, d, T, T, ldq, ldkv)) // dK (+)= dSᵀ·Q
 		if s.Rotary != nil {
-			c.Ran(Rows(OpRotary, B*T, ldkv))
+			c.Ran(rotaryOp(B*T, ldkv, d))
 		}
 	}
 	if backward && s.needDX {
@@ -546,3 +546,7 @@ func (s *SelfAttention) Plan(in []int, backward bool) Cost {
 	}
 	return c
 }
+
+// rotaryOp is one RotaryForward over tokens rows of width values in heads
+// of d.
+func rotaryOp(tokens, width, d int) Op { return Op{Kernel: OpRotary, M: tokens, N: width, K: d} }

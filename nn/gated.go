@@ -16,11 +16,13 @@ type GatedMLP struct {
 	// Gate, Up and Down are slots ("<name>.gate_proj", …).
 	Gate, Up, Down Layer
 
-	needDX bool
-	g, u   *tensor.Tensor // the gate and up outputs (owned by the slots)
-	h      *tensor.Tensor // silu(g) ⊙ u, the input of down_proj
-	dg, du *tensor.Tensor
-	dx     *tensor.Tensor
+	needDX    bool
+	transient bool           // no Backward reads the output (KeepOutput(false))
+	g, u      *tensor.Tensor // the gate and up outputs (owned by the slots)
+	h, ht     *tensor.Tensor // silu(g) ⊙ u, the input of down_proj: kept or transient
+	dg, du    *tensor.Tensor
+	dx        *tensor.Tensor
+	ran       bool
 }
 
 // NewGatedMLP returns a GatedMLP hidden → inter → hidden with zero weights
@@ -55,21 +57,33 @@ func (m *GatedMLP) Slots() []Slot {
 // SetInputGrad implements Layer.
 func (m *GatedMLP) SetInputGrad(need bool) { m.needDX = need }
 
+// KeepOutput implements OutputKeeper.
+func (m *GatedMLP) KeepOutput(keep bool) { m.transient = !keep }
+
+// NeedsInput implements InputReader: x is read by the backward of the
+// projections the backward goes through.
+func (m *GatedMLP) NeedsInput() bool {
+	needG, needU := m.prepare()
+	return needG && NeedsInput(m.Gate) || needU && NeedsInput(m.Up)
+}
+
 // Forward implements Layer.
 func (m *GatedMLP) Forward(x *tensor.Tensor) *tensor.Tensor {
+	m.prepare()
 	m.g, m.u = m.Gate.Forward(x), m.Up.Forward(x)
 	if m.g.Len() != m.u.Len() {
 		panic(fmt.Sprintf("nn: %s: gate output %v and up output %v differ", m.name, m.g, m.u))
 	}
-	m.h = ReuseAs(memory.Activations, m.h, m.g.Shape()...)
-	kernels.SwiGLUForward(m.h.F32(), m.g.F32(), m.u.F32())
-	return m.Down.Forward(m.h)
+	h := OutputBuffer(&m.h, &m.ht, !NeedsInput(m.Down), m.g.Shape()...)
+	kernels.SwiGLUForward(h.F32(), m.g.F32(), m.u.F32())
+	m.ran = true
+	return m.Down.Forward(h)
 }
 
 // Backward implements Layer. The gate's and up's gradients are formed only
 // for projections that train or when dx is wanted.
 func (m *GatedMLP) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	if m.h == nil {
+	if !m.ran {
 		panic(fmt.Sprintf("nn: %s: Backward before Forward", m.name))
 	}
 	needG, needU := m.prepare()
@@ -104,21 +118,25 @@ func (m *GatedMLP) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	return m.dx
 }
 
-// prepare sets the children's input-gradient flags for a Backward and
-// returns whether the gate's and up's output gradients are formed;
-// Backward and Plan share it.
+// prepare sets the children's input-gradient and keep flags for a
+// Backward and returns whether the gate's and up's output gradients are
+// formed (both read the gate and up outputs); Forward, Backward and Plan
+// share it.
 func (m *GatedMLP) prepare() (needG, needU bool) {
 	needG = m.needDX || HasTrainable(m.Gate)
 	needU = m.needDX || HasTrainable(m.Up)
 	m.Down.SetInputGrad(needG || needU)
 	m.Gate.SetInputGrad(m.needDX)
 	m.Up.SetInputGrad(m.needDX)
+	KeepOutput(m.Down, !m.transient)
+	KeepOutput(m.Gate, needG || needU)
+	KeepOutput(m.Up, needG || needU)
 	return needG, needU
 }
 
 // Buffers implements Buffered.
 func (m *GatedMLP) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&m.h}, []**tensor.Tensor{&m.dg, &m.du, &m.dx}
+	return []**tensor.Tensor{&m.h}, []**tensor.Tensor{&m.dg, &m.du, &m.dx, &m.ht}
 }
 
 // Plan implements Planner.
@@ -126,19 +144,28 @@ func (m *GatedMLP) Plan(in []int, backward bool) Cost {
 	inter := withLast(in, OutFeatures(m.Gate))
 	n := tensor.NumElems(inter)
 	var c Cost
-	c.f32(memory.Activations, n) // h
-	var needG, needU bool
-	if backward {
-		needG, needU = m.prepare()
+	needG, needU := m.prepare()
+	if NeedsInput(m.Down) {
+		c.Slot(m.name+"#h", memory.Activations, n)
+	} else {
+		c.Slot(m.name+"#ht", memory.Workspace, n)
 	}
+	c.Ran(Elementwise(OpSwiGLU, n))
+	needG, needU = needG && backward, needU && backward
 	if needG {
 		c.f32(memory.Workspace, n)
+		c.Ran(Elementwise(OpClear, n))
 	}
 	if needU {
 		c.f32(memory.Workspace, n)
+		c.Ran(Elementwise(OpClear, n))
+	}
+	if needG || needU {
+		c.Ran(Elementwise(OpSwiGLUBackward, n))
 	}
 	if backward && m.needDX {
 		c.f32(memory.Workspace, tensor.NumElems(in))
+		c.Ran(Elementwise(OpAdd, tensor.NumElems(in)))
 	}
 	c = c.Plus(PlanOf(m.Down, inter, backward))
 	c = c.Plus(PlanOf(m.Gate, in, needG))

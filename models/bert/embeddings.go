@@ -165,10 +165,17 @@ func (e *Embeddings) Plan(in []int, backward bool) nn.Cost {
 	seq := []int{B, T, H}
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*T*H)
+	c.Run(nn.Elementwise(nn.OpCopy, H), int64(B*T))    // word rows
+	c.Run(nn.Elementwise(nn.OpAddTo, H), int64(2*B*T)) // position and type rows
 	bw := backward && (e.tablesTrain() || nn.HasTrainable(e.LayerNorm))
 	if bw {
 		e.Dropout.SetInputGrad(true)
 		e.LayerNorm.SetInputGrad(e.tablesTrain())
+		for _, t := range []*nn.Embedding{e.Word, e.Position, e.Type} {
+			if t.Weight.Trainable { // the gradient scattered into its rows
+				c.Run(nn.Elementwise(nn.OpAddTo, H), int64(B*T))
+			}
+		}
 	}
 	c = c.Plus(e.LayerNorm.Plan(seq, bw))
 	return c.Plus(e.Dropout.Plan(seq, bw))

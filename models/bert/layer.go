@@ -39,10 +39,13 @@ type Layer struct {
 	Output          *nn.Output
 	OutputLayerNorm *nn.LayerNorm
 
-	needDX bool
-	pooled bool // gradient checkpointing: internal buffers shared by all blocks
-	s1, s2 *tensor.Tensor
-	y      *tensor.Tensor // own copy of the output, only while pooled
+	needDX   bool
+	pooled   bool // gradient checkpointing: internal buffers shared by all blocks
+	s1, s2   *tensor.Tensor
+	s1t, s2t *tensor.Tensor // s1, s2 when no backward reads them
+	// y is the block's own copy of the output: output.LayerNorm writes into
+	// the workspace that the next block takes over.
+	y      *tensor.Tensor
 	da, dx *tensor.Tensor
 }
 
@@ -91,20 +94,18 @@ func (l *Layer) setMask(mask []int32) { l.Attention.Self.Mask = mask }
 
 // Forward implements nn.Layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
+	f := l.prepare()
 	at := l.Attention
 	o := at.Output.Forward(at.Self.Forward(x))
-	l.s1 = nn.ReuseAs(memory.Activations, l.s1, x.Shape()...)
-	kernels.Add(l.s1.F32(), o.F32(), x.F32())
-	a := at.LayerNorm.Forward(l.s1)
+	s1 := nn.OutputBuffer(&l.s1, &l.s1t, !f.keepS1, x.Shape()...)
+	kernels.Add(s1.F32(), o.F32(), x.F32())
+	a := at.LayerNorm.Forward(s1)
 	o = l.Output.Forward(l.Intermediate.Forward(a))
-	l.s2 = nn.ReuseAs(memory.Activations, l.s2, x.Shape()...)
-	kernels.Add(l.s2.F32(), o.F32(), a.F32())
-	y := l.OutputLayerNorm.Forward(l.s2)
-	if !l.pooled {
-		return y
-	}
-	// The LayerNorm's buffers move to the next block: keep the output,
-	// the next block's input, in a buffer of the block's own.
+	s2 := nn.OutputBuffer(&l.s2, &l.s2t, !f.keepS2, x.Shape()...)
+	kernels.Add(s2.F32(), o.F32(), a.F32())
+	y := l.OutputLayerNorm.Forward(s2)
+	// The LayerNorm's output buffer moves to the next block: keep the
+	// output, the next block's input, in a buffer of the block's own.
 	l.y = nn.ReuseAs(memory.Activations, l.y, x.Shape()...)
 	copy(l.y.F32(), y.F32())
 	return l.y
@@ -153,10 +154,14 @@ type layerFlags struct {
 	ln2DX  bool // output.LayerNorm passes a gradient down
 	belowA bool // anything under a (the attention block's output) needs one
 	ln1DX  bool // attention.output.LayerNorm passes a gradient down
+	keepS1 bool // the backward reads s1 (attention.output.LayerNorm's input)
+	keepS2 bool // the backward reads s2 (output.LayerNorm's input)
 }
 
-// prepare sets every child's input-gradient flag and returns which parts
-// of a Backward run; Backward and Plan share it.
+// prepare sets every child's input-gradient and keep flags and returns
+// which parts of a Backward run; Forward, Backward and Plan share it. The
+// residual adds read nothing in the backward; the block's output is its
+// own copy, so output.LayerNorm's is never kept.
 func (l *Layer) prepare() layerFlags {
 	at := l.Attention
 	trSelf, trAO, trLN1 := nn.HasTrainable(at.Self), nn.HasTrainable(at.Output), nn.HasTrainable(at.LayerNorm)
@@ -167,39 +172,56 @@ func (l *Layer) prepare() layerFlags {
 	f.ln1DX = l.needDX || trAO || trSelf
 	f.active = f.ln2DX || nn.HasTrainable(l.OutputLayerNorm)
 	l.OutputLayerNorm.SetInputGrad(f.ln2DX)
+	l.OutputLayerNorm.KeepOutput(false)
+	f.keepS2 = l.OutputLayerNorm.NeedsInput()
 	l.Output.SetInputGrad(f.belowA || trInter)
+	l.Output.KeepOutput(false)
 	l.Intermediate.SetInputGrad(f.belowA)
+	l.Intermediate.KeepOutput(l.Output.NeedsInput())
 	at.LayerNorm.SetInputGrad(f.ln1DX)
+	at.LayerNorm.KeepOutput(l.Intermediate.NeedsInput())
+	f.keepS1 = at.LayerNorm.NeedsInput()
 	at.Output.SetInputGrad(l.needDX || trSelf)
+	at.Output.KeepOutput(false)
 	at.Self.SetInputGrad(l.needDX)
+	at.Self.KeepOutput(at.Output.NeedsInput())
 	return f
 }
 
 // Buffers implements nn.Buffered: the internal buffers only (y and dx stay
 // with the block).
 func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&l.s1, &l.s2}, []**tensor.Tensor{&l.da}
+	return []**tensor.Tensor{&l.s1, &l.s2}, []**tensor.Tensor{&l.da, &l.s1t, &l.s2t}
 }
 
-// Plan implements nn.Planner for x [B, T, H].
+// Plan implements nn.Planner for x [B, T, H]: y and dx are the block's
+// own, the rest is handed from block to block (nn.Pool).
 func (l *Layer) Plan(in []int, backward bool) nn.Cost {
-	var f layerFlags
-	if backward {
-		f = l.prepare()
-	}
+	f := l.prepare()
 	bw := backward && f.active
 	at := l.Attention
-	n := 4 * int64(tensor.NumElems(in))
+	n := tensor.NumElems(in)
 	var own, inner nn.Cost
-	inner.Bytes[memory.Activations] += 2 * n // s1, s2
-	if l.pooled {
-		own.Bytes[memory.Activations] += n // y
+	own.Bytes[memory.Activations] += 4 * int64(n) // y
+	for _, s := range []struct {
+		keep bool
+		name string
+	}{{f.keepS1, "s1"}, {f.keepS2, "s2"}} {
+		if s.keep {
+			inner.Slot(l.name+"#"+s.name, memory.Activations, n)
+		} else {
+			inner.Slot(l.name+"#"+s.name+"t", memory.Workspace, n)
+		}
 	}
+	inner.Run(nn.Elementwise(nn.OpAdd, n), 2) // the residual sums
+	inner.Ran(nn.Elementwise(nn.OpCopy, n))   // y
 	if bw && f.belowA {
-		inner.Bytes[memory.Workspace] += n // da
+		inner.Bytes[memory.Workspace] += 4 * int64(n) // da
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
-		own.Bytes[memory.Workspace] += n // dx
+		own.Bytes[memory.Workspace] += 4 * int64(n) // dx
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inter := append(append([]int(nil), in[:len(in)-1]...), nn.OutFeatures(l.Intermediate.Dense))
 	inner = inner.Plus(l.OutputLayerNorm.Plan(in, bw))
@@ -208,5 +230,5 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 	inner = inner.Plus(at.LayerNorm.Plan(in, bw && f.belowA))
 	inner = inner.Plus(at.Output.Plan(in, bw && f.ln1DX))
 	inner = inner.Plus(at.Self.Plan(in, bw && f.ln1DX))
-	return models.BlockCost(own, inner, l.pooled)
+	return nn.Pool(l.name, own, inner, l.pooled)
 }

@@ -25,6 +25,7 @@ type Model struct {
 	seed                     uint64
 	seqLen                   int
 	stack                    models.Stack
+	gradUnit                 func(int) // nn.GradUnits' callback
 	bert, encoder, layerList *node
 	b, t                     int
 	cls                      *tensor.Tensor // [B, H]: the first token's rows
@@ -138,8 +139,10 @@ func New(cfg Config, seed uint64) (*Model, error) {
 // optional) to logits [B, num_labels], read from the first token ([CLS]).
 func (m *Model) Forward(ids, types, mask []int32, B, T int) *tensor.Tensor {
 	m.b, m.t = B, T
-	for _, l := range m.Layers {
+	below, _ := m.belowFunc()
+	for i, l := range m.Layers {
 		l.setMask(mask)
+		l.SetInputGrad(below(i)) // the blocks' keep flags follow Backward's
 	}
 	h := m.Embeddings.Forward(ids, types, B, T)
 	for i := range m.Layers {
@@ -164,13 +167,16 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	poolDX := belowPooler || nn.HasTrainable(m.Pooler)
 	m.Classifier.SetInputGrad(poolDX)
 	g := m.Classifier.Backward(dlogits)
+	m.unitDone(0)
 	if g == nil {
 		return nil
 	}
 	m.Dropout.SetInputGrad(true)
 	g = m.Dropout.Backward(g)
 	m.Pooler.SetInputGrad(belowPooler)
-	if g = m.Pooler.Backward(g); g == nil {
+	g = m.Pooler.Backward(g)
+	m.unitDone(1)
+	if g == nil {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
@@ -183,12 +189,34 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	g = m.dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		m.Layers[i].SetInputGrad(below(i))
-		if g = m.stack.Backward(i, g); g == nil {
+		g = m.stack.Backward(i, g)
+		m.unitDone(2 + len(m.Layers) - 1 - i)
+		if g == nil {
 			return nil
 		}
 	}
 	m.Embeddings.Backward(g)
+	m.unitDone(2 + len(m.Layers))
 	return nil
+}
+
+// GradUnits implements nn.GradUnits: the classifier, the pooler, the
+// blocks from the last to the first, the embeddings.
+func (m *Model) GradUnits() []nn.Module {
+	us := []nn.Module{m.Classifier, m.Pooler}
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		us = append(us, m.Layers[i])
+	}
+	return append(us, m.Embeddings)
+}
+
+// OnGradUnit implements nn.GradUnits.
+func (m *Model) OnGradUnit(fn func(unit int)) { m.gradUnit = fn }
+
+func (m *Model) unitDone(u int) {
+	if m.gradUnit != nil {
+		m.gradUnit(u)
+	}
 }
 
 // belowFunc returns below(i), whether anything under block i needs a
@@ -214,6 +242,7 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	below, belowPooler := m.belowFunc()
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*H) // cls
+	c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	poolDX := belowPooler || nn.HasTrainable(m.Pooler)
 	m.Classifier.SetInputGrad(poolDX)
 	c = c.Plus(nn.PlanOf(m.Classifier, cls, backward))
@@ -227,17 +256,13 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	goes = goes && belowPooler
 	if goes {
 		c.Bytes[memory.Workspace] += 4 * int64(B*T*H) // dseq
+		c.Ran(nn.Elementwise(nn.OpClear, B*T*H))
+		c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	}
+	c.Restores = nil // the top-level modules' buffers are their own
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		l := m.Layers[i]
-		l.SetInputGrad(below(i))
-		c = c.Plus(l.Plan(seq, goes))
-		if m.stack.Checkpointing() && goes && i != len(m.Layers)-1 {
-			re := l.Plan(seq, false)
-			c.Forward += re.Forward
-			c.Attention += re.Attention
-			c.LowRank += re.LowRank
-		}
+		m.Layers[i].SetInputGrad(below(i))
+		c = c.Plus(m.stack.PlanBlock(i, seq, goes))
 		goes = goes && below(i)
 	}
 	return c.Plus(m.Embeddings.Plan(in, goes))

@@ -23,6 +23,8 @@ type Decoder struct {
 	stack     models.Stack
 	layerList *node
 	b, t      int
+
+	gradUnit func(int) // nn.GradUnits' callback (the model's)
 }
 
 // node is a named module without parameters of its own ("model.layers")
@@ -111,6 +113,10 @@ func (d *Decoder) Forward(ids, mask []int32, B, T int) *tensor.Tensor {
 	}
 	d.b, d.t = B, T
 	d.setMask(mask)
+	below, _ := d.belowFunc()
+	for i, l := range d.Layers {
+		l.SetInputGrad(below(i)) // the blocks' keep flags follow Backward's
+	}
 	h := d.EmbedTokens.Forward(ids, B, T)
 	for i := range d.Layers {
 		h = d.stack.Forward(i, h)
@@ -119,16 +125,43 @@ func (d *Decoder) Forward(ids, mask []int32, B, T int) *tensor.Tensor {
 }
 
 // Backward takes dL/d(last hidden states) [B, T, H] and runs the layers'
-// and the embedding's backward as far down as something trains.
+// and the embedding's backward as far down as something trains. The
+// head's units come first (nn.GradUnits): the blocks are units
+// headUnits…, the embedding the last.
 func (d *Decoder) Backward(g *tensor.Tensor) {
 	below, _ := d.belowFunc()
 	for i := len(d.Layers) - 1; i >= 0; i-- {
 		d.Layers[i].SetInputGrad(below(i))
-		if g = d.stack.Backward(i, g); g == nil {
+		g = d.stack.Backward(i, g)
+		d.unitDone(headUnits + len(d.Layers) - 1 - i)
+		if g == nil {
 			return
 		}
 	}
 	d.EmbedTokens.Backward(g)
+	d.unitDone(headUnits + len(d.Layers))
+}
+
+// headUnits is how many gradient units the heads have before the blocks:
+// the output projection (lm_head or score) and the final norm.
+const headUnits = 2
+
+// gradUnits are the units of a model with head h (nn.GradUnits): the head,
+// the final norm, the blocks from the last to the first, the embedding. A
+// tied lm_head holds no parameter of its own: the embedding's gradient is
+// final only after the embedding's backward.
+func (d *Decoder) gradUnits(h nn.Module) []nn.Module {
+	us := []nn.Module{h, d.Norm}
+	for i := len(d.Layers) - 1; i >= 0; i-- {
+		us = append(us, d.Layers[i])
+	}
+	return append(us, d.EmbedTokens)
+}
+
+func (d *Decoder) unitDone(u int) {
+	if d.gradUnit != nil {
+		d.gradUnit(u)
+	}
 }
 
 // belowFunc returns below(i), whether anything under block i needs a
@@ -165,13 +198,7 @@ func (d *Decoder) planBody(in []int, goes bool) nn.Cost {
 	for i := len(d.Layers) - 1; i >= 0; i-- {
 		l := d.Layers[i]
 		l.SetInputGrad(below(i))
-		c = c.Plus(l.Plan(seq, goes))
-		if d.stack.Checkpointing() && goes && i != len(d.Layers)-1 {
-			re := l.Plan(seq, false) // the recomputation
-			c.Forward += re.Forward
-			c.Attention += re.Attention
-			c.LowRank += re.LowRank
-		}
+		c = c.Plus(d.stack.PlanBlock(i, seq, goes))
 		goes = goes && below(i)
 	}
 	return c.Plus(d.EmbedTokens.Plan(in, goes))

@@ -79,17 +79,21 @@ func (h *TiedHead) Plan(in []int, backward bool) nn.Cost {
 	v, d := h.dims()
 	n := tensor.NumElems(in) / d
 	var c nn.Cost
+	w := h.Weight.Value.DType()
 	c.Bytes[memory.Activations] = 4 * int64(n*v)
 	c.Forward = nn.GemmFLOPs(n, v, d)
+	c.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: v, K: d, TransB: true, BType: w})
 	if !backward {
 		return c
 	}
 	if h.Weight.Trainable {
 		c.BackwardDW = nn.GemmFLOPs(v, d, n)
+		c.Ran(nn.GemmOp(true, false, v, d, n))
 	}
 	if h.needDX {
 		c.Bytes[memory.Workspace] = 4 * int64(n*d)
 		c.BackwardDX = nn.GemmFLOPs(n, d, v)
+		c.Ran(nn.Op{Kernel: nn.OpGemm, M: n, N: d, K: v, BType: w})
 	}
 	return c
 }

@@ -22,6 +22,7 @@ type Layer struct {
 	needDX bool
 	pooled bool // gradient checkpointing: internal buffers shared by all blocks
 	r, y   *tensor.Tensor
+	rt     *tensor.Tensor // r when no backward reads it
 	dr, dx *tensor.Tensor
 }
 
@@ -70,12 +71,13 @@ func (l *Layer) SetPooled(on bool) { l.pooled = on }
 
 // Forward implements nn.Layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
+	f := l.prepare()
 	a := l.SelfAttn.Forward(l.InputLayernorm.Forward(x))
-	l.r = nn.ReuseAs(memory.Activations, l.r, x.Shape()...)
-	kernels.Add(l.r.F32(), a.F32(), x.F32())
-	m := l.MLP.Forward(l.PostAttentionLayernorm.Forward(l.r))
+	r := nn.OutputBuffer(&l.r, &l.rt, !f.keepR, x.Shape()...)
+	kernels.Add(r.F32(), a.F32(), x.F32())
+	m := l.MLP.Forward(l.PostAttentionLayernorm.Forward(r))
 	l.y = nn.ReuseAs(memory.Activations, l.y, x.Shape()...)
-	kernels.Add(l.y.F32(), m.F32(), l.r.F32())
+	kernels.Add(l.y.F32(), m.F32(), r.F32())
 	return l.y
 }
 
@@ -115,10 +117,13 @@ type layerFlags struct {
 	belowR bool // anything under the residual r needs a gradient
 	mlpDX  bool // the MLP passes a gradient down
 	attnDX bool // the attention passes a gradient down
+	keepR  bool // the backward reads r (post_attention_layernorm needs its input)
 }
 
-// prepare sets every child's input-gradient flag for a Backward and
-// returns which parts run; Backward and Plan share it.
+// prepare sets every child's input-gradient and keep flags for a Backward
+// and returns which parts run; Forward, Backward and Plan share it, so the
+// plan is the backward's own decision. The residual adds read nothing in
+// the backward: the attention's and the MLP's outputs are never kept.
 func (l *Layer) prepare() layerFlags {
 	trIn := nn.HasTrainable(l.InputLayernorm)
 	trAttn := nn.HasTrainable(l.SelfAttn)
@@ -128,38 +133,50 @@ func (l *Layer) prepare() layerFlags {
 	f.mlpDX = f.belowR || trPost
 	f.attnDX = l.needDX || trIn
 	l.MLP.SetInputGrad(f.mlpDX)
+	l.MLP.KeepOutput(false)
 	l.PostAttentionLayernorm.SetInputGrad(f.belowR)
+	l.PostAttentionLayernorm.KeepOutput(l.MLP.NeedsInput())
+	f.keepR = l.PostAttentionLayernorm.NeedsInput()
 	l.SelfAttn.SetInputGrad(f.attnDX)
+	l.SelfAttn.KeepOutput(false)
 	l.InputLayernorm.SetInputGrad(l.needDX)
+	l.InputLayernorm.KeepOutput(l.SelfAttn.NeedsInput())
 	return f
 }
 
 // Buffers implements nn.Buffered: the internal buffers only (y, the next
 // block's input, and dx, its incoming gradient, stay with the block).
 func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
-	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr}
+	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr, &l.rt}
 }
 
-// Plan implements nn.Planner for x [B, T, H].
+// Plan implements nn.Planner for x [B, T, H]. The internal workspace is
+// handed from block to block, and with pooled buffers (gradient
+// checkpointing) the internal activations too: only y and dx are the
+// block's own (nn.Pool).
 func (l *Layer) Plan(in []int, backward bool) nn.Cost {
-	var f layerFlags
-	if backward {
-		f = l.prepare()
-	}
+	f := l.prepare()
 	bw := backward && f.active
-	n := 4 * int64(tensor.NumElems(in))
+	n := tensor.NumElems(in)
 	var own, inner nn.Cost
-	own.Bytes[memory.Activations] += n   // y
-	inner.Bytes[memory.Activations] += n // r
+	own.Bytes[memory.Activations] += 4 * int64(n) // y
+	if f.keepR {
+		inner.Slot(l.name+"#r", memory.Activations, n)
+	} else {
+		inner.Slot(l.name+"#rt", memory.Workspace, n)
+	}
+	inner.Run(nn.Elementwise(nn.OpAdd, n), 2) // the residual sums
 	if bw && f.belowR {
-		inner.Bytes[memory.Workspace] += n // dr
+		inner.Bytes[memory.Workspace] += 4 * int64(n) // dr
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
-		own.Bytes[memory.Workspace] += n // dx
+		own.Bytes[memory.Workspace] += 4 * int64(n) // dx
+		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inner = inner.Plus(l.MLP.Plan(in, bw))
 	inner = inner.Plus(l.PostAttentionLayernorm.Plan(in, bw && f.mlpDX))
 	inner = inner.Plus(l.SelfAttn.Plan(in, bw && f.belowR))
 	inner = inner.Plus(l.InputLayernorm.Plan(in, bw && f.attnDX))
-	return models.BlockCost(own, inner, l.pooled)
+	return nn.Pool(l.name, own, inner, l.pooled)
 }

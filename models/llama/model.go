@@ -118,14 +118,24 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	m.LMHead.SetInputGrad(m.headInputGrad())
 	g := m.LMHead.Backward(tensor.FromF32(dlogits.F32(), B, T, V))
+	m.unitDone(0)
 	if g == nil {
 		return nil
 	}
-	if g = m.Norm.Backward(g); g != nil {
+	g = m.Norm.Backward(g)
+	m.unitDone(1)
+	if g != nil {
 		m.Decoder.Backward(g)
 	}
 	return nil
 }
+
+// GradUnits implements nn.GradUnits: lm_head, the final norm, the blocks
+// from the last to the first, the embedding.
+func (m *Model) GradUnits() []nn.Module { return m.gradUnits(m.LMHead) }
+
+// OnGradUnit implements nn.GradUnits.
+func (m *Model) OnGradUnit(fn func(unit int)) { m.gradUnit = fn }
 
 // SetTraining switches dropout on (training) or off (evaluation) in the
 // whole tree.

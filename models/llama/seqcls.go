@@ -141,10 +141,13 @@ func (m *SeqCls) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	m.Score.SetInputGrad(m.headInputGrad())
 	g := m.Score.Backward(dlogits)
+	m.unitDone(0)
 	if g == nil {
 		return nil
 	}
-	if g = m.Norm.Backward(g); g == nil {
+	g = m.Norm.Backward(g)
+	m.unitDone(1)
+	if g == nil {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
@@ -157,6 +160,13 @@ func (m *SeqCls) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	m.Decoder.Backward(m.dseq)
 	return nil
 }
+
+// GradUnits implements nn.GradUnits: score, the final norm, the blocks
+// from the last to the first, the embedding.
+func (m *SeqCls) GradUnits() []nn.Module { return m.gradUnits(m.Score) }
+
+// OnGradUnit implements nn.GradUnits.
+func (m *SeqCls) OnGradUnit(fn func(unit int)) { m.gradUnit = fn }
 
 // SetTraining switches dropout on or off in the whole tree.
 func (m *SeqCls) SetTraining(on bool) {
@@ -171,6 +181,7 @@ func (m *SeqCls) Plan(in []int, backward bool) nn.Cost {
 	rows := []int{B, H}
 	var c nn.Cost
 	c.Bytes[memory.Activations] = 4 * int64(B*H) // pooled
+	c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	headDX := m.headInputGrad()
 	m.Score.SetInputGrad(headDX)
 	c = c.Plus(nn.PlanOf(m.Score, rows, backward))
@@ -180,6 +191,8 @@ func (m *SeqCls) Plan(in []int, backward bool) nn.Cost {
 	goes = goes && belowNorm
 	if goes {
 		c.Bytes[memory.Workspace] += 4 * int64(B*T*H) // dseq
+		c.Ran(nn.Elementwise(nn.OpClear, B*T*H))
+		c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	}
 	return c.Plus(m.planBody(in, goes))
 }
