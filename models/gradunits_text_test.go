@@ -32,9 +32,13 @@ func TestTextGradUnits(t *testing.T) {
 		"bert":       func() models.Model { m, _ := bert.New(bc, 1); return m },
 	}
 	trainable := map[string]func(p *nn.Param) bool{
-		"full":   func(*nn.Param) bool { return true },
-		"block1": func(p *nn.Param) bool { return slices.Contains([]string{"model.layers.1.", "bert.encoder.layer.1."}, prefix(p.Name)) },
-		"embeds": func(p *nn.Param) bool { return p.Name == "model.embed_tokens.weight" || p.Name == "bert.embeddings.word_embeddings.weight" },
+		"full": func(*nn.Param) bool { return true },
+		"block1": func(p *nn.Param) bool {
+			return slices.Contains([]string{"model.layers.1.", "bert.encoder.layer.1."}, prefix(p.Name))
+		},
+		"embeds": func(p *nn.Param) bool {
+			return p.Name == "model.embed_tokens.weight" || p.Name == "bert.embeddings.word_embeddings.weight"
+		},
 	}
 	for mname, mk := range build {
 		for tname, tr := range trainable {
