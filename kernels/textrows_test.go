@@ -174,19 +174,18 @@ func softmaxAttentionRef(x []float32, rows, cols, tq int, scale float64, causal 
 func TestSoftmaxAttention(t *testing.T) {
 	rng := rkRNG(9)
 	const B, heads = 2, 3
-	for _, asm := range []bool{false, true} {
-		if asm && !haveAsm {
-			continue
-		}
+	for _, path := range KernelPaths() {
 		for _, tc := range []struct {
 			tq, cols int
 			causal   bool
 			mask     bool
 		}{{5, 5, true, false}, {5, 5, false, true}, {5, 5, true, true}, {2, 7, true, false}, {1, 19, true, true}, {4, 9, false, false}} {
-			t.Run(fmt.Sprintf("asm=%v,tq=%d,cols=%d,causal=%v,mask=%v", asm, tc.tq, tc.cols, tc.causal, tc.mask), func(t *testing.T) {
-				old := useRowAsm
-				useRowAsm = asm
-				defer func() { useRowAsm = old }()
+			t.Run(fmt.Sprintf("%s,tq=%d,cols=%d,causal=%v,mask=%v", path, tc.tq, tc.cols, tc.causal, tc.mask), func(t *testing.T) {
+				old, err := SetKernelPath(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer SetKernelPath(old)
 				rows := B * heads * tc.tq
 				x := rkRand(rng, rows*tc.cols, 4)
 				var keep []int32
