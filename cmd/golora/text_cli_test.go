@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -166,6 +167,36 @@ func TestTextCommands(t *testing.T) {
 	if code, out, errs = golora("merge", "--model", base, "--adapter", lm, "--out", merged); code != 0 {
 		t.Fatalf("merge: exit %d\n%s%s", code, out, errs)
 	}
+	if _, err := os.Stat(filepath.Join(merged, "tokenizer.json")); err != nil {
+		t.Error("a merged text model is saved without its tokenizer.json")
+	}
+
+	// QLoRA on text: a classification adapter trained over an NF4 base,
+	// evaluated and merged over the same base; the merged f32 model
+	// evaluates as the adapter on the NF4 base did.
+	qOut := filepath.Join(dir, "qlora-cls")
+	code, out, errs = golora(append([]string{"train", "--model", base, "--dataset", cls, "--base-dtype", "nf4", "--double-quant", "--max-steps", "3", "--output-dir", qOut, "--max-seq-length", "16"}, common...)...)
+	if code != 0 {
+		t.Fatalf("train over nf4: exit %d\n%s%s", code, out, errs)
+	}
+	code, qev, errs := golora("eval", "--model", base, "--adapter", qOut, "--base-dtype", "nf4", "--double-quant", "--dataset", cls, "--max-seq-length", "16", "--json")
+	if code != 0 {
+		t.Fatalf("eval over nf4: exit %d\n%s%s", code, qev, errs)
+	}
+	qMerged := filepath.Join(dir, "qlora-merged")
+	if code, out, errs = golora("merge", "--model", base, "--adapter", qOut, "--base-dtype", "nf4", "--double-quant", "--out", qMerged); code != 0 {
+		t.Fatalf("merge over nf4: exit %d\n%s%s", code, out, errs)
+	}
+	code, mev, errs := golora("eval", "--model", qMerged, "--dataset", cls, "--max-seq-length", "16", "--json")
+	if code != 0 {
+		t.Fatalf("eval merged: exit %d\n%s%s", code, mev, errs)
+	}
+	var qe, me map[string]any
+	if json.Unmarshal([]byte(qev), &qe) != nil || json.Unmarshal([]byte(mev), &me) != nil || me["accuracy"] != qe["accuracy"] ||
+		math.Abs(me["loss"].(float64)-qe["loss"].(float64)) > 1e-5*math.Abs(qe["loss"].(float64)) {
+		t.Errorf("the merged model evaluates %s, the adapter over the NF4 base %s", mev, qev)
+	}
+
 	full := filepath.Join(dir, "full")
 	code, out, errs = golora(append([]string{"train", "--model", base, "--dataset", corpus, "--method", "full", "--max-steps", "2", "--output-dir", full}, common...)...)
 	if code != 0 {
