@@ -57,6 +57,9 @@ type Batch struct {
 	T      int            // tokens per example, text models
 	IDs    []int32        // [N·T] token ids
 	Mask   []int32        // [N·T] attention mask: 1 a token, 0 padding; nil when nothing is padded
+	// TokenTypes are BERT's token_type_ids [N·T] (segment A 0, B 1); nil
+	// means all 0. SetTokens clears them; SetTokenTypes sizes them.
+	TokenTypes []int32
 	// Targets are what the logits rows are scored against: one class per
 	// example for classification, one per token for causal language
 	// modelling. There, Targets[t] is the id of token t+1 (collators shift
@@ -67,6 +70,7 @@ type Batch struct {
 	// backing stores, which only grow
 	pix             []float32
 	ids, mask, tgts []int32
+	types           []int32
 }
 
 // SetImages sizes the batch for n images of shape [c, h, w], reusing the
@@ -87,7 +91,7 @@ func (b *Batch) SetImages(n, c, h, w int) ([]float32, []int32) {
 func (b *Batch) SetTokens(n, t, rows int, masked bool) (ids, mask, targets []int32) {
 	b.N, b.T, b.Pixels = n, t, nil
 	b.ids = growDataInt32(b.ids, n*t)
-	b.IDs, b.Mask = b.ids, nil
+	b.IDs, b.Mask, b.TokenTypes = b.ids, nil, nil
 	if masked {
 		b.mask = growDataInt32(b.mask, n*t)
 		b.Mask = b.mask
@@ -95,6 +99,14 @@ func (b *Batch) SetTokens(n, t, rows int, masked bool) (ids, mask, targets []int
 	b.tgts = growDataInt32(b.tgts, rows)
 	b.Targets = b.tgts
 	return b.IDs, b.Mask, b.Targets
+}
+
+// SetTokenTypes gives the batch set up by SetTokens token_type_ids
+// (contents unspecified) and returns them to fill.
+func (b *Batch) SetTokenTypes() []int32 {
+	b.types = growDataInt32(b.types, b.N*b.T)
+	b.TokenTypes = b.types
+	return b.TokenTypes
 }
 
 // ValidTargets counts the targets that are scored (not IgnoreIndex).
@@ -120,6 +132,9 @@ func (b *Batch) Check(s Spec) error {
 		}
 		if b.Mask != nil && len(b.Mask) != len(b.IDs) {
 			return fmt.Errorf("data: attention mask has %d values for %d ids", len(b.Mask), len(b.IDs))
+		}
+		if b.TokenTypes != nil && len(b.TokenTypes) != len(b.IDs) {
+			return fmt.Errorf("data: %d token type ids for %d ids", len(b.TokenTypes), len(b.IDs))
 		}
 		for i, id := range b.IDs {
 			if id < 0 || int(id) >= s.Vocab {

@@ -49,6 +49,7 @@ func TestBatchCheck(t *testing.T) {
 		{"too long", text, func(b *Batch) { b.SetTokens(1, 5, 5, false) }, "does not fit"},
 		{"id out of vocab", text, func(b *Batch) { ids, _, _ := b.SetTokens(1, 2, 2, false); ids[1] = 10 }, "outside the vocabulary"},
 		{"lm rows", text, func(b *Batch) { b.SetTokens(2, 3, 2, false) }, "targets"},
+		{"token types", cls, func(b *Batch) { b.SetTokens(2, 4, 2, false); b.SetTokenTypes(); b.TokenTypes = b.TokenTypes[:3] }, "token type"},
 		{"class ok", cls, func(b *Batch) { b.SetTokens(2, 4, 2, false) }, ""},
 		{"class out of range", cls, func(b *Batch) { _, _, tg := b.SetTokens(2, 4, 2, false); tg[0] = 2 }, "outside [0, 2)"},
 		{"image ok", img, func(b *Batch) { b.SetImages(2, 1, 2, 2) }, ""},

@@ -70,3 +70,10 @@ type Classifier interface {
 type InputGradienter interface {
 	SetInputGrad(on bool)
 }
+
+// SeqLener is implemented by text models: SetSeqLen sets the tokens per
+// example that Spec reports and PlanBatch plans for (at most the model's
+// max_position_embeddings).
+type SeqLener interface {
+	SetSeqLen(n int) error
+}

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
@@ -18,26 +19,29 @@ var Activations = map[string]string{
 	"gelu_pytorch_tanh": "gelu_tanh",
 	"gelu_fast":         "gelu_tanh",
 	"relu":              "relu",
+	"silu":              "silu",
+	"swish":             "silu",
+	"tanh":              "tanh",
 }
 
 // CheckActivation returns an error naming hidden_act when golora does not
 // implement it.
 func CheckActivation(act string) error {
 	if _, ok := Activations[act]; !ok {
-		return fmt.Errorf("unsupported hidden_act %q (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)", act)
+		return fmt.Errorf("unsupported hidden_act %q (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh)", act)
 	}
 	return nil
 }
 
-// Activation is an elementwise activation (GELU exact, GELU tanh, ReLU)
-// selected by its Hugging Face hidden_act name. It saves its input, which
+// Activation is an elementwise activation (GELU exact, GELU tanh, ReLU,
+// SiLU, tanh) selected by its Hugging Face hidden_act name. It saves its input, which
 // its backward needs; its output is transient, recomputed by Restore when
 // a backward reads it (one elementwise pass instead of a buffer per block).
 type Activation struct {
 	name string
 	Act  string // the hidden_act name
 
-	fn        string // "gelu", "gelu_tanh" or "relu"
+	fn        string // "gelu", "gelu_tanh", "relu", "silu" or "tanh"
 	needDX    bool
 	transient bool           // no Backward reads the output (KeepOutput(false))
 	x         *tensor.Tensor // the input, when NeedsInput
@@ -98,6 +102,10 @@ func (a *Activation) apply(y, xs []float32) {
 		kernels.GELUTanhForward(y, xs)
 	case "relu":
 		ReLU(y, xs)
+	case "silu":
+		kernels.SiLUForward(y, xs)
+	case "tanh":
+		Tanh(y, xs)
 	}
 }
 
@@ -123,6 +131,23 @@ func ReLUBackward(dx, x, dy []float32) {
 	})
 }
 
+// Tanh sets y = tanh(x) (plain math.Tanh: BERT's pooler is its only user,
+// on one row per sequence).
+func Tanh(y, x []float32) {
+	for i, v := range x {
+		y[i] = float32(math.Tanh(float64(v)))
+	}
+}
+
+// TanhBackward sets dx = dy·(1 − tanh(x)²), from the input (the output is
+// transient).
+func TanhBackward(dx, x, dy []float32) {
+	for i, v := range x[:len(dx)] {
+		y := float32(math.Tanh(float64(v)))
+		dx[i] = dy[i] * (1 - y*y)
+	}
+}
+
 // Backward implements Layer.
 func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !a.needDX {
@@ -142,6 +167,11 @@ func (a *Activation) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		kernels.GELUTanhBackward(dx, x, g)
 	case "relu":
 		ReLUBackward(dx, x, g)
+	case "silu":
+		clear(dx)
+		kernels.SiLUBackward(dx, x, g)
+	case "tanh":
+		TanhBackward(dx, x, g)
 	}
 	return a.dx
 }
@@ -163,7 +193,7 @@ func (a *Activation) Plan(in []int, backward bool) Cost {
 	}
 	if backward && a.needDX {
 		c.f32(memory.Workspace, n)
-		if a.fn != "relu" {
+		if a.fn != "relu" && a.fn != "tanh" {
 			c.Ran(Elementwise(OpClear, n))
 		}
 		c.Ran(Elementwise(bwd, n))
@@ -178,6 +208,10 @@ func (a *Activation) kernels() (fwd, bwd Kernel) {
 		return OpGELU, OpGELUBackward
 	case "gelu_tanh":
 		return OpGELUTanh, OpGELUTanhBackward
+	case "silu":
+		return OpSiLU, OpSiLUBackward
+	case "tanh":
+		return OpTanh, OpTanhBackward
 	}
 	return OpReLU, OpReLUBackward
 }

@@ -16,8 +16,10 @@ func TestActivations(t *testing.T) {
 			return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
 		},
 		"relu": func(x float64) float64 { return max(x, 0) },
+		"silu": func(x float64) float64 { return x / (1 + math.Exp(-x)) },
+		"tanh": math.Tanh,
 	}
-	ref["gelu_pytorch_tanh"], ref["gelu_fast"] = ref["gelu_new"], ref["gelu_new"]
+	ref["gelu_pytorch_tanh"], ref["gelu_fast"], ref["swish"] = ref["gelu_new"], ref["gelu_new"], ref["silu"]
 	for act, f := range ref {
 		t.Run(act, func(t *testing.T) {
 			a, err := NewActivation("intermediate.intermediate_act_fn", act)
@@ -47,8 +49,8 @@ func TestActivations(t *testing.T) {
 }
 
 func TestActivationUnsupported(t *testing.T) {
-	_, err := NewActivation("act", "swish")
-	if err == nil || !strings.Contains(err.Error(), `hidden_act "swish"`) {
-		t.Fatalf("err = %v, want one naming hidden_act \"swish\"", err)
+	_, err := NewActivation("act", "mish")
+	if err == nil || !strings.Contains(err.Error(), `hidden_act "mish"`) {
+		t.Fatalf("err = %v, want one naming hidden_act \"mish\"", err)
 	}
 }

@@ -100,7 +100,34 @@ func TestPlanMatchesAllocation(t *testing.T) {
 		}
 		return a
 	}
+	mustGated := func() plannable {
+		m, err := NewGatedMLP("m", 8, 12, false, "silu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	mustGQA := func() plannable {
+		s, err := NewAttention("s", AttentionConfig{Hidden: 12, Heads: 4, KVHeads: 2, HeadDim: 4, Query: "q_proj", Key: "k_proj", Value: "v_proj", Output: "o_proj", Causal: true, Dropout: 0.1, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Rotary, err = NewRotary(4, 10000, nil); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	cases := []tc{
+		{name: "rmsnorm", build: func() plannable { return NewRMSNorm("n", 8, 1e-6) }, in: []int{3, 4, 8}, train: []string{"*"}, needX: true},
+		{name: "rmsnorm frozen no dx", build: func() plannable { return NewRMSNorm("n", 8, 1e-6) }, in: []int{3, 8}},
+		{name: "gated mlp full", build: mustGated, in: []int{2, 3, 8}, train: []string{"*"}, needX: true},
+		{name: "gated mlp up only", build: mustGated, in: []int{2, 3, 8}, train: []string{"m.up_proj"}},
+		{name: "gated mlp down only", build: mustGated, in: []int{2, 3, 8}, train: []string{"m.down_proj"}},
+		{name: "gated mlp frozen dx", build: mustGated, in: []int{2, 3, 8}, needX: true},
+		{name: "gqa attention full", build: mustGQA, in: []int{2, 5, 12}, train: []string{"*"}, needX: true},
+		{name: "gqa attention q only", build: mustGQA, in: []int{2, 5, 12}, train: []string{"s.q_proj"}},
+		{name: "gqa attention o only", build: mustGQA, in: []int{2, 5, 12}, train: []string{"s.o_proj"}},
+		{name: "gqa attention frozen dx", build: mustGQA, in: []int{2, 5, 12}, needX: true},
 		{name: "linear trainable", build: func() plannable { return NewLinear("l", 8, 6, true) }, in: []int{2, 5, 8}, train: []string{"*"}, needX: true},
 		{name: "linear trainable no dx", build: func() plannable { return NewLinear("l", 8, 6, true) }, in: []int{10, 8}, train: []string{"*"}},
 		{name: "linear frozen dx", build: func() plannable { return NewLinear("l", 8, 6, false) }, in: []int{10, 8}, needX: true},

@@ -1,6 +1,9 @@
-// Package nn holds golora's modules: Linear, LayerNorm, Embedding, Dropout,
-// GELU, multi-head self-attention, MLP and the losses, each with an explicit
-// Forward and Backward written out plainly (llm.c style).
+// Package nn holds golora's modules: Linear, LayerNorm, RMSNorm, Embedding,
+// Dropout, activations (GELU, ReLU, SiLU, tanh), multi-head self-attention
+// (grouped-query heads, rotary position embeddings, causal and padding
+// masks, a KV cache for generation), the MLPs (BERT/ViT's, LLaMA's gated
+// SwiGLU) and the losses, each with an explicit Forward and Backward
+// written out plainly (llm.c style).
 //
 // A model is a tree of modules, each carrying its Hugging Face dotted name,
 // so target_modules, modules_to_save and checkpoint keys all speak the same

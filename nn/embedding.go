@@ -84,9 +84,15 @@ func (e *Embedding) Backward(dy *tensor.Tensor) {
 func (e *Embedding) Buffers() (act, work []**tensor.Tensor) { return []**tensor.Tensor{&e.y}, nil }
 
 // Plan implements Planner for ids of shape in: y is an activation (the
-// saved ids are int32 bookkeeping, not counted).
+// saved ids are int32 bookkeeping, not counted). Its ops are a row copy
+// per id, and with a trainable table a row added into the gradient per id.
 func (e *Embedding) Plan(in []int, backward bool) Cost {
 	var c Cost
-	c.f32(memory.Activations, tensor.NumElems(in)*e.Dim)
+	n := tensor.NumElems(in)
+	c.f32(memory.Activations, n*e.Dim)
+	c.Run(Elementwise(OpCopy, e.Dim), int64(n))
+	if backward && e.Weight.Trainable {
+		c.Run(Elementwise(OpAddTo, e.Dim), int64(n))
+	}
 	return c
 }

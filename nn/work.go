@@ -35,12 +35,22 @@ const (
 	OpCrossEntropy                       // rows × cols
 	OpCrossEntropyBackward               // rows × cols
 	OpAdamW                              // N values
+	OpSiLU                               // N values
+	OpSiLUBackward                       // N values
+	OpTanh                               // N values
+	OpTanhBackward                       // N values
+	OpRMSNorm                            // rows × cols
+	OpRMSNormBackward                    // rows × cols
+	OpSwiGLU                             // N values: silu(gate) ⊙ up
+	OpSwiGLUBackward                     // N values
+	OpRotary                             // rows (tokens) × cols (heads·d), in place
 	NumKernels
 )
 
 var kernelNames = [NumKernels]string{"gemm", "gemm-batch", "add-bias", "bias-backward", "add", "add-to", "copy", "clear",
 	"dropout", "layernorm", "layernorm-backward", "softmax", "softmax-backward", "gelu", "gelu-backward",
-	"gelu-tanh", "gelu-tanh-backward", "relu", "relu-backward", "cross-entropy", "cross-entropy-backward", "adamw"}
+	"gelu-tanh", "gelu-tanh-backward", "relu", "relu-backward", "cross-entropy", "cross-entropy-backward", "adamw",
+	"silu", "silu-backward", "tanh", "tanh-backward", "rmsnorm", "rmsnorm-backward", "swiglu", "swiglu-backward", "rotary"}
 
 // String is the kernel's short name.
 func (k Kernel) String() string {
@@ -122,7 +132,7 @@ func (o Op) String() string {
 			s += "-dq"
 		}
 		return s
-	case OpAddBias, OpBiasBackward, OpLayerNorm, OpLayerNormBackward, OpSoftmax, OpSoftmaxBackward, OpCrossEntropy, OpCrossEntropyBackward:
+	case OpAddBias, OpBiasBackward, OpLayerNorm, OpLayerNormBackward, OpSoftmax, OpSoftmaxBackward, OpCrossEntropy, OpCrossEntropyBackward, OpRMSNorm, OpRMSNormBackward, OpRotary:
 		return fmt.Sprintf("%v %dx%d", o.Kernel, o.M, o.N)
 	}
 	return fmt.Sprintf("%v %d", o.Kernel, o.N)

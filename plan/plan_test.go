@@ -77,56 +77,62 @@ func TestEstimateMatchesMeasurement(t *testing.T) {
 	ms := methods(t, small())
 	ms["lora-partial"], ms["lora-partial-ckpt"] = partial(t, small(), false), partial(t, small(), true)
 	for name, s := range ms {
-		t.Run(name, func(t *testing.T) {
-			a0 := memory.Take().Allocated
-			m, err := Build(s, true, 7)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := NewRunner(m, batch, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c0 := kernels.ReadCounters()
-			if _, err := r.Step(); err != nil {
-				t.Fatal(err)
-			}
-			ran := kernels.ReadCounters().Sub(c0)
-			flops := ran.Flops
-			got := memory.Take().Allocated.Sub(a0)
-			w := nn.AccountWeights(m.Root())
-			for _, c := range memory.WeightCategories {
-				got[c] = w[c]
-			}
-			want := m.Estimate(batch)
-			if dt, ok := memory.WeightsOf(s.BaseDType).DType(); !ok || dt != tensor.F32 && want.Bytes[memory.WeightsOf(dt)] == 0 {
-				t.Errorf("no %v weights planned", s.BaseDType)
-			}
-			for c := memory.Category(0); c < memory.NumCategories; c++ {
-				if got[c] != want.Bytes[c] {
-					t.Errorf("%v: measured %d bytes, planned %d", c, got[c], want.Bytes[c])
-				}
-			}
-			if flops != want.FLOPs() {
-				t.Errorf("measured %d GEMM FLOPs, planned %d (forward %d, dX %d, dW %d)", flops, want.FLOPs(), want.Forward, want.BackwardDX, want.BackwardDW)
-			}
-			// Every GEMM that ran is among the ops the step time is made of.
-			var calls, opFlops int64
-			for op, n := range want.Ops {
-				calls += n * op.Calls() * b2i(op.FLOPs() > 0)
-				opFlops += n * op.FLOPs()
-			}
-			if calls != ran.Calls || opFlops != flops {
-				t.Errorf("ran %d GEMMs of %d FLOPs, the planned ops hold %d of %d", ran.Calls, flops, calls, opFlops)
-			}
-			a1 := memory.Take().Allocated
-			if _, err := r.Step(); err != nil {
-				t.Fatal(err)
-			}
-			if d := memory.Take().Allocated.Sub(a1); d.Total() != 0 {
-				t.Errorf("second step allocated %v", d.Map())
-			}
-		})
+		t.Run(name, func(t *testing.T) { checkEstimate(t, s, batch) })
+	}
+}
+
+// checkEstimate builds s, runs real steps and checks every category, the
+// GEMM FLOPs of a step and the GEMM calls among the planned ops against
+// Estimate.
+func checkEstimate(t *testing.T, s Setup, batch int) {
+	t.Helper()
+	a0 := memory.Take().Allocated
+	m, err := Build(s, true, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRunner(m, batch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0 := kernels.ReadCounters()
+	if _, err := r.Step(); err != nil {
+		t.Fatal(err)
+	}
+	ran := kernels.ReadCounters().Sub(c0)
+	flops := ran.Flops
+	got := memory.Take().Allocated.Sub(a0)
+	w := nn.AccountWeights(m.Root())
+	for _, c := range memory.WeightCategories {
+		got[c] = w[c]
+	}
+	want := m.Estimate(batch)
+	if dt, ok := memory.WeightsOf(s.BaseDType).DType(); !ok || dt != tensor.F32 && want.Bytes[memory.WeightsOf(dt)] == 0 {
+		t.Errorf("no %v weights planned", s.BaseDType)
+	}
+	for c := memory.Category(0); c < memory.NumCategories; c++ {
+		if got[c] != want.Bytes[c] {
+			t.Errorf("%v: measured %d bytes, planned %d", c, got[c], want.Bytes[c])
+		}
+	}
+	if flops != want.FLOPs() {
+		t.Errorf("measured %d GEMM FLOPs, planned %d (forward %d, dX %d, dW %d)", flops, want.FLOPs(), want.Forward, want.BackwardDX, want.BackwardDW)
+	}
+	// Every GEMM that ran is among the ops the step time is made of.
+	var calls, opFlops int64
+	for op, n := range want.Ops {
+		calls += n * op.Calls() * b2i(op.FLOPs() > 0)
+		opFlops += n * op.FLOPs()
+	}
+	if calls != ran.Calls || opFlops != flops {
+		t.Errorf("ran %d GEMMs of %d FLOPs, the planned ops hold %d of %d", ran.Calls, flops, calls, opFlops)
+	}
+	a1 := memory.Take().Allocated
+	if _, err := r.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if d := memory.Take().Allocated.Sub(a1); d.Total() != 0 {
+		t.Errorf("second step allocated %v", d.Map())
 	}
 }
 
@@ -194,44 +200,54 @@ func TestMaxBatch(t *testing.T) {
 // transient outputs (nn.Restore) of a plain run agree bit for bit.
 func TestCheckpointLoRAGradients(t *testing.T) {
 	ms := methods(t, small())
-	grads := func(s Setup) map[string][]float32 {
-		m, err := Build(s, true, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := NewRunner(m, 2, 5)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 2; i++ { // the second step starts from updated weights
-			if _, err := r.Step(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		g := map[string][]float32{}
-		for _, p := range nn.TrainableParams(m.Root()) {
-			g[p.Name] = append([]float32(nil), p.Grad.F32()...)
-		}
-		return g
-	}
 	fullCkpt := ms["full"]
 	fullCkpt.GradientCheckpointing = true
 	for _, pair := range [][2]Setup{{ms["lora"], ms["lora-ckpt"]}, {partial(t, small(), false), partial(t, small(), true)}, {ms["full"], fullCkpt}} {
-		plain, ckpt := grads(pair[0]), grads(pair[1])
-		if len(plain) == 0 || len(plain) != len(ckpt) {
-			t.Fatalf("%d vs %d trainable parameters", len(plain), len(ckpt))
+		compareGrads(t, "vit", stepGrads(t, pair[0]), stepGrads(t, pair[1]))
+	}
+}
+
+// stepGrads builds s and returns its trainable gradients after two steps
+// (the second from updated weights).
+func stepGrads(t *testing.T, s Setup) map[string][]float32 {
+	t.Helper()
+	m, err := Build(s, true, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRunner(m, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := r.Step(); err != nil {
+			t.Fatal(err)
 		}
-		for name, g := range plain {
-			nonzero := false
-			for i := range g {
-				nonzero = nonzero || g[i] != 0
-				if g[i] != ckpt[name][i] {
-					t.Fatalf("%s[%d]: %v with checkpointing, %v without", name, i, ckpt[name][i], g[i])
-				}
+	}
+	g := map[string][]float32{}
+	for _, p := range nn.TrainableParams(m.Root()) {
+		g[p.Name] = append([]float32(nil), p.Grad.F32()...)
+	}
+	return g
+}
+
+// compareGrads fails unless plain and ckpt hold the same non-zero
+// gradients, bit for bit.
+func compareGrads(t *testing.T, what string, plain, ckpt map[string][]float32) {
+	t.Helper()
+	if len(plain) == 0 || len(plain) != len(ckpt) {
+		t.Fatalf("%s: %d vs %d trainable parameters", what, len(plain), len(ckpt))
+	}
+	for name, g := range plain {
+		nonzero := false
+		for i := range g {
+			nonzero = nonzero || g[i] != 0
+			if g[i] != ckpt[name][i] {
+				t.Fatalf("%s: %s[%d]: %v with checkpointing, %v without", what, name, i, ckpt[name][i], g[i])
 			}
-			if !nonzero {
-				t.Errorf("%s: zero gradient", name)
-			}
+		}
+		if !nonzero {
+			t.Errorf("%s: %s: zero gradient", what, name)
 		}
 	}
 }

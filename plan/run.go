@@ -107,15 +107,16 @@ func (r *Runner) Step() (float64, error) {
 }
 
 // RandomBatch fills b with n random examples of spec at full length:
-// standard-normal pixels or uniform token ids, uniform targets, nothing
-// padded.
+// standard-normal pixels or uniform token ids with an attention mask of
+// ones (nothing padded, but the mask a padded batch carries, as
+// spec.Bytes counts it), uniform targets.
 func RandomBatch(b *data.Batch, spec data.Spec, n int, rng *rand.Rand) {
 	var targets []int32
 	if spec.Text() {
-		var ids []int32
-		ids, _, targets = b.SetTokens(n, spec.SeqLen, spec.Rows(n), false)
+		var ids, mask []int32
+		ids, mask, targets = b.SetTokens(n, spec.SeqLen, spec.Rows(n), true)
 		for i := range ids {
-			ids[i] = int32(rng.IntN(spec.Vocab))
+			ids[i], mask[i] = int32(rng.IntN(spec.Vocab)), 1
 		}
 	} else {
 		var pix []float32

@@ -152,8 +152,11 @@ func timeOp(op nn.Op, ar *arena) opTime {
 // timed (more than this machine's caches hold), and maxCopies how many
 // copies at most.
 const (
-	coldBytes = 64 << 20
-	maxCopies = 32
+	// rotaryPositions bounds the positions of a timed rotary op (the cos
+	// and sin tables; the time is per row either way).
+	rotaryPositions = 512
+	coldBytes       = 64 << 20
+	maxCopies       = 32
 )
 
 // reduce halves op's rows until its buffers fit in limit bytes and
@@ -177,7 +180,7 @@ func rowsOf(op nn.Op) int {
 		return op.M
 	case nn.OpGemmBatch:
 		return op.Batch
-	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward:
+	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward, nn.OpRMSNorm, nn.OpRMSNormBackward, nn.OpRotary:
 		return op.M
 	}
 	return op.N
@@ -195,7 +198,7 @@ func halve(op nn.Op) (nn.Op, bool) {
 		op.M = h
 	case nn.OpGemmBatch:
 		op.Batch = h
-	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward:
+	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward, nn.OpRMSNorm, nn.OpRMSNormBackward, nn.OpRotary:
 		op.M = h
 	default:
 		op.N = h
@@ -212,6 +215,10 @@ func opBytes(op nn.Op) int64 {
 		return mul(4, add(a.len(op), b.len(op), c.len(op)))
 	case nn.OpAddBias, nn.OpBiasBackward, nn.OpSoftmax, nn.OpCrossEntropy:
 		return mul(8, int64(op.M), int64(op.N))
+	case nn.OpRMSNorm, nn.OpRMSNormBackward: // x, y, dx; w, dw; rstd
+		return mul(4, add(mul(3, int64(op.M), int64(op.N)), mul(2, int64(op.N)), int64(op.M)))
+	case nn.OpRotary: // x; cos and sin of up to rotaryPositions positions
+		return mul(4, add(mul(int64(op.M), int64(op.N)), int64(rotaryPositions*op.K)))
 	case nn.OpLayerNorm, nn.OpLayerNormBackward: // x, y, dx; w, b, dw, db; mean, rstd
 		return mul(4, add(mul(3, int64(op.M), int64(op.N)), mul(4, int64(op.N)), mul(2, int64(op.M))))
 	case nn.OpSoftmaxBackward, nn.OpCrossEntropyBackward:
@@ -354,6 +361,37 @@ func runner(op nn.Op, seed uint64, ar *arena) func() {
 			return func() { kernels.CrossEntropyForward(probs, logits, targets, m, n) }
 		}
 		return func() { kernels.CrossEntropyBackward(logits, probs, targets, m, n, 1/float32(m)) }
+	case nn.OpSiLU, nn.OpTanh, nn.OpSwiGLU:
+		y, x, u := buf(n), buf(n), buf(n)
+		switch op.Kernel {
+		case nn.OpSiLU:
+			return func() { kernels.SiLUForward(y, x) }
+		case nn.OpTanh:
+			return func() { nn.Tanh(y, x) }
+		}
+		return func() { kernels.SwiGLUForward(y, x, u) }
+	case nn.OpSiLUBackward, nn.OpTanhBackward:
+		dx, x, dy := buf(n), buf(n), buf(n)
+		if op.Kernel == nn.OpSiLUBackward {
+			return func() { kernels.SiLUBackward(dx, x, dy) }
+		}
+		return func() { nn.TanhBackward(dx, x, dy) }
+	case nn.OpSwiGLUBackward:
+		dg, du, g, u, dy := buf(n), buf(n), buf(n), buf(n), buf(n)
+		return func() { kernels.SwiGLUBackward(dg, du, g, u, dy) }
+	case nn.OpRMSNorm, nn.OpRMSNormBackward:
+		x, y, dx := buf(m*n), buf(m*n), buf(m*n)
+		w, dw, rstd := buf(n), buf(n), buf(m)
+		kernels.RMSNormForward(y, rstd, x, w, m, n, 1e-6)
+		if op.Kernel == nn.OpRMSNorm {
+			return func() { kernels.RMSNormForward(y, rstd, x, w, m, n, 1e-6) }
+		}
+		return func() { kernels.RMSNormBackward(dx, dw, y, x, w, rstd, m, n) }
+	case nn.OpRotary:
+		d := max(op.K, 2) &^ 1
+		t := min(m, rotaryPositions)
+		x, cos, sin := buf(m*n), buf(t*d/2), buf(t*d/2)
+		return func() { kernels.RotaryForward(x, m, t, 0, n/d, d, n, cos, sin, false) }
 	case nn.OpAdamW:
 		p, g, mo, v := buf(n), buf(n), zeros(n), zeros(n)
 		hp := kernels.AdamWParams{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}

@@ -71,12 +71,12 @@ func (p *progress) step(step int, loss float64, logged bool) {
 		const width = 30
 		fill := width * step / max(p.total, 1)
 		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
-		fmt.Fprintf(p.w, "\r[%s] step %d/%d  loss %.4f  %.0f img/s  ETA %s ", bar, step, p.total, loss, ips, fmtDur(eta))
+		fmt.Fprintf(p.w, "\r[%s] step %d/%d  loss %.4f  %.0f ex/s  ETA %s ", bar, step, p.total, loss, ips, fmtDur(eta))
 		p.drawn = true
 		return
 	}
 	if logged {
-		fmt.Fprintf(p.w, "step %d/%d  loss %.4f  %.0f img/s  ETA %s\n", step, p.total, loss, ips, fmtDur(eta))
+		fmt.Fprintf(p.w, "step %d/%d  loss %.4f  %.0f ex/s  ETA %s\n", step, p.total, loss, ips, fmtDur(eta))
 	}
 }
 

@@ -417,7 +417,7 @@ func TestProgressOutput(t *testing.T) {
 			continue
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if len(lines) != 2 || !strings.HasPrefix(lines[0], "step 2/4  loss ") || !strings.Contains(lines[1], "img/s") || strings.Contains(out, "\r") {
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "step 2/4  loss ") || !strings.Contains(lines[1], "ex/s") || strings.Contains(out, "\r") {
 			t.Errorf("progress on a non-terminal: %q, want two plain lines", out)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,7 @@ import (
 )
 
 func init() {
-	commands["demo"] = command{"fine-tune the shipped ViT on MNIST digits 5-9 with LoRA (the one-command demo)", runDemo}
+	commands["demo"] = command{"fine-tune the shipped ViT on MNIST digits 5-9 with LoRA (the one-command demo); --text sotu|imdb: the shipped LLaMA", runDemo}
 }
 
 // demoResult is one method's summary (the --json object).
@@ -54,7 +55,8 @@ type demoSettings struct {
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", "[--compare] [--json] [flags]", stderr)
+	fs := newFlagSet("demo", "[--text sotu|imdb] [--compare] [--json] [flags]", stderr)
+	textDemoName := fs.String("text", "", "sotu: LoRA-adapt the shipped LLaMA (Moby Dick) to the State of the Union addresses; imdb: fine-tune it for IMDB sentiment, LoRA beside full fine-tuning")
 	lf := defaultLoraFlags()
 	lf.register(fs)
 	set := demoSettings{steps: demoSteps, batch: demoBatch, lr: demoLR, warmup: 0.05, scheduler: "linear"}
@@ -69,8 +71,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
-	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test images only (0: all 4,861)")
-	trainLimit := fs.Int("train-limit", 0, "train on the first N training images only (0: all)")
+	evalLimit := fs.Int("eval-limit", 0, "evaluate on the first N test images only (0: all 4,861; --text: held-out examples, imdb default 2000)")
+	trainLimit := fs.Int("train-limit", 0, "train on the first N training images (--text: examples) only (0: all)")
 	seed := fs.Uint64("seed", 42, "seed for data order, initialisation and dropout")
 	bf := addBaseFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -82,6 +84,47 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("demo: unexpected argument %q", fs.Arg(0))
+	}
+	if *textDemoName != "" {
+		if *textDemoName != "sotu" && *textDemoName != "imdb" {
+			return usagef("demo: --text %q: want sotu or imdb", *textDemoName)
+		}
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		d := textDemo{which: *textDemoName, base: *modelDir, steps: textDemoSteps, batch: textDemoBatch, lr: textDemoLR, fullLR: textDemoFullLR,
+			trainLimit: *trainLimit, evalLimit: *evalLimit, seed: *seed, outDir: *outDir, compare: *compare, quiet: *quiet}
+		if d.base == "" {
+			d.base = TextBaseModel
+		}
+		if d.which == "imdb" {
+			d.steps = textDemoIMDBSteps
+		}
+		if given["max-steps"] {
+			d.steps = set.steps
+		}
+		if given["per-device-train-batch-size"] {
+			d.batch = set.batch
+		}
+		if given["learning-rate"] {
+			d.lr = set.lr
+		}
+		if given["full-learning-rate"] {
+			d.fullLR = *fullLR
+		}
+		if !given["eval-limit"] && d.which == "imdb" {
+			d.evalLimit = textDemoEvalLimit
+		}
+		if d.steps < 1 || d.batch < 1 || !(d.lr > 0) || !(d.fullLR > 0) || d.evalLimit < 0 || d.trainLimit < 0 {
+			return usagef("demo: steps, batch size and learning rates must be positive, limits >= 0")
+		}
+		if err := setThreads(*threads); err != nil {
+			return err
+		}
+		log := stderr
+		if *quiet {
+			log = io.Discard
+		}
+		return runTextDemo(d, &lf, *asJSON, stdout, log)
 	}
 	if set.steps < 1 || set.batch < 1 || !(set.lr > 0) || !(*fullLR > 0) || !(*scratchLR > 0) || *evalLimit < 0 || *trainLimit < 0 {
 		return usagef("demo: steps, batch size and learning rates must be positive, limits >= 0")

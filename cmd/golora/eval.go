@@ -9,15 +9,17 @@ import (
 )
 
 func init() {
-	commands["eval"] = command{"evaluate a model (and adapter) on a dataset: loss and accuracy", runEval}
+	commands["eval"] = command{"evaluate a model (and adapter) on a dataset: loss and accuracy (perplexity for language models)", runEval}
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", "--model DIR [--adapter DIR] (--data DIR | --dataset NAME) [--classes 5-9] [--base-dtype nf4 [--double-quant]] [--json]", stderr)
+	tf := textFlags{}
+	tf.register(fs)
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory to apply")
 	dataDir := fs.String("data", "", "data directory (idx files or image folders); its test part is evaluated")
-	dataset := fs.String("dataset", "", "mnist or fashion-mnist (instead of --data)")
+	dataset := fs.String("dataset", "", "mnist or fashion-mnist (instead of --data); text: imdb, sotu, moby-dick or a directory of .txt files")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
 	split := fs.String("split", "test", "which part to evaluate: test or train")
 	batch := fs.Int("batch-size", 64, "images per batch")
@@ -50,6 +52,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := setThreads(*threads); err != nil {
 		return err
+	}
+	if spec := *dataDir + *dataset; isTextDataset(spec) {
+		if *classes != "" || *limit != 0 {
+			return usagef("eval: --classes and --limit are for images (text: --max-eval-samples)")
+		}
+		return runEvalText(*modelDir, *adapterDir, spec, *split, *batch, &tf, base, *asJSON, stdout)
 	}
 	src := dataSource{spec: *dataDir + *dataset}
 	if *classes != "" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/golora/golora/internal/sizecheck"
+	"github.com/golora/golora/models/llama"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/peft/lora"
 )
@@ -34,7 +35,17 @@ var flagBounds = map[string]flagBound{
 	"num-attention-heads":         intRange(1, vit.MaxHeads),
 	"intermediate-size":           intRange(0, vit.MaxIntermediateSize),
 	"patch-size":                  intRange(1, vit.MaxImageSize),
-	"augment-shift":               intRange(0, vit.MaxImageSize),
+	// Text: tokens and vocabulary (a LLaMA's, pretrain's sizes).
+	"max-seq-length":          intRange(1, llama.MaxPositions),
+	"block-size":              intRange(0, llama.MaxPositions),
+	"max-position-embeddings": intRange(2, llama.MaxPositions),
+	"vocab-size":              intRange(1, llama.MaxVocab),
+	"num-key-value-heads":     intRange(0, llama.MaxHeads),
+	"max-new-tokens":          intRange(0, llama.MaxPositions),
+	"top-k":                   intRange(0, llama.MaxVocab),
+	"max-train-samples":       intRange(0, maxSteps),
+	"max-eval-samples":        intRange(0, maxSteps),
+	"augment-shift":           intRange(0, vit.MaxImageSize),
 	// Counts of steps, images and repetitions.
 	"gradient-accumulation-steps": intRange(1, maxSteps),
 	"max-steps":                   intRange(0, maxSteps),
@@ -78,6 +89,9 @@ var flagBounds = map[string]flagBound{
 	"beta1":                 floatRange(0, 1),
 	"beta2":                 floatRange(0, 1),
 	"orth-reg-weight":       floatRange(0, 1e6),
+	"rope-theta":            floatRange(0, 1e12),
+	"temperature":           floatRange(0, 1e6),
+	"top-p":                 floatRange(0, 1),
 }
 
 const (

@@ -56,7 +56,7 @@ func TestInspectJSON(t *testing.T) {
 
 func TestInspectErrors(t *testing.T) {
 	bad := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bad, "config.json"), []byte(`{"model_type": "vit", "hidden_act": "swish"}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, "config.json"), []byte(`{"model_type": "vit", "hidden_act": "quick_gelu"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

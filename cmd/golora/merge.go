@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/golora/golora/internal/atomicfile"
+	"github.com/golora/golora/internal/sizecheck"
 
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
@@ -73,6 +74,12 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 			return err
 		}, 0o644)
 		if err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+	}
+	// A text model keeps the base's tokenizer.
+	if tok, err := sizecheck.ReadFile(filepath.Join(*model, TokenizerFile), sizecheck.MaxConfigFile); err == nil {
+		if err := writeTokenizer(*out, tok); err != nil {
 			return fmt.Errorf("merge: %w", err)
 		}
 	}

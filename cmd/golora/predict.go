@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	commands["predict"] = command{"classify images with a model (and adapter): label and logits per image", runPredict}
+	commands["predict"] = command{"classify images (or texts, with a text model) with a model (and adapter): label and logits per input", runPredict}
 }
 
 // prediction is one image's result.
@@ -24,12 +24,14 @@ type prediction struct {
 }
 
 func runPredict(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("predict", "--model DIR [--adapter DIR] [--base-dtype nf4 [--double-quant]] [--json] IMAGE...", stderr)
+	fs := newFlagSet("predict", "--model DIR [--adapter DIR] [--base-dtype nf4 [--double-quant]] [--json] IMAGE... | TEXT...", stderr)
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory to apply")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	bf := addBaseFlags(fs)
+	maxLen := fs.Int("max-seq-length", 128, "text: tokens per text, longer ones truncated")
+	side := fs.String("truncation-side", "right", "text: which end of a long text is cut: right keeps its beginning, left its end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +41,21 @@ func runPredict(args []string, stdout, stderr io.Writer) error {
 	}
 	if *modelDir == "" {
 		return usagef("predict: --model is required")
+	}
+	if hasTokenizer(*modelDir) {
+		if fs.NArg() == 0 {
+			return usagef("predict: give at least one text to classify")
+		}
+		if *maxLen < 1 {
+			return usagef("predict: --max-seq-length %d: want >= 1", *maxLen)
+		}
+		if err := setThreads(*threads); err != nil {
+			return err
+		}
+		if *side != "right" && *side != "left" {
+			return usagef("predict: --truncation-side %q: want right or left", *side)
+		}
+		return runPredictText(*modelDir, *adapterDir, fs.Args(), *maxLen, *side, base, *asJSON, stdout)
 	}
 	if fs.NArg() == 0 {
 		return usagef("predict: give at least one image file (PNG or JPEG)")

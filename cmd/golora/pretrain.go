@@ -14,31 +14,45 @@ import (
 )
 
 func init() {
-	commands["pretrain"] = command{"train a ViT from scratch (full training) to make a base model", runPretrain}
+	commands["pretrain"] = command{"train a ViT (images) or a LLaMA (text) from scratch to make a base model", runPretrain}
 }
 
 func runPretrain(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("pretrain", "--output-dir DIR [--config config.json | size flags] [--dataset mnist] [--classes 0-4] [flags]", stderr)
+	fs := newFlagSet("pretrain", "--output-dir DIR [--model-type vit|llama] [--config config.json | size flags] [--dataset mnist|moby-dick|...] [--classes 0-4] [flags]", stderr)
 	a := train.DefaultArgs()
 	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 1e-3, 64, 64
 	a.LRSchedulerType, a.WarmupRatio, a.WeightDecay = "cosine", 0.05, 0.05
 	a.LoggingSteps, a.SaveSteps = 50, 0
 	addTrainArgs(fs, &a)
-	configPath := fs.String("config", "", "ViT config.json to train (its num_labels is set from the data); otherwise the size flags")
+	modelType := fs.String("model-type", "", "vit (images) or llama (text); default: from --config, else by the dataset")
+	configPath := fs.String("config", "", "config.json to train (a ViT's num_labels is set from the data); otherwise the size flags")
 	hidden := fs.Int("hidden-size", 64, "hidden_size")
 	layers := fs.Int("num-hidden-layers", 4, "num_hidden_layers")
 	heads := fs.Int("num-attention-heads", 4, "num_attention_heads")
 	inter := fs.Int("intermediate-size", 0, "intermediate_size (0: 4 x hidden_size)")
 	patch := fs.Int("patch-size", 4, "patch_size")
-	dataset := fs.String("dataset", "mnist", "mnist, fashion-mnist, or a directory (idx files or image folders)")
+	dataset := fs.String("dataset", "", "mnist (default for vit), fashion-mnist, or a directory of images; llama: moby-dick, sotu, imdb or a directory of .txt files")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 0-4)")
 	shift := fs.Int("augment-shift", 0, "augmentation: move each training image by up to this many pixels")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
 	ckpt := fs.Bool("gradient-checkpointing", false, "recompute each encoder block's forward in the backward: less activation memory, more time")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
+	var pf textPretrainFlags
+	pf.register(fs)
+	tf := textFlags{}
+	tf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch {
+	case *modelType == "" && *configPath != "" && isLlamaConfig(*configPath), *modelType == "" && isTextDataset(*dataset):
+		*modelType = "llama"
+	case *modelType == "":
+		*modelType = "vit"
+	}
+	if *modelType != "vit" && *modelType != "llama" {
+		return usagef("pretrain: --model-type %q: want vit or llama", *modelType)
 	}
 	if fs.NArg() > 0 {
 		return usagef("pretrain: unexpected argument %q", fs.Arg(0))
@@ -60,6 +74,27 @@ func runPretrain(args []string, stdout, stderr io.Writer) (err error) {
 	stdout, stderr = quietRank(stdout, comm), quietRank(stderr, comm)
 	if err := setRankThreads(*threads, comm); err != nil {
 		return err
+	}
+	if *modelType == "llama" {
+		switch {
+		case *dataset == "":
+			return usagef("pretrain: --dataset is required for a LLaMA (moby-dick, sotu, imdb or a directory of .txt files)")
+		case *classes != "" || *shift != 0:
+			return usagef("pretrain: --classes and --augment-shift are for images")
+		}
+		if err := tf.check("pretrain"); err != nil {
+			return err
+		}
+		if resume.v == "" {
+			if _, err := os.Stat(filepath.Join(a.OutputDir, vit.ConfigFile)); err == nil {
+				return fmt.Errorf("%s already holds a model; choose another --output-dir or pass --resume", a.OutputDir)
+			}
+		}
+		textEvalBatch(fs, &a)
+		return runPretrainText(a, *configPath, *hidden, *layers, *heads, *inter, &pf, &tf, *dataset, *ckpt, resume.v, comm, stdout, stderr)
+	}
+	if *dataset == "" {
+		*dataset = "mnist"
 	}
 	src, err := newDataSource("pretrain", *dataset, *classes)
 	if err != nil {

@@ -95,7 +95,7 @@ func defaultLoraFlags() loraFlags {
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|DIR --output-dir DIR [--method lora|adalora|full] [flags]\n       mpirun -np N golora train ... [--zero-stage 0|1|2]  (built with -tags mpi)", stderr)
+	fs := newFlagSet("train", "--model DIR --dataset mnist|fashion-mnist|imdb|sotu|moby-dick|DIR --output-dir DIR [--method lora|adalora|full] [flags]\n       mpirun -np N golora train ... [--zero-stage 0|1|2]  (built with -tags mpi)", stderr)
 	a := train.DefaultArgs()
 	a.LearningRate, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize = 2e-3, 32, 64
 	a.NumTrainEpochs, a.WarmupRatio, a.LoggingSteps, a.SaveSteps = 1, 0.05, 50, 0
@@ -106,13 +106,15 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	af.register(fs)
 	modelDir := fs.String("model", "", "base model directory (config.json, model.safetensors)")
 	method := fs.String("method", "lora", "lora, adalora (PEFT's AdaLoraConfig: --init-r, --target-r, ...), or full for full fine-tuning")
-	dataset := fs.String("dataset", "", "mnist, fashion-mnist, or a directory (idx files or image folders)")
+	dataset := fs.String("dataset", "", "mnist, fashion-mnist, a directory (idx files or image folders); text: imdb, sotu, moby-dick or a directory of .txt files")
 	classes := fs.String("classes", "", "keep only these classes, renumbered from 0 (e.g. 5-9)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores, shared among the ranks mpirun starts on this machine)")
 	bf := addBaseFlags(fs)
 	ckpt := fs.Bool("gradient-checkpointing", false, "recompute each encoder block's forward in the backward: less activation memory, more time")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "resume from the latest checkpoint in --output-dir (or --resume=DIR)")
+	tf := textFlags{}
+	tf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -165,8 +167,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if err := setRankThreads(*threads, comm); err != nil {
 		return err
 	}
-	src, err := newDataSource("train", *dataset, *classes)
-	if err != nil {
+	if err := tf.check("train"); err != nil {
 		return err
 	}
 	if resume.v == "" {
@@ -175,6 +176,18 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 				return fmt.Errorf("%s already holds a result (%s); choose another --output-dir or pass --resume", a.OutputDir, f)
 			}
 		}
+	}
+	if isTextDataset(*dataset) {
+		if *classes != "" {
+			return usagef("train: --classes is for image data")
+		}
+		lf.adalora = &af
+		textEvalBatch(fs, &a)
+		return runTrainText(a, &lf, &tf, *modelDir, *method, *dataset, base, comm, *ckpt, resume.v, stdout, stderr)
+	}
+	src, err := newDataSource("train", *dataset, *classes)
+	if err != nil {
+		return err
 	}
 
 	// Read and check everything before writing anything.

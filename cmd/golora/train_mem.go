@@ -120,7 +120,7 @@ func (m memoryReport) write(w io.Writer, dir string) error {
 	if m.EvalBatch > 0 {
 		// The training batch may still be counted while the evaluation's is
 		// allocated: the planner predicts a training step alone.
-		fmt.Fprintf(w, "(measured data may include an evaluation batch of %d images beside the training batch)\n", m.EvalBatch)
+		fmt.Fprintf(w, "(measured peaks may include an evaluation batch of %d examples beside the training batch)\n", m.EvalBatch)
 	}
 	if dir == "" {
 		return nil

@@ -130,6 +130,16 @@ func loadModel(dir, adapterDir string, base nn.Storage) (*loadedModel, error) {
 		if _, err := os.Stat(adapterDir); err != nil {
 			return nil, fmt.Errorf("adapter directory %s does not exist", adapterDir)
 		}
+		// A sequence-classification adapter on a language model's
+		// checkpoint (as train on a labelled text data set writes it):
+		// the model with a classification head (score) under it.
+		if _, ok := m.(models.Classifier); !ok && adapterTaskType(adapterDir) == "SEQ_CLS" {
+			if c, err := models.Load(dir, models.LoadOptions{NumLabels: 2}); err == nil {
+				if _, ok := c.(models.Classifier); ok {
+					m, lm.model = c, c
+				}
+			}
+		}
 		// modules_to_save (a classification head) may have another number
 		// of labels than the base: size the head from the adapter first.
 		if c, ok := m.(models.Classifier); ok {
@@ -195,6 +205,22 @@ func adapterLabels(dir, head string) (int, []string, error) {
 		names = nil
 	}
 	return shape[0], names, nil
+}
+
+// adapterTaskType is the task_type of the PEFT adapter in dir ("" when
+// unreadable; loading the adapter reports the error).
+func adapterTaskType(dir string) string {
+	b, err := sizecheck.ReadFile(filepath.Join(dir, peft.ConfigName), sizecheck.MaxConfigFile)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		TaskType *string `json:"task_type"`
+	}
+	if json.Unmarshal(b, &c) != nil || c.TaskType == nil {
+		return ""
+	}
+	return *c.TaskType
 }
 
 // labelsFile keeps the label names of a fine-tuned head beside its adapter

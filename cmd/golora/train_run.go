@@ -52,11 +52,13 @@ type trainingRun struct {
 	adalora  *adalora.Model        // set instead of lora by --method adalora
 	loraPlus *lora.LoraPlus        // LoRA+'s learning-rate groups, or nil
 	pc       *data.ProcessorConfig // image models: their preprocessing
-	trainSet train.Dataset
-	evalSet  train.Dataset
-	resume   string // "", "latest" or a checkpoint directory
-	stderr   io.Writer
-	base     nn.Storage // how the frozen Linear weights are stored (zero: f32)
+	// tokenizer is a text model's tokenizer.json, saved beside a full model.
+	tokenizer []byte
+	trainSet  train.Dataset
+	evalSet   train.Dataset
+	resume    string // "", "latest" or a checkpoint directory
+	stderr    io.Writer
+	base      nn.Storage // how the frozen Linear weights are stored (zero: f32)
 
 	comm       collective.Comm // nil: one process
 	measureMem bool            // start measuring memory once the trainer is prepared
@@ -88,7 +90,13 @@ func (r *trainingRun) save(dir string) error {
 		}
 		return nil
 	}
-	return saveModelDir(r.model, r.pc, dir)
+	if err := saveModelDir(r.model, r.pc, dir); err != nil {
+		return err
+	}
+	if r.tokenizer != nil {
+		return writeTokenizer(dir, r.tokenizer)
+	}
+	return nil
 }
 
 // run trains and writes the result into the output directory (rank 0 of

@@ -48,7 +48,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"image_size": 230}`, "image_size"},
 		{`{"image_size": [224, 192]}`, "image_size"},
 		{`{"patch_size": "16"}`, "patch_size"},
-		{`{"hidden_act": "silu"}`, "hidden_act"},
+		{`{"hidden_act": "quick_gelu"}`, "hidden_act"},
 		{`{"model_type": "deit"}`, "model_type"},
 		{`{"layer_norm_eps": 0}`, "layer_norm_eps"},
 		{`{"attention_probs_dropout_prob": -0.1}`, "attention_probs_dropout_prob"},

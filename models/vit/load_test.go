@@ -77,7 +77,7 @@ func TestLoadErrors(t *testing.T) {
 			delete(c, "label2id")
 			c["num_labels"] = 3
 		}, []string{"classifier.weight", "[5 32]", "[3 32]"}},
-		{"hidden_act", nil, func(c map[string]any) { c["hidden_act"] = "swish" }, []string{"hidden_act", "swish", ConfigFile}},
+		{"hidden_act", nil, func(c map[string]any) { c["hidden_act"] = "quick_gelu" }, []string{"hidden_act", "quick_gelu", ConfigFile}},
 		{"model_type", nil, func(c map[string]any) { c["model_type"] = "bert" }, []string{"model_type", "bert"}},
 		{"heads", nil, func(c map[string]any) { c["num_attention_heads"] = 5 }, []string{"hidden_size", "num_attention_heads"}},
 		{"patch", nil, func(c map[string]any) { c["patch_size"] = 5 }, []string{"image_size", "patch_size"}},
