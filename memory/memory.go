@@ -259,3 +259,14 @@ func AllocInt32(c Category, n int) []int32 {
 	}
 	return s
 }
+
+// AllocFloat64 is Alloc for float64 values (sums kept in double precision).
+func AllocFloat64(c Category, n int) []float64 {
+	s := make([]float64, n)
+	if n > 0 {
+		b := 8 * int64(n)
+		Track(c, b)
+		runtime.AddCleanup(&s[0], func(b int64) { Track(c, -b) }, b)
+	}
+	return s
+}

@@ -2,8 +2,9 @@
 // per memory category (weights by dtype, gradients, optimizer state,
 // activations, workspace, data), GEMM FLOPs (forward, backward to
 // activations, backward to weights) and step time, for any models.Model
-// (a registered preset or a config.json) with full fine-tuning or LoRA,
-// frozen weights in f32, bf16, fp16, int8 or NF4 (QLoRA, optionally
+// (a registered preset or a config.json) with full fine-tuning, LoRA or
+// AdaLoRA (at init_r, with its rank allocator's state and regulariser's
+// workspace), frozen weights in f32, bf16, fp16, int8 or NF4 (QLoRA, optionally
 // double-quantised), with or without gradient checkpointing; with a budget,
 // the largest batch that fits. With data parallelism (Setup.Parallel) it
 // predicts one rank: its sharded gradients and optimizer state at each

@@ -9,6 +9,7 @@ import (
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/tensor"
 )
@@ -42,14 +43,28 @@ func vitLoRA(t testing.TB, c vit.Config) lora.Config {
 	return DefaultLoRA(m)
 }
 
+// vitAdaLoRA is AdaLoRA over the LoRA settings l at init_r r (target_r
+// r/2), on a schedule whose second step (step 1) already masks and whose
+// third (step 2) fixes the allocation and drops the allocator's state.
+func vitAdaLoRA(l lora.Config, r int) adalora.Config {
+	a := adalora.DefaultConfig()
+	pt := a.PeftType
+	a.Config, a.PeftType = l, pt
+	a.InitR, a.TargetR, a.TotalStep, a.Tinit, a.Tfinal = r, r/2, 3, 0, 1
+	return a
+}
+
 // methods are the setups golora compares: full fine-tuning, LoRA over an
-// f32, bf16, fp16, int8, NF4 or double-quantised NF4 base, and LoRA with
-// gradient checkpointing.
+// f32, bf16, fp16, int8, NF4 or double-quantised NF4 base, LoRA with
+// gradient checkpointing, and AdaLoRA (over an f32 or NF4 base).
 func methods(t testing.TB, c vit.Config) map[string]Setup {
 	l := vitLoRA(t, c)
 	l.LoraDropout = 0.1
 	src := source(c)
+	a := vitAdaLoRA(l, l.R)
 	return map[string]Setup{
+		"adalora":     {Base: src, Method: "adalora", AdaLoRA: a, BaseDType: tensor.F32},
+		"adalora-nf4": {Base: src, Method: "adalora", AdaLoRA: a, BaseDType: tensor.NF4},
 		"full":        {Base: src, Method: "full", BaseDType: tensor.F32},
 		"lora":        {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.F32},
 		"lora-bf16":   {Base: src, Method: "lora", LoRA: l, BaseDType: tensor.BF16},
@@ -134,6 +149,29 @@ func checkEstimate(t *testing.T, s Setup, batch int) {
 	if d := memory.Take().Allocated.Sub(a1); d.Total() != 0 {
 		t.Errorf("second step allocated %v", d.Map())
 	}
+	if m.AdaLoRA == nil {
+		return
+	}
+	// Steps 1 and 2 allocate ranks (step 2 for good, dropping the
+	// allocator's state): masking resizes nothing, so the plan and the
+	// weights stay what they were, and nothing is allocated.
+	a2 := memory.Take().Allocated
+	if _, err := r.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if d := memory.Take().Allocated.Sub(a2); d.Total() != 0 {
+		t.Errorf("the final rank allocation allocated %v", d.Map())
+	}
+	kept, init := 0, 0
+	for _, k := range m.AdaLoRA.KeptRanks() {
+		kept, init = kept+k, init+s.AdaLoRA.InitR
+	}
+	if kept >= init || m.AdaLoRA.Config().RankPattern == nil {
+		t.Errorf("no singular value masked: %d of %d kept", kept, init)
+	}
+	if after := m.Estimate(batch); after.Bytes != want.Bytes || nn.AccountWeights(m.Root()) != w {
+		t.Errorf("after the rank allocation: planned %v, was %v", after.Bytes.Map(), want.Bytes.Map())
+	}
 }
 
 // TestMethodsRelations checks what the methods are for, on the planned
@@ -145,7 +183,7 @@ func TestMethodsRelations(t *testing.T) {
 	e := map[string]Estimate{}
 	var err error
 	for name, s := range methods(t, c) {
-		s.LoRA.LoraDropout = 0 // the benchmark setting
+		s.LoRA.LoraDropout, s.AdaLoRA.LoraDropout = 0, 0 // the benchmark setting
 		if e[name], err = Predict(s, 4); err != nil {
 			t.Fatal(err)
 		}
@@ -159,6 +197,15 @@ func TestMethodsRelations(t *testing.T) {
 	adapter := layers * r * 2 * int64(c.HiddenSize)
 	if d, want := full.TotalBytes()-lo.TotalBytes(), 12*frozen-16*adapter-4*n*r*layers; d < want {
 		t.Errorf("LoRA saves %d bytes, want at least %d", d, want)
+	}
+	// AdaLoRA at init_r = r adds E (r values a layer) to LoRA's factors,
+	// and its rank allocator keeps three f32 per factor value.
+	ad, e16 := e["adalora"], layers*r
+	if d := ad.Bytes[memory.Gradients] - lo.Bytes[memory.Gradients]; d != 4*e16 {
+		t.Errorf("AdaLoRA adds %d gradient bytes to LoRA's, want %d", d, 4*e16)
+	}
+	if d, want := ad.Bytes[memory.Optimizer]-lo.Bytes[memory.Optimizer], AdamStateBytes*e16+12*(adapter+e16); d != want {
+		t.Errorf("AdaLoRA adds %d optimizer bytes to LoRA's, want %d", d, want)
 	}
 	if r := float64(bf.Bytes.Weights()) / float64(lo.Bytes.Weights()); r > 0.55 || r < 0.45 {
 		t.Errorf("bf16 weights are %.3fx of f32", r)

@@ -15,8 +15,9 @@ import (
 )
 
 // Runner runs plain training steps (forward, cross-entropy, backward,
-// AdamW) of a model on one fixed random batch, with every buffer counted
-// by memory: the measurement the planner's Estimate is checked against.
+// AdamW, and the method's step hooks, e.g. AdaLoRA's) of a model on one
+// fixed random batch, with every buffer counted by memory: the
+// measurement the planner's Estimate is checked against.
 // With several ranks (NewRunnerOn) a step is data-parallel, with the
 // collective work the Trainer does (package zero at m.Parallel's stage),
 // one micro-batch a step.
@@ -75,9 +76,10 @@ func (r *Runner) Close() { r.eng.Close() }
 
 // Step runs one training step and returns its loss (this rank's).
 func (r *Runner) Step() (float64, error) {
-	m := r.Model.Base
+	m, step := r.Model.Base, int(r.step)
 	nn.SetStep(m, r.step)
 	r.step++
+	hooks := r.Model.Hooks()
 	r.eng.ZeroGrad()
 	loss, err := r.ce.Forward(m.ForwardBatch(&r.batch), r.batch.Targets)
 	if err != nil {
@@ -96,12 +98,26 @@ func (r *Runner) Step() (float64, error) {
 		if err := r.eng.Reduce(); err != nil {
 			return 0, fmt.Errorf("plan: %w", err)
 		}
+	}
+	if hooks != nil { // where the Trainer calls them: on the reduced gradient, before clipping
+		extra, err := hooks.AfterBackward(step)
+		if err != nil {
+			return 0, fmt.Errorf("plan: %w", err)
+		}
+		loss += extra
+	}
+	if r.eng.Comm().Size() > 1 {
 		if _, err := r.eng.ClipGradNorm(0); err != nil {
 			return 0, fmt.Errorf("plan: %w", err)
 		}
 	}
 	if err := r.eng.Step(r.eng.Optimizer().LR()); err != nil {
 		return 0, fmt.Errorf("plan: %w", err)
+	}
+	if hooks != nil {
+		if err := hooks.AfterStep(step); err != nil {
+			return 0, fmt.Errorf("plan: %w", err)
+		}
 	}
 	return loss, nil
 }

@@ -7,8 +7,10 @@ import (
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft/adalora"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/tensor"
+	"github.com/golora/golora/train"
 	"github.com/golora/golora/zero"
 )
 
@@ -37,12 +39,16 @@ func FromConfigFile(path string) (Source, error) {
 // Setup is a base model and a training method.
 type Setup struct {
 	Base Source
-	// Method is "full" (every parameter trains) or "lora".
+	// Method is "full" (every parameter trains), "lora" or "adalora".
 	Method string
 	// LoRA configures the adapters when Method is "lora".
 	LoRA lora.Config
+	// AdaLoRA configures the adapters when Method is "adalora": injected
+	// at init_r, which they keep while training (the allocator masks
+	// singular values, it does not resize).
+	AdaLoRA adalora.Config
 	// BaseDType stores the frozen Linear weights: f32, bf16, fp16, int8 or
-	// NF4 (LoRA only; see models.StoreBase).
+	// NF4 (LoRA and AdaLoRA only; see models.StoreBase).
 	BaseDType tensor.DType
 	// DoubleQuant also quantises NF4's block scales (QLoRA's double
 	// quantisation).
@@ -85,7 +91,7 @@ func (s Setup) Storage() nn.Storage {
 }
 
 // Methods are the valid values of Setup.Method.
-var Methods = []string{"full", "lora"}
+var Methods = []string{"full", "lora", "adalora"}
 
 // DefaultLoRA is golora's benchmark LoRA for m: r 16, alpha 16 on the
 // family's default targets (PEFT's, e.g. query and value), and the
@@ -102,16 +108,28 @@ func DefaultLoRA(m models.Model) lora.Config {
 	return c
 }
 
-// Model is a model set up for a method: the base, and its LoRA wrapper,
-// trained on Parallel's ranks.
+// Model is a model set up for a method: the base, and its LoRA or AdaLoRA
+// wrapper, trained on Parallel's ranks.
 type Model struct {
 	Base     models.Model
-	LoRA     *lora.Model // nil for full fine-tuning
+	LoRA     *lora.Model    // set for LoRA
+	AdaLoRA  *adalora.Model // set for AdaLoRA
 	Parallel Parallel
 }
 
+// Hooks are the method's own calls around every optimizer step, as
+// train.Trainer.Hooks takes them: AdaLoRA's regulariser and rank
+// allocator; nil for the other methods.
+func (m *Model) Hooks() train.StepHooks {
+	if m.AdaLoRA != nil {
+		return m.AdaLoRA
+	}
+	return nil
+}
+
 // Build makes the module tree of s with its method applied: for "full",
-// every parameter trains; for "lora", adapters are injected; frozen Linear
+// every parameter trains; for "lora" and "adalora", adapters are injected
+// (AdaLoRA's at init_r); frozen Linear
 // weights are converted to BaseDType; checkpointing is switched on. The
 // weights are zero (LayerNorms one) unless random; seed fixes adapters and
 // dropout masks.
@@ -137,6 +155,9 @@ func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
 	if s.Method == "full" && s.BaseDType != tensor.F32 {
 		return nil, fmt.Errorf("plan: full fine-tuning trains every weight, in f32; a %v base is for LoRA", s.Storage())
 	}
+	if s.Method == "adalora" && s.Parallel.world() > 1 && s.Parallel.ZeroStage > 0 {
+		return nil, fmt.Errorf("plan: AdaLoRA's regulariser and rank allocator work on the whole gradient, which ZeRO stage %d shards over the ranks: use ZeRO stage 0", s.Parallel.ZeroStage)
+	}
 	out := &Model{Base: m, Parallel: s.Parallel}
 	switch s.Method {
 	case "full":
@@ -151,8 +172,14 @@ func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
 			return nil, fmt.Errorf("plan: %w", err)
 		}
 		out.LoRA = lm
+	case "adalora":
+		am, err := adalora.Inject(m, s.AdaLoRA, seed)
+		if err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+		out.AdaLoRA = am
 	default:
-		return nil, fmt.Errorf("plan: unknown method %q (want full or lora)", s.Method)
+		return nil, fmt.Errorf("plan: unknown method %q (want full, lora or adalora)", s.Method)
 	}
 	if s.BaseDType != tensor.F32 {
 		if _, err := models.StoreBase(m, s.Storage()); err != nil {
@@ -204,8 +231,10 @@ const AdamStateBytes = 8
 // Estimate predicts one training step with AdamW on a batch of the given
 // size (at full sequence length): parameter values by dtype, a gradient
 // and Adam's two moments per trainable value, what the modules declare for
-// forward, cross-entropy and backward, and the batch itself. With data
-// parallelism it is rank 0's share, the largest.
+// forward, cross-entropy and backward, what the method's step hooks hold
+// (AdaLoRA's rank allocator and regulariser, adalora.Model.HookBytes), and
+// the batch itself. With data parallelism it is rank 0's share, the
+// largest.
 func (m *Model) Estimate(batch int) Estimate { return m.EstimateRank(batch, 0) }
 
 // EstimateRank is Estimate for one data-parallel rank: its gradient values
@@ -245,6 +274,9 @@ func (m *Model) EstimateRank(batch, rank int) Estimate {
 	e.Bytes[memory.Activations] = t[memory.Activations]
 	e.Bytes[memory.Workspace] = t[memory.Workspace]
 	e.Bytes[memory.Data] = spec.Bytes(batch)
+	if m.AdaLoRA != nil { // every rank keeps the whole state (ZeRO-0)
+		e.Bytes = e.Bytes.Add(m.AdaLoRA.HookBytes())
+	}
 	e.Forward, e.BackwardDX, e.BackwardDW = k.Forward, k.BackwardDX, k.BackwardDW
 	e.Attention, e.LowRank = k.Attention, k.LowRank
 	e.Ops = nn.AddOps(k.Ops, step.Ops)

@@ -21,7 +21,7 @@ import (
 
 func init() {
 	benchTargets["train"] = benchTarget{
-		summary: "training step time and memory of full, lora (over an f32, bf16, fp16, int8 or NF4 base), lora-ckpt, beside the planner's prediction",
+		summary: "training step time and memory of full, lora (over an f32, bf16, fp16, int8 or NF4 base), lora-ckpt, adalora, beside the planner's prediction",
 		run:     runBenchTrain,
 	}
 }
@@ -92,6 +92,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	pf.runSteps = *warmup + 1 + *steps // AdaLoRA's total_step unless --total-step: the most steps a model runs
 	names, setups, err := pf.compareSetups(src, *methods)
 	if err != nil {
 		return usagef("bench train: %v", err)

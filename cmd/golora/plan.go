@@ -33,6 +33,12 @@ type planFlags struct {
 	threads        *int
 	world, stage   *int
 	accum          *int
+	// ada are train's AdaLoRA flags (--init-r, --target-r, ...); runSteps
+	// is the optimizer steps the command runs, AdaLoRA's total_step when
+	// --total-step is 0 (plan runs none: then the shortest schedule
+	// tinit + tfinal + 1, which the prediction does not depend on).
+	ada      *adaloraFlags
+	runSteps int
 }
 
 func addPlanFlags(fs interface {
@@ -40,8 +46,13 @@ func addPlanFlags(fs interface {
 	Int(name string, value int, usage string) *int
 	Float64(name string, value float64, usage string) *float64
 	Bool(name string, value bool, usage string) *bool
+	IntVar(p *int, name string, value int, usage string)
+	Float64Var(p *float64, name string, value float64, usage string)
 }) planFlags {
+	ada := defaultAdaloraFlags()
+	ada.register(fs)
 	return planFlags{
+		ada:        &ada,
 		model:      fs.String("model", "", "model directory (its config.json is read)"),
 		preset:     fs.String("preset", "", "preset model: "+strings.Join(models.PresetNames(), ", ")),
 		r:          fs.Int("r", 16, "LoRA rank"),
@@ -96,8 +107,8 @@ func (f planFlags) source() (plan.Source, string, error) {
 	return nil, "", usagef("missing --model DIR or --preset NAME")
 }
 
-// setup makes the Setup of one method ("full" or "lora") with the flags'
-// LoRA settings, dtype and checkpointing.
+// setup makes the Setup of one method ("full", "lora" or "adalora") with
+// the flags' LoRA (and AdaLoRA) settings, dtype and checkpointing.
 func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 	s := plan.Setup{Base: src, Method: method, GradientCheckpointing: *f.checkpoint}
 	par, err := f.parallel()
@@ -110,8 +121,8 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 		return s, err
 	}
 	s.BaseDType, s.DoubleQuant = st.DType, st.DoubleQuant
-	if method != "full" && method != "lora" {
-		return s, usagef("--method %q: want full or lora", method)
+	if !slices.Contains(plan.Methods, method) {
+		return s, usagef("--method %q: want %s", method, strings.Join(plan.Methods, ", "))
 	}
 	if method == "full" && st.DType != tensor.F32 {
 		return s, fullNeedsF32("plan", st)
@@ -128,12 +139,24 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 	if *f.save != "" {
 		l.ModulesToSave = splitList(*f.save)
 	}
-	if method == "lora" {
+	if method != "full" && (l.LoraDropout < 0 || l.LoraDropout >= 1) {
+		return s, usagef("--lora-dropout %v outside [0, 1)", l.LoraDropout)
+	}
+	switch method {
+	case "lora":
 		if err := l.Validate(); err != nil {
 			return s, usagef("%v", err)
 		}
-		if l.LoraDropout < 0 || l.LoraDropout >= 1 {
-			return s, usagef("--lora-dropout %v outside [0, 1)", l.LoraDropout)
+	case "adalora":
+		steps := f.runSteps
+		if steps <= 0 {
+			steps = f.ada.tinit + f.ada.tfinal + 1
+		}
+		if s.AdaLoRA, err = f.ada.config(l, steps); err != nil {
+			return s, err
+		}
+		if s.Parallel.WorldSize > 1 && s.Parallel.ZeroStage > 0 {
+			return s, usagef("--method adalora: the rank allocator and regulariser work on the whole gradient, which --zero-stage %d shards over the ranks: use --zero-stage 0", s.Parallel.ZeroStage)
 		}
 	}
 	s.LoRA = l
@@ -141,10 +164,10 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 }
 
 // compareMethods are the setups plan and bench train compare, by name:
-// full fine-tuning, LoRA over a base stored in each dtype, and LoRA with
-// gradient checkpointing. The flags' LoRA settings apply to all; their
-// dtype and checkpointing flags do not.
-var compareMethods = []string{"full", "lora", "lora-bf16", "lora-fp16", "lora-int8", "lora-nf4", "lora-nf4-dq", "lora-ckpt"}
+// full fine-tuning, LoRA over a base stored in each dtype, LoRA with
+// gradient checkpointing, and AdaLoRA. The flags' LoRA (and AdaLoRA)
+// settings apply to all; their dtype and checkpointing flags do not.
+var compareMethods = []string{"full", "lora", "lora-bf16", "lora-fp16", "lora-int8", "lora-nf4", "lora-nf4-dq", "lora-ckpt", "adalora"}
 
 // defaultCompare is what --compare and bench train run by default.
 const defaultCompare = "full,lora,lora-bf16,lora-ckpt"
@@ -162,12 +185,15 @@ func (f planFlags) compareSetups(src plan.Source, list string) ([]string, []plan
 		if !slices.Contains(compareMethods, n) {
 			return nil, nil, usagef("unknown method %q (have %s)", n, strings.Join(compareMethods, ", "))
 		}
-		method := "lora"
-		if n == "full" {
-			method = "full"
-		}
 		s := ls // the flags' LoRA settings and data parallelism
-		s.Method = method
+		switch n {
+		case "full":
+			s.Method = "full"
+		case "adalora":
+			if s, err = f.setup(ls.Base, "adalora"); err != nil {
+				return nil, nil, err
+			}
+		}
 		s.BaseDType, s.DoubleQuant, s.GradientCheckpointing = tensor.F32, false, n == "lora-ckpt"
 		if dt, ok := strings.CutPrefix(n, "lora-"); ok && dt != "ckpt" {
 			dt, dq := strings.CutSuffix(dt, "-dq")
@@ -238,9 +264,9 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora [--r --lora-alpha --target-modules ...] --batch N [--base-dtype f32|bf16|fp16|int8|nf4 [--double-quant]] [--gradient-checkpointing] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare | --methods lora,lora-nf4,...] [--json]", stderr)
+	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora|adalora [--r --lora-alpha --target-modules ...] [--init-r --target-r ...] --batch N [--base-dtype f32|bf16|fp16|int8|nf4 [--double-quant]] [--gradient-checkpointing] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare | --methods lora,lora-nf4,...] [--json]", stderr)
 	pf := addPlanFlags(fs)
-	method := fs.String("method", "lora", "full or lora")
+	method := fs.String("method", "lora", "full, lora or adalora (PEFT's AdaLoraConfig: --init-r, --target-r, ...)")
 	batch := fs.Int("batch", 8, "batch size")
 	budgetFlag := fs.String("budget", "", "memory budget (e.g. 2GiB, 512MiB): report the largest batch that fits")
 	compare := fs.Bool("compare", false, "predict "+defaultCompare+" side by side")

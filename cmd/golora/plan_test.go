@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/golora/golora/models/vit"
 )
 
 type planJSON struct {
@@ -128,6 +130,15 @@ func TestPlanCommand(t *testing.T) {
 		{[]string{"plan", "--preset", "vit-small-64", "--model", "x"}, 2, "not both"},
 		{[]string{"plan", "--bogus"}, 2, "bogus"},
 		{[]string{"plan", "--model", filepath.Join(t.TempDir(), "none")}, 1, "config.json"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--target-r", "20"}, 2, "target_r must be in [1, init_r = 12], got 20"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--init-r", "1000000000"}, 2, "--init-r 1000000000 is out of range"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--init-r", "0"}, 2, "--init-r 0 is out of range"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--use-dora"}, 2, "does not support DoRA"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--tinit", "5", "--total-step", "3"}, 2, "leaves no budgeting phase"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--double-quant"}, 2, "needs --base-dtype nf4"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--lora-dropout", "1"}, 2, "--lora-dropout 1 outside [0, 1)"},
+		{[]string{"plan", "--preset", "vit-small-64", "--method", "adalora", "--world-size", "2", "--zero-stage", "1"}, 2, "use --zero-stage 0"},
+		{[]string{"plan", "--preset", "vit-small-64", "--methods", "lora,adalora", "--beta1", "1"}, 2, "beta1 and beta2 must be in (0, 1)"},
 	} {
 		se.Reset()
 		code := run(tc.args, &so, &se)
@@ -140,13 +151,13 @@ func TestPlanCommand(t *testing.T) {
 
 func TestBenchTrainCommand(t *testing.T) {
 	var so, se bytes.Buffer
-	if code := run([]string{"bench", "train", "--preset", "vit-small-64", "--batch", "1", "--steps", "1", "--warmup", "0", "--methods", "full,lora-ckpt", "--json"}, &so, &se); code != 0 {
+	if code := run([]string{"bench", "train", "--preset", "vit-small-64", "--batch", "1", "--steps", "1", "--warmup", "0", "--methods", "full,lora-ckpt,adalora", "--json"}, &so, &se); code != 0 {
 		t.Fatalf("exit %d: %s", code, se.String())
 	}
 	var rep struct {
 		Results []trainResult `json:"results"`
 	}
-	if err := json.Unmarshal(so.Bytes(), &rep); err != nil || len(rep.Results) != 2 {
+	if err := json.Unmarshal(so.Bytes(), &rep); err != nil || len(rep.Results) != 3 || rep.Results[2].Method != "adalora" {
 		t.Fatalf("%v: %s", err, so.String())
 	}
 	for _, r := range rep.Results {
@@ -190,10 +201,63 @@ func TestBenchTrainCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "train", "--preset", "vit-small-64", "--methods", "full,qlora"},
 		{"bench", "train", "--preset", "vit-small-64", "--steps", "0"},
+		{"bench", "train", "--preset", "vit-small-64", "--methods", "adalora", "--world-size", "2", "--zero-stage", "2"},
 	} {
 		se.Reset()
 		if code := run(args, &so, &se); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, se.String())
 		}
+	}
+}
+
+// TestPlanAdaLoRA checks plan --method adalora against plan --method lora
+// at the same rank: AdaLoRA adds E (init_r values a layer) with its
+// gradient and AdamW state, and its rank allocator's three f32 per factor
+// value as optimizer state; and adalora in a --methods comparison.
+func TestPlanAdaLoRA(t *testing.T) {
+	c := vit.Preset(64, 8, 6) // vit-small-64
+	get := func(args ...string) planResult {
+		t.Helper()
+		var so, se bytes.Buffer
+		args = append([]string{"plan", "--preset", "vit-small-64", "--batch", "2", "--json"}, args...)
+		if code := run(args, &so, &se); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, se.String())
+		}
+		var r planResult
+		if err := json.Unmarshal(so.Bytes(), &r); err != nil {
+			t.Fatalf("%v in %s", err, so.String())
+		}
+		return r
+	}
+	lo := get("--method", "lora", "--r", "8")
+	ada := get("--method", "adalora", "--init-r", "8", "--target-r", "4", "--total-step", "100")
+	layers := int64(2 * c.NumHiddenLayers) // query and value
+	e, ab := layers*8, layers*8*2*int64(c.HiddenSize)
+	if d := ada.Bytes["gradients"] - lo.Bytes["gradients"]; d != 4*e {
+		t.Errorf("AdaLoRA adds %d gradient bytes to LoRA's, want %d", d, 4*e)
+	}
+	if d, want := ada.Bytes["optimizer"]-lo.Bytes["optimizer"], 8*e+12*(ab+e); d != want {
+		t.Errorf("AdaLoRA adds %d optimizer bytes to LoRA's, want %d (AdamW for E, the allocator's state)", d, want)
+	}
+	if ada.Bytes["workspace"] <= lo.Bytes["workspace"] || ada.StepMS <= 0 || ada.FLOPs != lo.FLOPs {
+		t.Errorf("adalora %+v, lora %+v", ada, lo)
+	}
+	// The schedule does not change the memory: masking resizes nothing.
+	if other := get("--method", "adalora", "--init-r", "8", "--target-r", "2"); other.Bytes["optimizer"] != ada.Bytes["optimizer"] || other.TotalBytes != ada.TotalBytes {
+		t.Errorf("target_r 2: %d bytes, target_r 4: %d", other.TotalBytes, ada.TotalBytes)
+	}
+
+	var so, se bytes.Buffer
+	if code := run([]string{"plan", "--preset", "vit-small-64", "--batch", "2", "--methods", "lora,adalora", "--init-r", "8", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	var cmp struct {
+		Results []planResult `json:"results"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &cmp); err != nil || len(cmp.Results) != 2 || cmp.Results[1].Method != "adalora" {
+		t.Fatalf("%v: %s", err, so.String())
+	}
+	if got := cmp.Results[1]; got.Bytes["optimizer"] != ada.Bytes["optimizer"] || got.TotalBytes != ada.TotalBytes {
+		t.Errorf("adalora in --methods: %d bytes, alone %d", got.TotalBytes, ada.TotalBytes)
 	}
 }

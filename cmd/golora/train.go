@@ -209,7 +209,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	r.model.SetGradientCheckpointing(*ckpt)
-	if err := checkTrainStep(&plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(comm, &a)}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
+	if err := checkTrainStep(&plan.Model{Base: r.model, LoRA: r.lora, AdaLoRA: r.adalora, Parallel: runParallel(comm, &a)}, a.PerDeviceTrainBatchSize, a.PerDeviceEvalBatchSize); err != nil {
 		return err
 	}
 	if r.trainSet, err = newProcessed(trainSet, r.pc, r.model.Spec()); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
@@ -85,7 +84,10 @@ func defaultAdaloraFlags() adaloraFlags {
 		beta1: c.Beta1, beta2: c.Beta2, orthRegWeight: c.OrthRegWeight}
 }
 
-func (f *adaloraFlags) register(fs *flag.FlagSet) {
+func (f *adaloraFlags) register(fs interface {
+	IntVar(*int, string, int, string)
+	Float64Var(*float64, string, float64, string)
+}) {
 	fs.IntVar(&f.initR, "init-r", f.initR, "AdaLoRA: starting rank of every adapted matrix (init_r)")
 	fs.IntVar(&f.targetR, "target-r", f.targetR, "AdaLoRA: average final rank (target_r)")
 	fs.IntVar(&f.tinit, "tinit", f.tinit, "AdaLoRA: warm-up steps before the ranks are pruned")

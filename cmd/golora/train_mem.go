@@ -77,7 +77,7 @@ func (r *trainingRun) measure(method string, batch int) memoryReport {
 	snap := memory.Take()
 	rss, _ := memory.PeakRSS()
 	c := r.job()
-	pm := &plan.Model{Base: r.model, LoRA: r.lora, Parallel: runParallel(c, &r.args)}
+	pm := &plan.Model{Base: r.model, LoRA: r.lora, AdaLoRA: r.adalora, Parallel: runParallel(c, &r.args)}
 	e := pm.EstimateRank(batch, c.Rank())
 	dt := "f32"
 	if r.base.DType != 0 {

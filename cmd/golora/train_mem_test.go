@@ -36,6 +36,8 @@ func TestTrainMemoryBreakdown(t *testing.T) {
 		"int8": {"--base-dtype", "int8"},
 		"ckpt": {"--gradient-checkpointing"},
 		"full": {"--method", "full"},
+		// AdaLoRA's optimizer bytes hold its rank allocator's state too.
+		"adalora": {"--method", "adalora", "--init-r", "6", "--target-r", "3"},
 	}
 	out := map[string]string{}
 	mem := map[string]memoryReport{}
@@ -73,6 +75,9 @@ func TestTrainMemoryBreakdown(t *testing.T) {
 	}
 
 	f32, bf16, ckpt, full := mem["f32"], mem["bf16"], mem["ckpt"], mem["full"]
+	if ada := mem["adalora"]; ada.Method != "adalora" {
+		t.Errorf("adalora run recorded as %q", ada.Method)
+	}
 	if full.Method != "full" || !(full.PeakBytes["optimizer"] > f32.PeakBytes["optimizer"]) {
 		t.Errorf("full fine-tuning: %+v; want AdamW state beyond LoRA's %d bytes", full, f32.PeakBytes["optimizer"])
 	}

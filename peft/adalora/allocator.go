@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 )
 
@@ -26,6 +27,14 @@ type RankAllocator struct {
 }
 
 type ipt struct{ cur, avg, unc []float32 }
+
+// newIPT is the zero state of a factor of n values: one buffer counted as
+// optimizer state (like AdamW's moments, it is per-value gradient
+// statistics kept across steps; see Model.HookBytes).
+func newIPT(n int) *ipt {
+	b := memory.Alloc(memory.Optimizer, 3*n)
+	return &ipt{cur: b[:n:n], avg: b[n : 2*n : 2*n], unc: b[2*n:]}
+}
 
 func newRankAllocator(m *Model) *RankAllocator {
 	a := &RankAllocator{m: m, state: map[*nn.Param]*ipt{}}
@@ -71,8 +80,7 @@ func (a *RankAllocator) UpdateIPT() {
 			}
 			s := a.state[p]
 			if s == nil {
-				n := p.Len()
-				s = &ipt{cur: make([]float32, n), avg: make([]float32, n), unc: make([]float32, n)}
+				s = newIPT(p.Len())
 				a.state[p] = s
 			}
 			v, g := p.Value.F32(), p.Grad.F32()

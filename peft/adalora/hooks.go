@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -23,6 +24,28 @@ func (m *Model) AfterBackward(step int) (float64, error) { return m.Regularize()
 func (m *Model) AfterStep(step int) error {
 	m.UpdateAndAllocate(step)
 	return nil
+}
+
+// HookBytes is what the hooks hold at most while training, by memory
+// category, for the planner (package plan): the rank allocator's I, Ī and
+// Ū, three f32 per trainable factor value, counted as optimizer state
+// (like AdamW's moments, per-value gradient statistics kept across steps;
+// made at the first AfterStep, dropped at total_step − tfinal), and the
+// regulariser's Gram matrix, maxRank² f64 of workspace (made at the first
+// AfterBackward, kept). Masking zeroes singular values but resizes
+// nothing, so neither changes while training.
+func (m *Model) HookBytes() memory.Bytes {
+	var b memory.Bytes
+	for _, l := range m.layers {
+		for _, p := range l.Params() {
+			if p.Grad != nil && p.Len() > 0 { // what UpdateIPT tracks
+				b[memory.Optimizer] += 3 * 4 * int64(p.Len())
+			}
+		}
+	}
+	k := int64(m.maxRank())
+	b[memory.Workspace] = 8 * k * k
+	return b
 }
 
 // HookState returns what a resumed run needs besides the parameters and
@@ -91,7 +114,7 @@ func (m *Model) LoadHookState(sd map[string]*tensor.Tensor) error {
 			}
 			s := state[p]
 			if s == nil {
-				s = &ipt{cur: make([]float32, p.Len()), avg: make([]float32, p.Len()), unc: make([]float32, p.Len())}
+				s = newIPT(p.Len())
 				state[p] = s
 			}
 			dst := s.avg

@@ -26,6 +26,9 @@ type Model struct {
 	alloc  *RankAllocator
 	// regLoss is the regulariser's value at the last Regularize.
 	regLoss float64
+	// gram is the regulariser's Gram matrix C (maxRank² values, counted as
+	// workspace), made at the first Regularize.
+	gram []float64
 }
 
 // Inject wraps base's targeted Linears with rank-init_r SVD adapters

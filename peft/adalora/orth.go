@@ -3,6 +3,7 @@ package adalora
 import (
 	"math"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
 )
 
@@ -19,6 +20,9 @@ import (
 // the regulariser, equal in every micro-batch, is counted once.
 func (m *Model) Regularize() float64 {
 	w := m.cfg.OrthRegWeight
+	if k := m.maxRank(); len(m.gram) < k*k {
+		m.gram = memory.AllocFloat64(memory.Workspace, k*k)
+	}
 	var sum float64
 	n := 0
 	for _, l := range m.layers {
@@ -26,8 +30,8 @@ func (m *Model) Regularize() float64 {
 			n += 2 // PEFT counts the empty factors too; their norm is 0
 			continue
 		}
-		sum += orthTerm(l.A.Value.F32(), l.r, l.Base.In, true, gradOf(l.A), 0)
-		sum += orthTerm(l.B.Value.F32(), l.Base.Out, l.r, false, gradOf(l.B), 0)
+		sum += orthTerm(m.gram, l.A.Value.F32(), l.r, l.Base.In, true, gradOf(l.A), 0)
+		sum += orthTerm(m.gram, l.B.Value.F32(), l.Base.Out, l.r, false, gradOf(l.B), 0)
 		n += 2
 	}
 	if n == 0 || w == 0 {
@@ -40,8 +44,8 @@ func (m *Model) Regularize() float64 {
 		if l.r == 0 {
 			continue
 		}
-		orthTerm(l.A.Value.F32(), l.r, l.Base.In, true, gradOf(l.A), scale)
-		orthTerm(l.B.Value.F32(), l.Base.Out, l.r, false, gradOf(l.B), scale)
+		orthTerm(m.gram, l.A.Value.F32(), l.r, l.Base.In, true, gradOf(l.A), scale)
+		orthTerm(m.gram, l.B.Value.F32(), l.Base.Out, l.r, false, gradOf(l.B), scale)
 	}
 	m.regLoss = scale * sum
 	return m.regLoss
@@ -55,15 +59,26 @@ func gradOf(p *nn.Param) []float32 {
 	return p.Grad.F32()
 }
 
+// maxRank is the largest rank of the layers: the Gram matrices are at most
+// maxRank².
+func (m *Model) maxRank() int {
+	k := 0
+	for _, l := range m.layers {
+		k = max(k, l.r)
+	}
+	return k
+}
+
 // orthTerm returns ‖C − I‖_F for a [rows, cols] matrix x, with C = x·xᵀ
 // (rowsGram, A's case) or xᵀ·x (B's case), and adds scale·∂‖C − I‖/∂x
-// into g when scale != 0 and g != nil. Sums run in float64.
-func orthTerm(x []float32, rows, cols int, rowsGram bool, g []float32, scale float64) float64 {
+// into g when scale != 0 and g != nil. Sums run in float64; C is kept in
+// gram (at least k² values for the k×k Gram matrix).
+func orthTerm(gram []float64, x []float32, rows, cols int, rowsGram bool, g []float32, scale float64) float64 {
 	k := cols // size of the Gram matrix
 	if rowsGram {
 		k = rows
 	}
-	c := make([]float64, k*k)
+	c := gram[:k*k]
 	for i := 0; i < k; i++ {
 		for j := i; j < k; j++ {
 			var s float64

@@ -2,11 +2,13 @@ package adalora
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
 	"github.com/golora/golora/nn"
+	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/tensor"
 )
 
@@ -64,5 +66,61 @@ func TestLinearPlan(t *testing.T) {
 				t.Errorf("ran %d GEMMs of %d FLOPs (declared %d), the declared ops hold %d of %d", ran.Calls, ran.Flops, want.FLOPs(), calls, flops)
 			}
 		})
+	}
+}
+
+// TestHookBytes checks that the hooks allocate exactly what HookBytes
+// declares (the allocator's state as optimizer bytes, the Gram matrix as
+// workspace) during the first step, nothing more while the allocator
+// masks, and that the allocator's state is dropped at total_step − tfinal.
+func TestHookBytes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TargetModules = lora.TargetList("query", "value")
+	cfg.InitR, cfg.TargetR, cfg.TotalStep, cfg.Tinit, cfg.Tfinal = 5, 2, 4, 0, 1
+	m, err := Inject(loadBase(t), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := m.HookBytes()
+	var factors int64
+	for _, l := range m.Layers() {
+		factors += int64(l.A.Len() + l.E.Len() + l.B.Len())
+	}
+	if want[memory.Optimizer] != 12*factors || want[memory.Workspace] != 8*5*5 || want.Total() != want[memory.Optimizer]+want[memory.Workspace] {
+		t.Fatalf("HookBytes %v for %d factor values of rank 5", want.Map(), factors)
+	}
+	for step := 0; step < cfg.TotalStep; step++ {
+		for _, p := range nn.TrainableParams(m.Base) {
+			for i := range p.Grad.F32() {
+				p.Grad.F32()[i] = float32(rng.NormFloat64())
+			}
+		}
+		a0 := memory.Take().Allocated
+		if _, err := m.AfterBackward(step); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.AfterStep(step); err != nil {
+			t.Fatal(err)
+		}
+		got := memory.Take().Allocated.Sub(a0)
+		if step > 0 {
+			want = memory.Bytes{}
+		}
+		if got != want {
+			t.Errorf("step %d: the hooks allocated %v, want %v", step, got.Map(), want.Map())
+		}
+		n := 0
+		for k := range m.HookState() {
+			if strings.HasPrefix(k, "exp_avg_ipt.") {
+				n++
+			}
+		}
+		if kept := step < cfg.TotalStep-cfg.Tfinal; kept != (n == 3*len(m.Layers())) || !kept && n != 0 {
+			t.Errorf("step %d: sensitivities of %d factors", step, n)
+		}
+	}
+	if m.KeptRanks()[0] == 5 && m.KeptRanks()[1] == 5 {
+		t.Errorf("nothing masked: %v", m.KeptRanks())
 	}
 }
