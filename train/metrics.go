@@ -16,14 +16,14 @@ const MetricsFile = "metrics.jsonl"
 // Record is one line of metrics.jsonl: a training log line (Loss set) or
 // an evaluation (EvalLoss set), with HF's log_history field names.
 type Record struct {
-	Step         int      `json:"step"`
-	Epoch        float64  `json:"epoch"`
-	Loss         *float64 `json:"loss,omitempty"`
-	LearningRate *float64 `json:"learning_rate,omitempty"`
-	GradNorm     *float64 `json:"grad_norm,omitempty"`
-	EvalLoss     *float64 `json:"eval_loss,omitempty"`
-	EvalAccuracy *float64 `json:"eval_accuracy,omitempty"`
-	ImagesPerSec *float64 `json:"images_per_second,omitempty"`
+	Step           int      `json:"step"`
+	Epoch          float64  `json:"epoch"`
+	Loss           *float64 `json:"loss,omitempty"`
+	LearningRate   *float64 `json:"learning_rate,omitempty"`
+	GradNorm       *float64 `json:"grad_norm,omitempty"`
+	EvalLoss       *float64 `json:"eval_loss,omitempty"`
+	EvalAccuracy   *float64 `json:"eval_accuracy,omitempty"`
+	ExamplesPerSec *float64 `json:"examples_per_second,omitempty"`
 }
 
 func ptr(v float64) *float64 { return &v }

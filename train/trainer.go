@@ -413,7 +413,7 @@ func (t *Trainer) Train() (*Result, error) {
 			shown = st.LogLossSum / float64(st.LogLossCount)
 			ips := float64(res.Steps*perStep) / stepTime.Seconds()
 			err := logRecord(Record{Step: st.GlobalStep, Epoch: round4(st.Epoch), Loss: ptr(shown),
-				LearningRate: ptr(lr), GradNorm: ptr(norm), ImagesPerSec: ptr(math.Round(ips))})
+				LearningRate: ptr(lr), GradNorm: ptr(norm), ExamplesPerSec: ptr(math.Round(ips))})
 			if err != nil {
 				return nil, err
 			}

@@ -138,7 +138,7 @@ func benchParallel(name string, s plan.Setup, batch, warmup, steps int, comm col
 		p.PerRankStepMS = append(p.PerRankStepMS, ts[len(ts)/2])
 	}
 	r.StepMS = slices.Max(p.PerRankStepMS)
-	r.ImagesPerS = float64(world*batch) / (r.StepMS / 1e3)
+	r.ExamplesPerS = float64(world*batch) / (r.StepMS / 1e3)
 	r.PeakRSSBytes = rss
 	r.Bytes, r.TotalBytes = snap.Peak.Map(), snap.PeakTotal
 	r.Planned.Bytes, r.Planned.TotalBytes = planned.Map(), planned.Total()

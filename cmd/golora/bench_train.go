@@ -31,7 +31,7 @@ type trainResult struct {
 	Method       string           `json:"method"`
 	StepMS       float64          `json:"step_ms"`
 	StepCPUMS    float64          `json:"step_cpu_ms"`
-	ImagesPerS   float64          `json:"images_per_s"`
+	ExamplesPerS float64          `json:"examples_per_s"`
 	PeakRSSBytes int64            `json:"peak_rss_bytes"`
 	Bytes        map[string]int64 `json:"bytes"`
 	TotalBytes   int64            `json:"total_bytes"`
@@ -147,7 +147,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 			cs := slices.Clone(cpu[i])
 			slices.Sort(cs)
 			results[i].StepCPUMS = cs[len(cs)/2]
-			results[i].ImagesPerS = float64(*batch) / (results[i].StepMS / 1e3)
+			results[i].ExamplesPerS = float64(*batch) / (results[i].StepMS / 1e3)
 		}
 		f := results[0]
 		results[i].Ratio = &ratio{To: f.Method, StepMS: results[i].StepMS / f.StepMS, TotalBytes: float64(results[i].TotalBytes) / float64(f.TotalBytes)}
@@ -181,9 +181,9 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "bench train: %s, batch %d, %d steps after %d warm-up (%s), %d kernel threads\n", what, *batch, *steps, *warmup, how, kernels.Threads())
 	switch {
 	case par.WorldSize > 1 && comm == nil:
-		fmt.Fprintf(stdout, "%d data-parallel ranks in this process (goroutines sharing the cores), ZeRO stage %d: bytes are the sum over the ranks, images/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
+		fmt.Fprintf(stdout, "%d data-parallel ranks in this process (goroutines sharing the cores), ZeRO stage %d: bytes are the sum over the ranks, examples/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
 	case par.WorldSize > 1:
-		fmt.Fprintf(stdout, "%d data-parallel ranks (mpirun), ZeRO stage %d: bytes and peak RSS are rank 0's, images/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
+		fmt.Fprintf(stdout, "%d data-parallel ranks (mpirun), ZeRO stage %d: bytes and peak RSS are rank 0's, examples/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)
 	}
 	fmt.Fprintln(stdout, "measured peak bytes per category (planned in brackets)")
 	fmt.Fprintln(stdout)
@@ -342,7 +342,7 @@ func printTrainTable(w io.Writer, rs []trainResult) {
 		return fmt.Sprintf("%.2f", r.Planned.StepMS/r.StepMS)
 	})
 	row("step CPU ms", func(r trainResult) string { return fmt.Sprintf("%.1f", r.StepCPUMS) })
-	row("images/s", func(r trainResult) string { return fmt.Sprintf("%.1f", r.ImagesPerS) })
+	row("examples/s", func(r trainResult) string { return fmt.Sprintf("%.1f", r.ExamplesPerS) })
 	if len(rs) == 0 {
 		return
 	}

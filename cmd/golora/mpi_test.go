@@ -311,7 +311,7 @@ func TestMPIBenchTrainJSON(t *testing.T) {
 		t.Fatalf("%d results, want full and lora", len(out.Results))
 	}
 	for _, r := range out.Results {
-		if r.Parallel == nil || r.Parallel.WorldSize != 2 || r.ImagesPerS <= 0 || r.TotalBytes <= 0 || r.Parallel.SentPerStep <= 0 {
+		if r.Parallel == nil || r.Parallel.WorldSize != 2 || r.ExamplesPerS <= 0 || r.TotalBytes <= 0 || r.Parallel.SentPerStep <= 0 {
 			t.Errorf("%s: %+v", r.Method, r)
 		}
 	}

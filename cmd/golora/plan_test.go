@@ -166,8 +166,8 @@ func TestBenchTrainCommand(t *testing.T) {
 				t.Errorf("%s: %s measured %d, planned %d", r.Method, k, r.Bytes[k], v)
 			}
 		}
-		if r.StepMS <= 0 || r.ImagesPerS <= 0 {
-			t.Errorf("%s: step %v ms, %v images/s", r.Method, r.StepMS, r.ImagesPerS)
+		if r.StepMS <= 0 || r.ExamplesPerS <= 0 {
+			t.Errorf("%s: step %v ms, %v examples/s", r.Method, r.StepMS, r.ExamplesPerS)
 		}
 	}
 	if rep.Results[1].RatioToFull == nil || rep.Results[1].Ratio == nil || rep.Results[1].Ratio.To != "full" {
