@@ -107,6 +107,16 @@ func TestTextCommands(t *testing.T) {
 		t.Errorf("pretrained config: %v", cfg)
 	}
 
+	// A block of one token has nothing to predict: refused as a flag, not
+	// a crash (an error once got lost and eval met a nil dataset).
+	for _, args := range [][]string{{"eval"}, {"train", "--output-dir", filepath.Join(dir, "bs1")}} {
+		cmd := args[0]
+		code, out, errs = golora(append(args, "--model", base, "--dataset", corpus, "--block-size", "1")...)
+		if code != 2 || !strings.Contains(errs, "--block-size 1") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%s --block-size 1: exit %d, stderr %q", cmd, code, errs)
+		}
+	}
+
 	code, out, errs = golora("eval", "--model", base, "--dataset", corpus, "--json")
 	if code != 0 {
 		t.Fatalf("eval: exit %d\n%s%s", code, out, errs)

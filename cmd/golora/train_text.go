@@ -51,6 +51,8 @@ func (f *textFlags) check(cmd string) error {
 		return usagef("%s: --truncation-side %q: want right or left", cmd, f.truncationSide)
 	case f.maxSeqLength < 1 || f.blockSize < 0 || f.maxTrainSamples < 0 || f.maxEvalSamples < 0:
 		return usagef("%s: --max-seq-length must be >= 1; --block-size, --max-train-samples, --max-eval-samples >= 0", cmd)
+	case f.blockSize == 1:
+		return usagef("%s: --block-size 1: a causal LM block needs at least 2 tokens (one to read, one to predict)", cmd)
 	}
 	return nil
 }
@@ -108,12 +110,13 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		if len(eosIDs) > 0 {
 			eos, hasEOS = int32(eosIDs[0]), true
 		}
-		trainBlocks, err := tokenizeLM(tok, c.train, eos, hasEOS, td.seqLen)
-		if err != nil {
+		// Assigned, not declared: a := here would shadow err, and the
+		// CausalLM errors below would be lost.
+		var trainBlocks, evalBlocks [][]int32
+		if trainBlocks, err = tokenizeLM(tok, c.train, eos, hasEOS, td.seqLen); err != nil {
 			return nil, err
 		}
-		evalBlocks, err := tokenizeLM(tok, c.test, eos, hasEOS, td.seqLen)
-		if err != nil {
+		if evalBlocks, err = tokenizeLM(tok, c.test, eos, hasEOS, td.seqLen); err != nil {
 			return nil, err
 		}
 		if len(trainBlocks) == 0 || len(evalBlocks) == 0 {
