@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,5 +64,54 @@ func TestInspectAdapter(t *testing.T) {
 	}
 	if !strings.Contains(so.String(), "trainable params: 1,189 || all params: 20,650 || trainable%: 5.7579") {
 		t.Errorf("no PEFT trainable line in:\n%s", so.String())
+	}
+}
+
+// TestAdapterLabelNames: the labels.json that train writes beside an
+// adapter names its head's outputs; predict and merge use those names even
+// when the base's head has as many labels under other names (a ViT
+// pretrained on digits 0-4, fine-tuned on 5-9).
+func TestAdapterLabelNames(t *testing.T) {
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter")
+	if err := os.MkdirAll(adapter, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join("../../testdata/lora/adapter", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(adapter, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := []string{"ant", "bee", "cow", "doe", "eel"} // the base says cat, dog, bird, fish, frog
+	if err := writeLabels(adapter, names); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "x.png")
+	writePNG(t, img, 16)
+	var so, se bytes.Buffer
+	if code := run([]string{"predict", "--model", "../../testdata/vit-tiny", "--adapter", adapter, "--json", img}, &so, &se); code != 0 {
+		t.Fatalf("predict: exit %d: %s", code, se.String())
+	}
+	var p prediction // one JSON object a line, one image
+	if err := json.Unmarshal(so.Bytes(), &p); err != nil {
+		t.Fatalf("predict JSON %q: %v", so.String(), err)
+	}
+	if p.Label != names[p.ID] {
+		t.Errorf("predicted label %q for id %d, want %q", p.Label, p.ID, names[p.ID])
+	}
+	out := filepath.Join(dir, "merged")
+	if code := run([]string{"merge", "--model", "../../testdata/vit-tiny", "--adapter", adapter, "--out", out}, &so, &se); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, se.String())
+	}
+	m, err := vit.Load(out, vit.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Config.Labels(); !slices.Equal(got, names) {
+		t.Errorf("merged model's labels %v, want %v", got, names)
 	}
 }

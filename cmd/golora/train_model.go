@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/golora/golora/data"
@@ -147,7 +148,10 @@ func loadModel(dir, adapterDir string, base nn.Storage) (*loadedModel, error) {
 			if err != nil {
 				return nil, err
 			}
-			if n > 0 && n != len(c.Labels()) {
+			// Reload also when only the names differ: the labels.json
+			// written beside the adapter (digits 5-9 over a base's 0-4)
+			// names what the adapter's head predicts.
+			if n > 0 && (n != len(c.Labels()) || names != nil && !slices.Equal(names, c.Labels())) {
 				if names == nil {
 					names = defaultLabels(n)
 				}
