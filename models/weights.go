@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/golora/golora/internal/atomicfile"
 	"github.com/golora/golora/nn"
@@ -68,6 +69,13 @@ func ReadWeights(path string, root nn.Module, o WeightOptions) error {
 		}
 		info, ok := f.Info(key)
 		if !ok {
+			if old, legacy := legacyKey(key); legacy {
+				if info, ok = f.Info(old); ok {
+					key = old
+				}
+			}
+		}
+		if !ok {
 			return fmt.Errorf("%s: missing tensor %q", path, key)
 		}
 		if !tensor.SameShape(info.Shape, p.Value.Shape()) {
@@ -100,6 +108,18 @@ func ReadWeights(path string, root nn.Module, o WeightOptions) error {
 		return fmt.Errorf("%s: unexpected tensor %q (not a parameter of the model)", path, key)
 	}
 	return nil
+}
+
+// legacyKey is the name older checkpoints (TensorFlow ports such as
+// bert-base-uncased) give a LayerNorm's weight or bias: gamma and beta,
+// which transformers renames on loading.
+func legacyKey(key string) (string, bool) {
+	for _, r := range [...]struct{ now, old string }{{"LayerNorm.weight", "LayerNorm.gamma"}, {"LayerNorm.bias", "LayerNorm.beta"}} {
+		if strings.HasSuffix(key, r.now) {
+			return strings.TrimSuffix(key, r.now) + r.old, true
+		}
+	}
+	return "", false
 }
 
 // SaveDir writes dir/config.json (config, as given) and

@@ -197,3 +197,54 @@ func TestSaveRoundTripAndCheckpointing(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyLayerNormNames: checkpoints converted from TensorFlow (the
+// original bert-base-uncased) name LayerNorm parameters gamma and beta;
+// they load as transformers loads them, to the same values.
+func TestLegacyLayerNormNames(t *testing.T) {
+	src := testdata("bert-tiny")
+	f, err := safetensors.Load(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensors, renamed := map[string]*tensor.Tensor{}, 0
+	for _, name := range f.Names() {
+		v, err := f.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(name, "LayerNorm.") {
+			name = strings.Replace(strings.Replace(name, "LayerNorm.weight", "LayerNorm.gamma", 1), "LayerNorm.bias", "LayerNorm.beta", 1)
+			renamed++
+		}
+		tensors[name] = v
+	}
+	if renamed == 0 {
+		t.Fatal("bert-tiny has no LayerNorm tensors to rename")
+	}
+	dir := t.TempDir()
+	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Save(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := Load(src, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir, LoadOptions{})
+	if err != nil {
+		t.Fatalf("gamma/beta names: %v", err)
+	}
+	a, b := nn.AllParams(want), nn.AllParams(got)
+	for i := range a {
+		if !equal(a[i].Value.F32(), b[i].Value.F32()) {
+			t.Errorf("%s differs", a[i].Name)
+		}
+	}
+}
