@@ -57,6 +57,10 @@ type Setup struct {
 	GradientCheckpointing bool
 	// Parallel is data-parallel training (zero value: one process).
 	Parallel Parallel
+	// SeqLen is the tokens per example of a model that reads sequences
+	// (models.SeqLener): what its Spec, PlanBatch and the batches of a
+	// Runner use. 0 leaves the model's own (its full length).
+	SeqLen int
 }
 
 // Parallel is data-parallel training on WorldSize ranks (0 or 1: one
@@ -158,6 +162,15 @@ func Apply(s Setup, m models.Model, seed uint64) (*Model, error) {
 	if s.Method == "adalora" && s.Parallel.world() > 1 && s.Parallel.ZeroStage > 0 {
 		return nil, fmt.Errorf("plan: AdaLoRA's regulariser and rank allocator work on the whole gradient, which ZeRO stage %d shards over the ranks: use ZeRO stage 0", s.Parallel.ZeroStage)
 	}
+	if s.SeqLen != 0 {
+		sl, ok := m.(models.SeqLener)
+		if !ok {
+			return nil, fmt.Errorf("plan: %s has no sequence length to set", m)
+		}
+		if err := sl.SetSeqLen(s.SeqLen); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+	}
 	out := &Model{Base: m, Parallel: s.Parallel}
 	switch s.Method {
 	case "full":
@@ -229,9 +242,10 @@ func (e Estimate) FLOPs() int64 { return e.Forward + e.BackwardDX + e.BackwardDW
 const AdamStateBytes = 8
 
 // Estimate predicts one training step with AdamW on a batch of the given
-// size (at full sequence length): parameter values by dtype, a gradient
-// and Adam's two moments per trainable value, what the modules declare for
-// forward, cross-entropy and backward, what the method's step hooks hold
+// size (at the model's sequence length, Setup.SeqLen): parameter values
+// by dtype, a gradient and Adam's two moments per trainable value, what
+// the modules declare for forward, cross-entropy and backward, what the
+// method's step hooks hold
 // (AdaLoRA's rank allocator and regulariser, adalora.Model.HookBytes), and
 // the batch itself. With data parallelism it is rank 0's share, the
 // largest.

@@ -127,10 +127,10 @@ func calibrationBudget() int64 {
 }
 
 // timeOp measures op's time per call (callTime). An op whose buffers exceed
-// calibrationBudget is measured with fewer rows (a GEMM's M, a batch's
-// products, a row kernel's rows, an elementwise kernel's values) and its
-// time scaled up in proportion: an approximation, marked as scaled, since
-// such ops run at about the same rate per row.
+// calibrationBudget is measured smaller (reduce: fewer rows, products or
+// values, then shorter ones) and its time scaled up by the work ratio: an
+// approximation, marked as scaled, since such ops run at about the same
+// rate per unit of work.
 func timeOp(op nn.Op, ar *arena) opTime {
 	limit := calibrationBudget()
 	small, scale := reduce(op, limit)
@@ -159,8 +159,11 @@ const (
 	maxCopies       = 32
 )
 
-// reduce halves op's rows until its buffers fit in limit bytes and
-// returns the op to measure and the factor to scale its time by.
+// reduce halves op's sizes (halve) until its buffers fit in limit bytes and
+// returns the op to measure and the factor to scale its time by: the ratio
+// of the two ops' work (workOf). The scaling is linear, an approximation:
+// a GEMM shrunk in one dimension, or a row kernel over fewer or shorter
+// rows, runs at about the same rate per unit of work, not exactly so.
 func reduce(op nn.Op, limit int64) (nn.Op, float64) {
 	small := op
 	for opBytes(small) > limit {
@@ -170,40 +173,64 @@ func reduce(op nn.Op, limit int64) (nn.Op, float64) {
 		}
 		small = smaller
 	}
-	return small, float64(rowsOf(op)) / float64(rowsOf(small))
+	return small, workOf(op) / workOf(small)
 }
 
-// rowsOf is the size halve reduces.
-func rowsOf(op nn.Op) int {
-	switch op.Kernel {
-	case nn.OpGemm:
-		return op.M
-	case nn.OpGemmBatch:
-		return op.Batch
-	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward, nn.OpRMSNorm, nn.OpRMSNormBackward, nn.OpRotary:
-		return op.M
+// workOf is the product of op's sizes (Batch, M, N, K; the unused ones
+// count as 1): what its time is taken to be proportional to.
+func workOf(op nn.Op) float64 {
+	w := 1.0
+	for _, d := range []int{op.Batch, op.M, op.N, op.K} {
+		w *= float64(max(d, 1))
 	}
-	return op.N
+	return w
 }
 
-// halve returns op with half the rows (see rowsOf), or false at one.
+// rowKernel reports whether k is a row kernel over op.M rows of op.N.
+func rowKernel(k nn.Kernel) bool {
+	switch k {
+	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward, nn.OpRMSNorm, nn.OpRMSNormBackward, nn.OpRotary:
+		return true
+	}
+	return false
+}
+
+// halve returns op with one size halved, or false when none can be, so
+// that no op kind's buffers stay above the budget (a single T×T product of
+// a long context, a row of a large vocabulary): a GEMM's rows M (the
+// tokens; a frozen weight keeps its shape while it can), then the larger
+// of N and K; a batched GEMM's products, then its largest size (a shrunk
+// product keeps its shape's balance, and its strided operands' rows shrink
+// whichever size they run along); a row kernel's rows, then its row length
+// (not a rotary op's, whose rows are heads of K); an elementwise kernel's
+// values.
 func halve(op nn.Op) (nn.Op, bool) {
-	r := rowsOf(op)
-	if r <= 1 {
-		return op, false
+	h := func(p *int) bool {
+		if *p <= 1 {
+			return false
+		}
+		*p = (*p + 1) / 2
+		return true
 	}
-	h := (r + 1) / 2
-	switch op.Kernel {
-	case nn.OpGemm:
-		op.M = h
-	case nn.OpGemmBatch:
-		op.Batch = h
-	case nn.OpAddBias, nn.OpBiasBackward, nn.OpLayerNorm, nn.OpLayerNormBackward, nn.OpSoftmax, nn.OpSoftmaxBackward, nn.OpCrossEntropy, nn.OpCrossEntropyBackward, nn.OpRMSNorm, nn.OpRMSNormBackward, nn.OpRotary:
-		op.M = h
-	default:
-		op.N = h
+	// largest halves the largest of dims that is above one.
+	largest := func(dims ...*int) bool {
+		var p *int
+		for _, d := range dims {
+			if *d > 1 && (p == nil || *d > *p) {
+				p = d
+			}
+		}
+		return p != nil && h(p)
 	}
-	return op, true
+	switch {
+	case op.Kernel == nn.OpGemm:
+		return op, h(&op.M) || largest(&op.N, &op.K)
+	case op.Kernel == nn.OpGemmBatch:
+		return op, h(&op.Batch) || largest(&op.M, &op.N, &op.K)
+	case rowKernel(op.Kernel):
+		return op, h(&op.M) || (op.Kernel != nn.OpRotary && h(&op.N))
+	}
+	return op, h(&op.N)
 }
 
 // opBytes is the bytes of the buffers runner allocates for op (saturating).

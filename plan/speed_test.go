@@ -1,10 +1,14 @@
 package plan
 
 import (
+	"math"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/golora/golora/models"
+	"github.com/golora/golora/models/llama"
 	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
@@ -116,8 +120,9 @@ func TestEveryKernelTimed(t *testing.T) {
 }
 
 // TestCalibrationReduce: ops whose buffers exceed the budget are measured
-// with fewer rows, under the budget, and their time scaled by the ratio;
-// others are measured as they are.
+// smaller, under the budget, and their time scaled by the work ratio;
+// others are measured as they are. Every kind is reduced, down to one
+// product of a long context's T×T scores and one row of a huge vocabulary.
 func TestCalibrationReduce(t *testing.T) {
 	const limit = 128 << 20
 	for _, op := range []nn.Op{
@@ -126,16 +131,56 @@ func TestCalibrationReduce(t *testing.T) {
 		nn.Rows(nn.OpSoftmax, 1<<22, 2048),
 		nn.Elementwise(nn.OpAdamW, 1<<30),
 		nn.GemmOp(false, true, 1576, 192, 768),
+		// One head of a 131072-token context: Q·Kᵀ, Pᵀ·dctx (whose A
+		// runs along K with the scores' stride), P·V.
+		{Kernel: nn.OpGemmBatch, M: 1 << 17, N: 1 << 17, K: 32, LdA: 256, LdB: 128, LdC: 1 << 17, Batch: 1, BType: tensor.F32},
+		{Kernel: nn.OpGemmBatch, M: 1 << 17, N: 32, K: 1 << 17, TransA: true, LdA: 1 << 17, LdB: 256, LdC: 128, Batch: 1, BType: tensor.F32},
+		{Kernel: nn.OpGemmBatch, M: 1 << 17, N: 32, K: 1 << 17, LdA: 1 << 17, LdB: 128, LdC: 256, Batch: 8, BType: tensor.F32},
+		nn.GemmOp(false, true, 1, 1<<20, 8192), // a huge weight, one row
+		nn.Rows(nn.OpCrossEntropyBackward, 2, 1<<26),
+		nn.Rows(nn.OpSoftmax, 1<<17, 1<<17),
 	} {
 		small, scale := reduce(op, limit)
 		if b := opBytes(small); b > limit {
 			t.Errorf("%v: measured as %v, %d bytes over %d", op, small, b, limit)
 		}
-		if got := float64(rowsOf(small)) * scale; got != float64(rowsOf(op)) {
+		if got := workOf(small) * scale; got != workOf(op) || scale < 1 {
 			t.Errorf("%v: %v scaled by %v", op, small, scale)
+		}
+		if small.Batch > op.Batch || small.M > op.M || small.N > op.N || small.K > op.K || small.Kernel != op.Kernel || small.LdA != op.LdA {
+			t.Errorf("%v measured as %v: not a reduction", op, small)
 		}
 		if opBytes(op) <= limit && (small != op || scale != 1) {
 			t.Errorf("%v fits, measured as %v ×%v", op, small, scale)
 		}
+	}
+}
+
+// TestCalibrateLongContext: planning a step on one sequence of a long
+// context (a single head's T×T scores take 4 GiB) allocates a bounded
+// amount, what the calibration budget allows, and predicts a finite,
+// positive step time.
+func TestCalibrateLongContext(t *testing.T) {
+	if testing.Short() {
+		t.Skip("calibrates a long-context model (seconds)")
+	}
+	const T = 1 << 15
+	c := llama.Preset(16, 1, 2, 1, 50, T)
+	c.IntermediateSize = 32
+	src := func(random bool, seed uint64) (models.Model, error) { return llama.NewZero(c, seed) }
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	m, err := Build(Setup{Base: src, Method: "full", BaseDType: tensor.F32}, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.Estimate(1)
+	ms := Calibrate(e).StepMS(e)
+	runtime.ReadMemStats(&ms1)
+	if a, bound := ms1.TotalAlloc-ms0.TotalAlloc, uint64(3*calibrationCap); a > bound {
+		t.Errorf("planning T=%d allocated %d bytes, over %d", T, a, bound)
+	}
+	if math.IsInf(ms, 0) || math.IsNaN(ms) || ms <= 0 {
+		t.Errorf("step time %v ms", ms)
 	}
 }

@@ -3,9 +3,11 @@ package plan
 import (
 	"testing"
 
+	"github.com/golora/golora/memory"
 	"github.com/golora/golora/models"
 	"github.com/golora/golora/models/bert"
 	"github.com/golora/golora/models/llama"
+	"github.com/golora/golora/models/vit"
 	"github.com/golora/golora/peft/lora"
 	"github.com/golora/golora/tensor"
 )
@@ -100,6 +102,52 @@ func TestTextCheckpointGradients(t *testing.T) {
 		for _, pair := range [][2]string{{"lora", "lora-ckpt"}, {"lora-partial", "lora-partial-ckpt"}} {
 			plain, ckpt := stepGrads(t, ms[pair[0]]), stepGrads(t, ms[pair[1]])
 			compareGrads(t, name+"/"+pair[0], plain, ckpt)
+		}
+	}
+}
+
+// TestSeqLen: a setup's sequence length is what the model plans and runs
+// (bert-mini at 128 of its 256 positions: the plan equals the measured
+// step exactly); a model without one refuses it, and so does a length
+// beyond max_position_embeddings.
+func TestSeqLen(t *testing.T) {
+	src, err := FromPreset("bert-mini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := src(false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Setup{Base: src, Method: "lora", LoRA: DefaultLoRA(base), BaseDType: tensor.F32, SeqLen: 128}
+	m, err := Build(s, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Base.Spec().SeqLen; got != 128 {
+		t.Fatalf("SeqLen 128: the model reads %d tokens", got)
+	}
+	full := s
+	full.SeqLen = 0
+	mf, err := Build(full, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, long := m.Estimate(2), mf.Estimate(2)
+	if max := mf.Base.Spec().SeqLen; max <= 128 || short.Forward >= long.Forward || short.Bytes[memory.Activations] >= long.Bytes[memory.Activations] {
+		t.Errorf("128 tokens planned as much as %d: forward %d vs %d FLOPs", max, short.Forward, long.Forward)
+	}
+	checkEstimate(t, s, 2)
+
+	for name, bad := range map[string]Setup{
+		"image model":    {Base: source(vit.Preset(16, 8, 1)), Method: "full", BaseDType: tensor.F32, SeqLen: 16},
+		"beyond maximum": {Base: src, Method: "full", BaseDType: tensor.F32, SeqLen: 257},
+		"negative":       {Base: src, Method: "full", BaseDType: tensor.F32, SeqLen: -1},
+	} {
+		if _, err := Build(bad, false, 1); err == nil {
+			t.Errorf("%s: SeqLen %d accepted", name, bad.SeqLen)
+		} else {
+			t.Logf("%s: %v", name, err)
 		}
 	}
 }

@@ -28,13 +28,15 @@ func init() {
 
 // trainResult is one method's measurement, as --json prints it.
 type trainResult struct {
-	Method       string           `json:"method"`
-	StepMS       float64          `json:"step_ms"`
-	StepCPUMS    float64          `json:"step_cpu_ms"`
-	ExamplesPerS float64          `json:"examples_per_s"`
-	PeakRSSBytes int64            `json:"peak_rss_bytes"`
-	Bytes        map[string]int64 `json:"bytes"`
-	TotalBytes   int64            `json:"total_bytes"`
+	Method       string  `json:"method"`
+	StepMS       float64 `json:"step_ms"`
+	StepCPUMS    float64 `json:"step_cpu_ms"`
+	ExamplesPerS float64 `json:"examples_per_s"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	// TokensPerExample is a sequence model's length run (0: none).
+	TokensPerExample int              `json:"tokens_per_example,omitempty"`
+	Bytes            map[string]int64 `json:"bytes"`
+	TotalBytes       int64            `json:"total_bytes"`
 	// Ratio is to the first method of the run; RatioToFull repeats it when
 	// that is full fine-tuning.
 	Ratio       *ratio `json:"ratio"`
@@ -51,7 +53,7 @@ type trainResult struct {
 }
 
 func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("bench train", "--model DIR|--preset NAME --batch N --steps N [--threads N] [--methods "+defaultCompare+"] [--sequential] [--world-size N --zero-stage S] [--json]\n       mpirun -np N golora bench train ... [--zero-stage S]  (built with -tags mpi)", stderr)
+	fs := newFlagSet("bench train", "--model DIR|--preset NAME --batch N --steps N [--max-seq-length N | --block-size N] [--threads N] [--methods "+defaultCompare+"] [--sequential] [--world-size N --zero-stage S] [--json]\n       mpirun -np N golora bench train ... [--zero-stage S]  (built with -tags mpi)", stderr)
 	pf := addPlanFlags(fs)
 	batch := fs.Int("batch", 8, "batch size (per rank)")
 	steps := fs.Int("steps", 5, "timed steps per method (after warm-up)")
@@ -124,6 +126,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
+		results[i].TokensPerExample = s.SeqLen
 	}
 	// Time: the methods' steps interleaved (A B C A B C ...), so that the
 	// load of a shared machine weighs on all alike and the ratios hold.
@@ -178,7 +181,7 @@ func runBenchTrain(args []string, stdout, stderr io.Writer) (err error) {
 	if *sequential || par.WorldSize > 1 {
 		how = "one method after the other"
 	}
-	fmt.Fprintf(stdout, "bench train: %s, batch %d, %d steps after %d warm-up (%s), %d kernel threads\n", what, *batch, *steps, *warmup, how, kernels.Threads())
+	fmt.Fprintf(stdout, "bench train: %s, batch %d%s, %d steps after %d warm-up (%s), %d kernel threads\n", what, *batch, tokensPerExample(setups[0].SeqLen), *steps, *warmup, how, kernels.Threads())
 	switch {
 	case par.WorldSize > 1 && comm == nil:
 		fmt.Fprintf(stdout, "%d data-parallel ranks in this process (goroutines sharing the cores), ZeRO stage %d: bytes are the sum over the ranks, examples/s of all ranks; sent = rank 0's bytes per step (ring algorithms)\n", par.WorldSize, par.ZeroStage)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -39,6 +40,11 @@ type planFlags struct {
 	// tinit + tfinal + 1, which the prediction does not depend on).
 	ada      *adaloraFlags
 	runSteps int
+	// length are train's --max-seq-length and --block-size (a sequence
+	// model's tokens per example, by train's rules); lengthSet lists those
+	// given on the command line.
+	length    *textFlags
+	lengthSet func() []string
 }
 
 func addPlanFlags(fs interface {
@@ -48,11 +54,25 @@ func addPlanFlags(fs interface {
 	Bool(name string, value bool, usage string) *bool
 	IntVar(p *int, name string, value int, usage string)
 	Float64Var(p *float64, name string, value float64, usage string)
+	Visit(fn func(*flag.Flag))
 }) planFlags {
 	ada := defaultAdaloraFlags()
 	ada.register(fs)
+	var length textFlags
+	length.registerLength(fs)
+	lengthSet := func() []string {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "max-seq-length" || f.Name == "block-size" {
+				set = append(set, "--"+f.Name)
+			}
+		})
+		return set
+	}
 	return planFlags{
 		ada:        &ada,
+		length:     &length,
+		lengthSet:  lengthSet,
 		model:      fs.String("model", "", "model directory (its config.json is read)"),
 		preset:     fs.String("preset", "", "preset model: "+strings.Join(models.PresetNames(), ", ")),
 		r:          fs.Int("r", 16, "LoRA rank"),
@@ -131,6 +151,9 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 	if err != nil {
 		return s, err
 	}
+	if s.SeqLen, err = f.seqLen(base); err != nil {
+		return s, err
+	}
 	l := plan.DefaultLoRA(base)
 	l.R, l.LoraAlpha, l.LoraDropout, l.UseDoRA = *f.r, *f.alpha, *f.dropout, *f.dora
 	if *f.targets != "" {
@@ -161,6 +184,34 @@ func (f planFlags) setup(src plan.Source, method string) (plan.Setup, error) {
 	}
 	s.LoRA = l
 	return s, nil
+}
+
+// seqLen is the tokens per example to plan model m at, by train's rules:
+// a causal LM's --block-size (default min(1024, max_position_embeddings)),
+// a classifier's --max-seq-length (default 128, at most
+// max_position_embeddings); 0 for a model that reads no sequences, which
+// refuses the flags, as a model refuses the other kind's flag.
+func (f planFlags) seqLen(m models.Model) (int, error) {
+	spec, set := m.Spec(), f.lengthSet()
+	if _, ok := m.(models.SeqLener); !ok || !spec.Text() {
+		if len(set) > 0 {
+			return 0, usagef("%s: this %s model reads images, not token sequences", strings.Join(set, ", "), m.ModelType())
+		}
+		return 0, nil
+	}
+	if err := f.length.checkLength("plan"); err != nil {
+		return 0, err
+	}
+	if spec.PerToken {
+		if slices.Contains(set, "--max-seq-length") {
+			return 0, usagef("--max-seq-length is for classifiers; this %s model is a causal LM: use --block-size", m.ModelType())
+		}
+		return f.length.blockLen(spec.SeqLen)
+	}
+	if slices.Contains(set, "--block-size") {
+		return 0, usagef("--block-size is for causal LMs; this %s model is a classifier: use --max-seq-length", m.ModelType())
+	}
+	return f.length.classLen(spec.SeqLen), nil
 }
 
 // compareMethods are the setups plan and bench train compare, by name:
@@ -226,6 +277,8 @@ type planResult struct {
 		BackwardDW int64 `json:"backward_dw"`
 	} `json:"flops"`
 	StepMS float64 `json:"step_ms"`
+	// TokensPerExample is a sequence model's length planned (0: none).
+	TokensPerExample int `json:"tokens_per_example,omitempty"`
 	// StepMSByKernel splits StepMS by kind of kernel (gemm, gemm-batch,
 	// layernorm, gelu, ...).
 	StepMSByKernel map[string]float64 `json:"step_ms_by_kernel"`
@@ -244,7 +297,7 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 		return planResult{}, err
 	}
 	e := m.Estimate(batch)
-	r := planResult{Method: name, Bytes: e.Bytes.Map(), TotalBytes: e.TotalBytes()}
+	r := planResult{Method: name, Bytes: e.Bytes.Map(), TotalBytes: e.TotalBytes(), TokensPerExample: m.Base.Spec().SeqLen}
 	r.WeightsBy, r.ValuesBy = e.Bytes.WeightsByDType(), e.Values.WeightsByDType()
 	r.WeightsXF32 = float64(e.Bytes.Weights()) / float64(4*e.Values.Weights())
 	r.FLOPs.Forward, r.FLOPs.BackwardDX, r.FLOPs.BackwardDW = e.Forward, e.BackwardDX, e.BackwardDW
@@ -264,7 +317,7 @@ func predict(name string, s plan.Setup, batch int, budget int64) (planResult, er
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora|adalora [--r --lora-alpha --target-modules ...] [--init-r --target-r ...] --batch N [--base-dtype f32|bf16|fp16|int8|nf4 [--double-quant]] [--gradient-checkpointing] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare | --methods lora,lora-nf4,...] [--json]", stderr)
+	fs := newFlagSet("plan", "--model DIR|--preset NAME --method full|lora|adalora [--r --lora-alpha --target-modules ...] [--init-r --target-r ...] --batch N [--base-dtype f32|bf16|fp16|int8|nf4 [--double-quant]] [--gradient-checkpointing] [--max-seq-length N | --block-size N] [--world-size N --zero-stage 0|1|2] [--budget 2GiB] [--compare | --methods lora,lora-nf4,...] [--json]", stderr)
 	pf := addPlanFlags(fs)
 	method := fs.String("method", "lora", "full, lora or adalora (PEFT's AdaLoraConfig: --init-r, --target-r, ...)")
 	batch := fs.Int("batch", 8, "batch size")
@@ -335,7 +388,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		results[0].Method = ""
 		return enc.Encode(results[0])
 	}
-	fmt.Fprintf(stdout, "plan: %s, batch %d, %d kernel threads\n", what, *batch, kernels.Threads())
+	fmt.Fprintf(stdout, "plan: %s, batch %d%s, %d kernel threads\n", what, *batch, tokensPerExample(results[0].TokensPerExample), kernels.Threads())
 	if w := results[0].WorldSize; w > 1 {
 		fmt.Fprintf(stdout, "%d data-parallel ranks, ZeRO stage %d, %d micro-batches a step: rank 0's bytes; sent = what each rank sends per optimizer step (ring algorithms)\n",
 			w, results[0].ZeroStage, *pf.accum)
@@ -389,4 +442,13 @@ func dtypesIn[T any](rs []T, by func(T) map[string]int64) []string {
 		}
 	}
 	return out
+}
+
+// tokensPerExample is ", N tokens per example" for a sequence model's
+// length, "" for none.
+func tokensPerExample(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d tokens per example", n)
 }

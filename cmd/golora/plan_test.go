@@ -261,3 +261,93 @@ func TestPlanAdaLoRA(t *testing.T) {
 		t.Errorf("adalora in --methods: %d bytes, alone %d", got.TotalBytes, ada.TotalBytes)
 	}
 }
+
+// TestPlanSeqLen: plan and bench train take train's --max-seq-length
+// (classifiers, default 128, at most max_position_embeddings) and
+// --block-size (causal LMs, default min(1024, max_position_embeddings)),
+// print the length, and plan what a step at that length measures; image
+// models and bad values refuse them (exit 2, one line).
+func TestPlanSeqLen(t *testing.T) {
+	var so, se bytes.Buffer
+	planAt := func(args ...string) planResult {
+		t.Helper()
+		so.Reset()
+		if code := run(append([]string{"plan", "--batch", "2", "--json"}, args...), &so, &se); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, se.String())
+		}
+		var r planResult
+		if err := json.Unmarshal(so.Bytes(), &r); err != nil {
+			t.Fatalf("%v in %s", err, so.String())
+		}
+		return r
+	}
+	// bert-mini has 256 positions, llama-tiny 256 (its context).
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--preset", "bert-mini"}, 128},
+		{[]string{"--preset", "bert-mini", "--max-seq-length", "64"}, 64},
+		{[]string{"--preset", "bert-mini", "--max-seq-length", "1000"}, 256},
+		{[]string{"--preset", "llama-tiny"}, 256},
+		{[]string{"--preset", "llama-tiny", "--block-size", "16"}, 16},
+	} {
+		if r := planAt(tc.args...); r.TokensPerExample != tc.want {
+			t.Errorf("%v: %d tokens per example, want %d", tc.args, r.TokensPerExample, tc.want)
+		}
+	}
+	if short, long := planAt("--preset", "bert-mini", "--max-seq-length", "64"), planAt("--preset", "bert-mini", "--max-seq-length", "128"); short.Bytes["activations"] >= long.Bytes["activations"] || short.FLOPs.Forward >= long.FLOPs.Forward {
+		t.Errorf("64 tokens planned no smaller than 128: %v vs %v", short.Bytes, long.Bytes)
+	}
+	if r := planAt("--preset", "vit-small-64"); r.TokensPerExample != 0 {
+		t.Errorf("an image model planned at %d tokens", r.TokensPerExample)
+	}
+	so.Reset()
+	if code := run([]string{"plan", "--preset", "llama-tiny", "--block-size", "16", "--batch", "2"}, &so, &se); code != 0 || !strings.Contains(so.String(), "batch 2, 16 tokens per example,") {
+		t.Errorf("text output (exit %d): %s%s", code, so.String(), se.String())
+	}
+
+	// The plan at 128 tokens is what a step at 128 tokens measures.
+	so.Reset()
+	if code := run([]string{"bench", "train", "--preset", "bert-mini", "--max-seq-length", "128", "--batch", "1", "--steps", "1", "--warmup", "0", "--methods", "lora", "--json"}, &so, &se); code != 0 {
+		t.Fatalf("bench train: exit %d: %s", code, se.String())
+	}
+	var rep struct {
+		Results []trainResult `json:"results"`
+	}
+	if err := json.Unmarshal(so.Bytes(), &rep); err != nil || len(rep.Results) != 1 {
+		t.Fatalf("%v: %s", err, so.String())
+	}
+	r := rep.Results[0]
+	if r.TokensPerExample != 128 || len(r.Planned.Bytes) == 0 {
+		t.Errorf("bench train: %d tokens per example, planned %v", r.TokensPerExample, r.Planned.Bytes)
+	}
+	for k, v := range r.Planned.Bytes {
+		if r.Bytes[k] != v {
+			t.Errorf("bench train at 128 tokens: %s measured %d, planned %d", k, r.Bytes[k], v)
+		}
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "--preset", "bert-mini", "--max-seq-length", "0"}, "--max-seq-length 0"},
+		{[]string{"plan", "--preset", "bert-mini", "--max-seq-length", "-3"}, "--max-seq-length -3"},
+		{[]string{"plan", "--preset", "bert-mini", "--block-size", "16"}, "use --max-seq-length"},
+		{[]string{"plan", "--preset", "llama-tiny", "--max-seq-length", "16"}, "use --block-size"},
+		{[]string{"plan", "--preset", "llama-tiny", "--block-size", "1"}, "--block-size 1"},
+		{[]string{"plan", "--preset", "llama-tiny", "--block-size", "-1"}, "--block-size"},
+		{[]string{"plan", "--preset", "llama-tiny", "--block-size", "257"}, "exceeds the model's max_position_embeddings 256"},
+		{[]string{"plan", "--preset", "vit-small-64", "--max-seq-length", "16"}, "reads images"},
+		{[]string{"plan", "--preset", "vit-small-64", "--compare", "--block-size", "16"}, "reads images"},
+		{[]string{"bench", "train", "--preset", "vit-small-64", "--block-size", "16"}, "reads images"},
+		{[]string{"bench", "train", "--preset", "bert-tiny", "--max-seq-length", "0"}, "--max-seq-length 0"},
+	} {
+		se.Reset()
+		code := run(tc.args, &so, &se)
+		if code != 2 || !strings.Contains(se.String(), tc.want) || strings.Count(strings.TrimSpace(se.String()), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line with %q", tc.args, code, se.String(), tc.want)
+		}
+	}
+}

@@ -35,8 +35,7 @@ func (f *textFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 }) {
 	fs.StringVar(&f.task, "task", "", "text: causal-lm or classification (default: classification for labelled data such as imdb, causal-lm otherwise)")
-	fs.IntVar(&f.maxSeqLength, "max-seq-length", 128, "text classification: tokens per example, longer ones truncated (run_glue's max_seq_length)")
-	fs.IntVar(&f.blockSize, "block-size", 0, "causal LM: tokens per block of the grouped corpus (0: min(1024, max_position_embeddings), as run_clm)")
+	f.registerLength(fs)
 	fs.IntVar(&f.maxTrainSamples, "max-train-samples", 0, "text: use only the first N training examples (0: all)")
 	fs.IntVar(&f.maxEvalSamples, "max-eval-samples", 0, "text: evaluate only the first N held-out examples (0: all)")
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "text: tokenizer.json to use (default: the model directory's)")
@@ -49,13 +48,47 @@ func (f *textFlags) check(cmd string) error {
 		return usagef("%s: --task %q: want causal-lm or classification", cmd, f.task)
 	case f.truncationSide != "" && f.truncationSide != "right" && f.truncationSide != "left":
 		return usagef("%s: --truncation-side %q: want right or left", cmd, f.truncationSide)
-	case f.maxSeqLength < 1 || f.blockSize < 0 || f.maxTrainSamples < 0 || f.maxEvalSamples < 0:
-		return usagef("%s: --max-seq-length must be >= 1; --block-size, --max-train-samples, --max-eval-samples >= 0", cmd)
+	case f.maxTrainSamples < 0 || f.maxEvalSamples < 0:
+		return usagef("%s: --max-train-samples, --max-eval-samples must be >= 0", cmd)
+	}
+	return f.checkLength(cmd)
+}
+
+// registerLength registers the sequence-length flags alone (plan and
+// bench train, which read no data, take these).
+func (f *textFlags) registerLength(fs interface {
+	IntVar(*int, string, int, string)
+}) {
+	fs.IntVar(&f.maxSeqLength, "max-seq-length", 128, "text classification: tokens per example, longer ones truncated (run_glue's max_seq_length)")
+	fs.IntVar(&f.blockSize, "block-size", 0, "causal LM: tokens per block of the grouped corpus (0: min(1024, max_position_embeddings), as run_clm)")
+}
+
+func (f *textFlags) checkLength(cmd string) error {
+	switch {
+	case f.maxSeqLength < 1 || f.blockSize < 0:
+		return usagef("%s: --max-seq-length must be >= 1, --block-size >= 0", cmd)
 	case f.blockSize == 1:
 		return usagef("%s: --block-size 1: a causal LM block needs at least 2 tokens (one to read, one to predict)", cmd)
 	}
 	return nil
 }
+
+// blockLen is a causal LM's tokens per block for a model of maxPos
+// positions: --block-size, else min(1024, maxPos) (run_clm's default).
+func (f *textFlags) blockLen(maxPos int) (int, error) {
+	n := f.blockSize
+	if n == 0 {
+		n = min(1024, maxPos)
+	}
+	if n > maxPos {
+		return 0, usagef("--block-size %d exceeds the model's max_position_embeddings %d", n, maxPos)
+	}
+	return n, nil
+}
+
+// classLen is a classifier's tokens per example for a model of maxPos
+// positions: --max-seq-length, at most maxPos (run_glue's min).
+func (f *textFlags) classLen(maxPos int) int { return min(f.maxSeqLength, maxPos) }
 
 // textData is a tokenized corpus ready for training: datasets for the
 // trainer, the task, the classes, the sequence length used.
@@ -99,12 +132,8 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		if !spec.PerToken {
 			return nil, fmt.Errorf("%s is not a causal language model (task causal-lm)", m)
 		}
-		td.seqLen = f.blockSize
-		if td.seqLen == 0 {
-			td.seqLen = min(1024, maxPos)
-		}
-		if td.seqLen > maxPos {
-			return nil, usagef("--block-size %d exceeds the model's max_position_embeddings %d", td.seqLen, maxPos)
+		if td.seqLen, err = f.blockLen(maxPos); err != nil {
+			return nil, err
 		}
 		eos, hasEOS := specialID(tok, eosNames...)
 		if len(eosIDs) > 0 {
@@ -138,7 +167,7 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		if spec.PerToken {
 			return nil, fmt.Errorf("%s is a causal language model; load it with a classification head (task classification)", m)
 		}
-		td.seqLen = min(f.maxSeqLength, maxPos)
+		td.seqLen = f.classLen(maxPos)
 		trainDocs, trainLabels := limit(c.train, f.maxTrainSamples), limit(c.trainLabels, f.maxTrainSamples)
 		testDocs, testLabels := limit(c.test, f.maxEvalSamples), limit(c.testLabels, f.maxEvalSamples)
 		var trainSeqs, testSeqs [][]int32
