@@ -225,6 +225,7 @@ func runTrainText(a train.Args, lf *loraFlags, tf *textFlags, modelDir, method, 
 		return err
 	}
 	r := &trainingRun{model: m, tokenizer: tok.JSON()}
+	lf.baseModel = modelDir
 	switch method {
 	case "full":
 		if err := checkFullTraining(m); err != nil {
