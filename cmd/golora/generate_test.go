@@ -82,3 +82,47 @@ func TestGenerateKeepsFirstSpace(t *testing.T) {
 		t.Errorf("generate printed %q (exit %d, %s), want %q", out, code, errs, want)
 	}
 }
+
+// TestPadID: text batches are padded with the tokenizer's pad token, else
+// the model's eos (transformers users' pad_token = eos_token); a causal
+// LM's config keeps a null pad_token_id (recordPad is for classifiers).
+func TestPadID(t *testing.T) {
+	withPad, err := tokenizer.FromJSON([]byte(metaspaceTokenizerJSON)) // "</s>" is a pad spelling
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPad, err := tokenizer.FromJSON([]byte(strings.ReplaceAll(metaspaceTokenizerJSON, "</s>", "<end>")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tok  *tokenizer.Tokenizer
+		eos  []int
+		want int32
+		ok   bool
+	}{
+		{withPad, []int{7}, 2, true},
+		{noPad, []int{7, 6}, 7, true},
+		{noPad, nil, 0, false},
+	} {
+		if id, ok := padID(tc.tok, tc.eos); id != tc.want || ok != tc.ok {
+			t.Errorf("eos %v: pad %d, %v; want %d, %v", tc.eos, id, ok, tc.want, tc.ok)
+		}
+	}
+	cfg := llama.DefaultConfig()
+	cfg.VocabSize, cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHiddenLayers = 14, 8, 16, 1
+	cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.MaxPositionEmbeddings = 2, 1, 16
+	m, err := llama.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recordPad(m, withPad, nil); err != nil {
+		t.Fatal(err)
+	}
+	if id, set := m.PadToken(); set {
+		t.Errorf("a causal LM got pad_token_id %d", id)
+	}
+	if err := m.SetPadToken(14); err == nil {
+		t.Error("a pad outside the vocabulary accepted")
+	}
+}

@@ -91,7 +91,7 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		return nil, fmt.Errorf("%s reads images, not text", m)
 	}
 	maxPos := spec.SeqLen
-	pad, _ := specialID(tok, padNames...)
+	pad, _ := padID(tok, eosIDs)
 	td := &textData{corpus: c, task: task}
 	var err error
 	switch task {
@@ -222,6 +222,9 @@ func runTrainText(a train.Args, lf *loraFlags, tf *textFlags, modelDir, method, 
 	}
 	td, err := tf.prepareText(corpus, task, tok, m, eosOf(m))
 	if err != nil {
+		return err
+	}
+	if err := recordPad(m, tok, eosOf(m)); err != nil { // saved with a full fine-tune
 		return err
 	}
 	r := &trainingRun{model: m, tokenizer: tok.JSON()}
