@@ -256,6 +256,16 @@ func TestTextCommands(t *testing.T) {
 	if mc := readJSON(t, filepath.Join(qMerged, "config.json")); !ok || mc["pad_token_id"] != float64(wantPad) {
 		t.Errorf("merged classifier's pad_token_id %v, want %d (found %v)", mc["pad_token_id"], wantPad, ok)
 	}
+	fullCls := filepath.Join(dir, "full-cls") // a fully fine-tuned classifier records its pad too
+	if code, out, errs = golora(append([]string{"train", "--model", base, "--dataset", cls, "--method", "full", "--max-steps", "1", "--output-dir", fullCls, "--max-seq-length", "16"}, common...)...); code != 0 {
+		t.Fatalf("train full classification: exit %d\n%s%s", code, out, errs)
+	}
+	if mc := readJSON(t, filepath.Join(fullCls, "config.json")); mc["pad_token_id"] != float64(wantPad) {
+		t.Errorf("fully fine-tuned classifier's pad_token_id %v, want %d", mc["pad_token_id"], wantPad)
+	}
+	if code, out, errs = golora("eval", "--model", fullCls, "--dataset", cls, "--max-seq-length", "16"); code != 0 {
+		t.Errorf("eval of the fully fine-tuned classifier (its head is stored): exit %d\n%s%s", code, out, errs)
+	}
 	code, mev, errs := golora("eval", "--model", qMerged, "--dataset", cls, "--max-seq-length", "16", "--json")
 	if code != 0 {
 		t.Fatalf("eval merged: exit %d\n%s%s", code, mev, errs)
