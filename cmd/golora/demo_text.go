@@ -127,6 +127,7 @@ func runTextDemo(d textDemo, lf *loraFlags, asJSON bool, stdout, log io.Writer) 
 				}
 			}
 		} else {
+			lf.baseModel = d.base
 			cfg, err := lf.config(m)
 			if err != nil {
 				return err

@@ -16,8 +16,9 @@ import (
 
 // loadTextForEval loads a text model for task, with the adapter in
 // adapterDir (if any) applied and the frozen base stored as base, in
-// evaluation mode.
-func loadTextForEval(modelDir, adapterDir, task string, classes []string, base nn.Storage) (models.Model, error) {
+// evaluation mode. A classifier whose head would be freshly initialised is
+// refused, with hint saying what to do instead.
+func loadTextForEval(modelDir, adapterDir, task string, classes []string, base nn.Storage, hint string) (models.Model, error) {
 	m, err := loadTextModel(modelDir, task, classes, 0)
 	if err != nil {
 		return nil, err
@@ -26,6 +27,13 @@ func loadTextForEval(modelDir, adapterDir, task string, classes []string, base n
 		if _, err := os.Stat(adapterDir); err != nil {
 			return nil, fmt.Errorf("adapter directory %s does not exist", adapterDir)
 		}
+	}
+	if task == "classification" {
+		if err := checkTrainedHead(m, modelDir, adapterDir, classes, hint); err != nil {
+			return nil, err
+		}
+	}
+	if adapterDir != "" {
 		var err error
 		if adalora.IsAdaLoRA(adapterDir) {
 			_, err = adalora.Load(m, adapterDir)
@@ -69,7 +77,8 @@ func runEvalText(modelDir, adapterDir, dataset, split string, batch int, tf *tex
 	if split == "train" { // evaluate the training part instead
 		corpus.test, corpus.testLabels = corpus.train, corpus.trainLabels
 	}
-	m, err := loadTextForEval(modelDir, adapterDir, task, corpus.classes, base)
+	hint := fmt.Sprintf("train an adapter first (golora train --model %s --dataset %s --output-dir DIR) and pass --adapter DIR, or pass --task causal-lm to score the texts as a language model", modelDir, dataset)
+	m, err := loadTextForEval(modelDir, adapterDir, task, corpus.classes, base, hint)
 	if err != nil {
 		return err
 	}

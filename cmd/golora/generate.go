@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/golora/golora/models/llama"
+	"github.com/golora/golora/tokenizer"
 )
 
 func init() {
@@ -99,7 +101,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			return true
 		}
 		// Stream what decodes to whole characters so far.
-		s := tok.Decode(out, true)
+		s := continuation(tok, ids, out)
 		if !strings.HasSuffix(s, string(utf8.RuneError)) && len(s) > printed {
 			fmt.Fprint(stdout, s[printed:])
 			printed = len(s)
@@ -110,7 +112,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	text := tok.Decode(gen, true)
+	text := continuation(tok, ids, gen)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{
 			"prompt": *prompt, "prompt_ids": ids, "generated_ids": gen, "text": text,
@@ -127,4 +129,18 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "generate: %d prompt + %d new tokens; prompt %.1f ms, then %s (KV cache)\n", len(ids), len(gen), ms(first), perTok)
 	return nil
+}
+
+// continuation is the text gen adds to prompt: the decoding of prompt and
+// gen together after that of prompt alone, as transformers' TextStreamer
+// prints it. Decoding gen alone would lose its first space under decoders
+// that strip the start of a text (Metaspace, Strip: Llama-2's "Call
+// meIshmael").
+func continuation(tok *tokenizer.Tokenizer, prompt, gen []int32) string {
+	pre := tok.Decode(prompt, true)
+	all := tok.Decode(append(slices.Clip(prompt), gen...), true)
+	if s, ok := strings.CutPrefix(all, pre); ok {
+		return s
+	}
+	return tok.Decode(gen, true) // the prompt decodes otherwise in context
 }

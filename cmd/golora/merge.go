@@ -64,6 +64,18 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if _, err := nn.ConvertFrozenLinears(plain, nn.Storage{DType: tensor.F32}); err != nil {
 		return err
 	}
+	// A text model's config records the pad its training used (a null
+	// pad_token_id keeps transformers' sequence classifiers at batches of
+	// one).
+	if hasTokenizer(*model) {
+		tok, err := loadTokenizer(*model, "")
+		if err != nil {
+			return err
+		}
+		if err := recordPad(plain, tok, eosOf(lm.model)); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+	}
 	if err := plain.(models.Model).Save(*out); err != nil {
 		return err
 	}

@@ -52,7 +52,8 @@ func runPredictText(modelDir, adapterDir string, texts []string, maxLen int, sid
 		}
 		classes = c.Labels()
 	}
-	m, err := loadTextForEval(modelDir, adapterDir, "classification", classes, base)
+	hint := fmt.Sprintf("train a classification adapter first (golora train --model %s --dataset DATA --output-dir DIR) and pass --adapter DIR (golora generate runs a language model)", modelDir)
+	m, err := loadTextForEval(modelDir, adapterDir, "classification", classes, base, hint)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func runPredictText(modelDir, adapterDir string, texts []string, maxLen int, sid
 	if err := checkVocab(seqs, m.Spec().Vocab, "input"); err != nil {
 		return err
 	}
-	pad, _ := specialID(tok, padNames...)
+	pad, _ := padID(tok, eosOf(m))
 	ds := &train.Tokens{Seqs: seqs, Labels: make([]int32, len(seqs)), Pad: pad}
 	enc := json.NewEncoder(stdout)
 	var b data.Batch

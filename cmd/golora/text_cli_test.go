@@ -134,6 +134,36 @@ func TestTextCommands(t *testing.T) {
 	if ac := readJSON(t, filepath.Join(lm, "adapter_config.json")); ac["task_type"] != "CAUSAL_LM" || fmt.Sprint(ac["target_modules"]) != "[q_proj v_proj]" {
 		t.Errorf("LM adapter config: task %v, targets %v", ac["task_type"], ac["target_modules"])
 	}
+	// PEFT's AutoPeftModel*.from_pretrained(adapter) loads the base from
+	// base_model_name_or_path: --model as given.
+	if ac := readJSON(t, filepath.Join(lm, "adapter_config.json")); ac["base_model_name_or_path"] != base {
+		t.Errorf("LM adapter's base_model_name_or_path %v, want %q", ac["base_model_name_or_path"], base)
+	}
+
+	// A labelled data set on the causal LM, alone or with its causal-LM
+	// adapter, would be scored by a freshly initialised head: refused in
+	// one line that says what to do; --task causal-lm scores the texts as
+	// a language model.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"eval", "--model", base, "--dataset", cls}, []string{"freshly initialised head", "golora train --model " + base, "--task causal-lm"}},
+		{[]string{"eval", "--model", base, "--adapter", lm, "--dataset", cls}, []string{"CAUSAL_LM adapter", "--task causal-lm"}},
+	} {
+		code, out, errs = golora(tc.args...)
+		if code != 1 || out != "" || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, out, errs)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%v: stderr %q lacks %q", tc.args, errs, w)
+			}
+		}
+	}
+	if code, out, errs = golora("eval", "--model", base, "--adapter", lm, "--dataset", cls, "--task", "causal-lm", "--json"); code != 0 || !strings.Contains(out, "perplexity") {
+		t.Errorf("eval --task causal-lm of a labelled data set: exit %d\n%s%s", code, out, errs)
+	}
 
 	code, out, errs = golora("generate", "--model", base, "--adapter", lm, "--prompt", "the whale", "--max-new-tokens", "5", "--json")
 	if code != 0 {
@@ -163,9 +193,27 @@ func TestTextCommands(t *testing.T) {
 	if ac["task_type"] != "SEQ_CLS" || fmt.Sprint(ac["modules_to_save"]) != "[score]" {
 		t.Errorf("classification adapter: task %v, modules_to_save %v", ac["task_type"], ac["modules_to_save"])
 	}
+	if ac["base_model_name_or_path"] != base {
+		t.Errorf("classification adapter's base_model_name_or_path %v, want %q", ac["base_model_name_or_path"], base)
+	}
 	code, out, errs = golora("eval", "--model", base, "--adapter", clsOut, "--dataset", cls, "--max-seq-length", "16", "--json")
 	if code != 0 || !strings.Contains(out, `"task":"classification"`) {
 		t.Errorf("eval classification: exit %d\n%s%s", code, out, errs)
+	}
+	// An adapter that does not save the head leaves it fresh: refused.
+	noHead := filepath.Join(dir, "lora-cls-nohead")
+	code, out, errs = golora(append([]string{"train", "--model", base, "--dataset", cls, "--max-steps", "1", "--output-dir", noHead, "--max-seq-length", "16", "--modules-to-save", "none"}, common...)...)
+	if code != 0 {
+		t.Fatalf("train without modules_to_save: exit %d\n%s%s", code, out, errs)
+	}
+	for _, args := range [][]string{
+		{"eval", "--model", base, "--adapter", noHead, "--dataset", cls, "--max-seq-length", "16"},
+		{"predict", "--model", base, "--adapter", noHead, "the sea"},
+	} {
+		code, out, errs = golora(args...)
+		if code != 1 || !strings.Contains(errs, "freshly initialised head") || !strings.Contains(errs, "does not save one") {
+			t.Errorf("%s with an adapter without the head: exit %d, stdout %q, stderr %q", args[0], code, out, errs)
+		}
 	}
 
 	code, out, errs = golora("predict", "--model", base, "--adapter", clsOut, "--json", "the whale saw a ship, great.", "the sea, awful.")
@@ -196,6 +244,27 @@ func TestTextCommands(t *testing.T) {
 	qMerged := filepath.Join(dir, "qlora-merged")
 	if code, out, errs = golora("merge", "--model", base, "--adapter", qOut, "--base-dtype", "nf4", "--double-quant", "--out", qMerged); code != 0 {
 		t.Fatalf("merge over nf4: exit %d\n%s%s", code, out, errs)
+	}
+	// The merged LlamaForSequenceClassification records the pad used in
+	// training: transformers pools by pad_token_id and refuses batches of
+	// more than one without it.
+	btok, err := loadTokenizer(base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPad, ok := btok.TokenToID("<|endoftext|>") // the trained tokenizer's pad (and eos)
+	if mc := readJSON(t, filepath.Join(qMerged, "config.json")); !ok || mc["pad_token_id"] != float64(wantPad) {
+		t.Errorf("merged classifier's pad_token_id %v, want %d (found %v)", mc["pad_token_id"], wantPad, ok)
+	}
+	fullCls := filepath.Join(dir, "full-cls") // a fully fine-tuned classifier records its pad too
+	if code, out, errs = golora(append([]string{"train", "--model", base, "--dataset", cls, "--method", "full", "--max-steps", "1", "--output-dir", fullCls, "--max-seq-length", "16"}, common...)...); code != 0 {
+		t.Fatalf("train full classification: exit %d\n%s%s", code, out, errs)
+	}
+	if mc := readJSON(t, filepath.Join(fullCls, "config.json")); mc["pad_token_id"] != float64(wantPad) {
+		t.Errorf("fully fine-tuned classifier's pad_token_id %v, want %d", mc["pad_token_id"], wantPad)
+	}
+	if code, out, errs = golora("eval", "--model", fullCls, "--dataset", cls, "--max-seq-length", "16"); code != 0 {
+		t.Errorf("eval of the fully fine-tuned classifier (its head is stored): exit %d\n%s%s", code, out, errs)
 	}
 	code, mev, errs := golora("eval", "--model", qMerged, "--dataset", cls, "--max-seq-length", "16", "--json")
 	if code != 0 {

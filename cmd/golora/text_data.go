@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/golora/golora/data/text"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/tokenizer"
 	"github.com/golora/golora/train"
 )
@@ -241,6 +242,47 @@ func specialID(tok *tokenizer.Tokenizer, names ...string) (int32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// padID is the id golora pads text batches with: the tokenizer's pad token
+// (padNames), else the model's first eos_token_id (transformers users set
+// tokenizer.pad_token = tokenizer.eos_token), else 0. ok is false in that
+// last case, when no pad is known.
+func padID(tok *tokenizer.Tokenizer, eos []int) (id int32, ok bool) {
+	if id, ok := specialID(tok, padNames...); ok {
+		return id, true
+	}
+	if len(eos) > 0 {
+		return int32(eos[0]), true
+	}
+	return 0, false
+}
+
+// padSetter is a model whose config.json has a pad_token_id (LLaMA).
+type padSetter interface {
+	PadToken() (int, bool)
+	SetPadToken(id int) error
+}
+
+// recordPad writes the pad that training and evaluation use (padID) into
+// a sequence classifier's config when its pad_token_id is null:
+// transformers' *ForSequenceClassification pools by pad_token_id and
+// refuses batches of more than one sequence without one. A causal LM's
+// config is left alone: there, pad_token_id would also become the
+// embedding's padding_idx in transformers (a row that no longer trains),
+// and pad = eos is the common choice.
+func recordPad(m any, tok *tokenizer.Tokenizer, eos []int) error {
+	p, ok := m.(padSetter)
+	if _, cls := m.(models.Classifier); !ok || !cls {
+		return nil
+	}
+	if _, set := p.PadToken(); set {
+		return nil
+	}
+	if id, ok := padID(tok, eos); ok {
+		return p.SetPadToken(int(id))
+	}
+	return nil
 }
 
 // eosNames and padNames are the usual spellings of those tokens.

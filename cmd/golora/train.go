@@ -35,6 +35,10 @@ type loraFlags struct {
 	// default total_step) configure --method adalora.
 	adalora      *adaloraFlags
 	adaloraTotal int
+	// baseModel is --model as given, the adapter's base_model_name_or_path
+	// (PEFT writes the hub id or local path it loaded; AutoPeftModel*
+	// .from_pretrained(adapter_dir) loads the base from it).
+	baseModel string
 }
 
 func (f *loraFlags) register(fs interface {
@@ -61,6 +65,10 @@ func (f *loraFlags) register(fs interface {
 func (f *loraFlags) config(m models.Model) (lora.Config, error) {
 	c := lora.DefaultConfig()
 	c.R, c.LoraAlpha, c.LoraDropout, c.Bias, c.UseRSLoRA = f.r, f.alpha, f.dropout, f.bias, f.rslora
+	if f.baseModel != "" {
+		b := f.baseModel
+		c.BaseModelNameOrPath = &b
+	}
 	switch {
 	case f.targets == lora.AllLinear:
 		c.TargetModules = lora.TargetRegex(lora.AllLinear)
@@ -248,6 +256,7 @@ func runTrain(args []string, stdout, stderr io.Writer) (err error) {
 // head) and makes it trainable by method: LoRA with lf's settings, or
 // every parameter ("full").
 func prepareFineTune(dir, method string, lf *loraFlags, labels []string, seed uint64) (*trainingRun, error) {
+	lf.baseModel = dir
 	m, err := models.Load(dir, models.LoadOptions{Seed: seed})
 	if err != nil {
 		return nil, err

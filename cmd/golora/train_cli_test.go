@@ -230,7 +230,7 @@ func TestPretrainTrainEvalPredict(t *testing.T) {
 	}
 	var cfg map[string]any
 	b, _ := os.ReadFile(filepath.Join(ad, "adapter_config.json"))
-	if err := json.Unmarshal(b, &cfg); err != nil || cfg["r"] != 4.0 || cfg["lora_dropout"] != 0.1 {
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg["r"] != 4.0 || cfg["lora_dropout"] != 0.1 || cfg["base_model_name_or_path"] != base {
 		t.Errorf("adapter_config.json: %v %v", cfg, err)
 	}
 	if code, _, e := golora("train", "--model", base, "--dataset", dataDir, "--classes", "2-3", "--output-dir", ad, "--max-steps", "6", "--quiet"); code != 1 || !strings.Contains(e, "--resume") {

@@ -124,7 +124,7 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		return nil, fmt.Errorf("%s reads images, not text", m)
 	}
 	maxPos := spec.SeqLen
-	pad, _ := specialID(tok, padNames...)
+	pad, _ := padID(tok, eosIDs)
 	td := &textData{corpus: c, task: task}
 	var err error
 	switch task {
@@ -253,7 +253,11 @@ func runTrainText(a train.Args, lf *loraFlags, tf *textFlags, modelDir, method, 
 	if err != nil {
 		return err
 	}
+	if err := recordPad(m, tok, eosOf(m)); err != nil { // saved with a full fine-tune
+		return err
+	}
 	r := &trainingRun{model: m, tokenizer: tok.JSON()}
+	lf.baseModel = modelDir
 	switch method {
 	case "full":
 		if err := checkFullTraining(m); err != nil {

@@ -18,7 +18,7 @@ type GenerateOptions struct {
 	// are sampled from softmax(logits/Temperature), restricted by TopK and
 	// TopP as transformers' warpers do, in that order.
 	Temperature float64
-	TopK        int     // top_k: keep the k most likely tokens (0: off; transformers' default is 50)
+	TopK        int     // top_k: keep the k most likely tokens and any tied with the k-th (0: off; transformers' default is 50)
 	TopP        float64 // top_p: keep the smallest set with this much probability (1: off)
 	Seed        uint64  // the sampling generator's seed
 	// EOS are the token ids that end generation (eos_token_id); the EOS
@@ -142,7 +142,12 @@ func (s *sampler) pick(logits []float32, o GenerateOptions, rng *rand.Rand) int3
 	})
 	keep := n
 	if o.TopK > 0 && o.TopK < keep {
+		// Every token scoring at least the k-th largest stays, ties
+		// included (TopKLogitsWarper removes only scores < that value).
 		keep = o.TopK
+		for keep < n && logits[s.idx[keep]] == logits[s.idx[keep-1]] {
+			keep++
+		}
 	}
 	mx := float64(logits[s.idx[0]]) / o.Temperature
 	var sum float64

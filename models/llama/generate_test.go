@@ -160,6 +160,37 @@ func TestSamplerDistribution(t *testing.T) {
 	}
 }
 
+// TestSamplerTopKTies: top_k keeps every token scoring at least the k-th
+// largest, as transformers' TopKLogitsWarper (scores < the k-th value are
+// removed), so tokens tied with the k-th are all kept, not cut by id.
+func TestSamplerTopKTies(t *testing.T) {
+	logits := []float32{1, 3, 3, 3, 0, 2}
+	s := newSampler(len(logits))
+	rng := rand.New(rand.NewPCG(7, 8))
+	const n = 60000
+	for _, tc := range []struct {
+		k    int
+		keep []int
+	}{
+		{1, []int{1, 2, 3}},
+		{2, []int{1, 2, 3}},
+		{3, []int{1, 2, 3}},
+		{4, []int{1, 2, 3, 5}},
+		{5, []int{0, 1, 2, 3, 5}},
+	} {
+		want := softmaxOf(logits, 1, tc.keep)
+		counts := make([]float64, len(logits))
+		for range n {
+			counts[s.pick(logits, GenerateOptions{Temperature: 1, TopK: tc.k, TopP: 1}, rng)]++
+		}
+		for i := range counts {
+			if d := math.Abs(counts[i]/n - want[i]); d > 0.01 || (want[i] == 0) != (counts[i] == 0) {
+				t.Errorf("top_k %d: token %d frequency %.4f, want %.4f", tc.k, i, counts[i]/n, want[i])
+			}
+		}
+	}
+}
+
 // softmaxOf is softmax(logits/temp) restricted to keep (nil: all).
 func softmaxOf(logits []float32, temp float64, keep []int) []float64 {
 	p := make([]float64, len(logits))

@@ -213,3 +213,38 @@ func TestLoadRefusesMisfits(t *testing.T) {
 		t.Errorf("empty dir: %v", err)
 	}
 }
+
+// TestBaseModelNameOrPath: base_model_name_or_path reads as null or a
+// string and is written back as read (PEFT's AutoPeftModel loads the base
+// from it).
+func TestBaseModelNameOrPath(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want *string
+	}{
+		{`null`, nil},
+		{`"TinyLlama/TinyLlama-1.1B-Chat-v1.0"`, ptrTo("TinyLlama/TinyLlama-1.1B-Chat-v1.0")},
+		{`"/models/base dir"`, ptrTo("/models/base dir")},
+	} {
+		c, err := ParseConfig([]byte(`{"peft_type":"LORA","r":2,"target_modules":["q"],"base_model_name_or_path":` + tc.in + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if (c.BaseModelNameOrPath == nil) != (tc.want == nil) || (tc.want != nil && *c.BaseModelNameOrPath != *tc.want) {
+			t.Errorf("%s: read %v", tc.in, c.BaseModelNameOrPath)
+		}
+		b, err := MarshalConfig(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		if string(out["base_model_name_or_path"]) != tc.in {
+			t.Errorf("%s: written as %s", tc.in, out["base_model_name_or_path"])
+		}
+	}
+}
+
+func ptrTo(s string) *string { return &s }
