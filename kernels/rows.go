@@ -211,3 +211,81 @@ func layerNormParamGradRowVec(dw, db, dy, x []float32, m, rs float32) {
 		layerNormParamGradAVX2(&dw[0], &db[0], &dy[0], &x[0], n, m, rs)
 	}
 }
+
+// siluRowVec is siluRow.
+func siluRowVec(y, x []float32) {
+	n := len(x)
+	switch path := activeISA(); {
+	case n == 0:
+	case path == isaZMM:
+		siluAVX512(&y[:n][0], &x[0], n)
+	case path == isaYMM:
+		siluAVX2(&y[:n][0], &x[0], n)
+	default:
+		siluRow(y, x)
+	}
+}
+
+// siluBackwardRowVec is siluBackwardRow.
+func siluBackwardRowVec(dx, x, dy []float32) {
+	n := len(x)
+	switch path := activeISA(); {
+	case n == 0:
+	case path == isaZMM:
+		siluBackwardAVX512(&dx[:n][0], &x[0], &dy[:n][0], n)
+	case path == isaYMM:
+		siluBackwardAVX2(&dx[:n][0], &x[0], &dy[:n][0], n)
+	default:
+		siluBackwardRow(dx, x, dy)
+	}
+}
+
+// swigluRowVec is swigluRow.
+func swigluRowVec(y, gate, up []float32) {
+	n := len(gate)
+	switch path := activeISA(); {
+	case n == 0:
+	case path == isaZMM:
+		swigluAVX512(&y[:n][0], &gate[0], &up[:n][0], n)
+	case path == isaYMM:
+		swigluAVX2(&y[:n][0], &gate[0], &up[:n][0], n)
+	default:
+		swigluRow(y, gate, up)
+	}
+}
+
+// swigluBackwardRowVec is swigluBackwardRow (dgate or dup may be nil, not
+// both).
+func swigluBackwardRowVec(dgate, dup, gate, up, dy []float32) {
+	n := len(gate)
+	path := activeISA()
+	if path == isaGo || n == 0 {
+		swigluBackwardRow(dgate, dup, gate, up, dy)
+		return
+	}
+	up, dy = up[:n], dy[:n]
+	zmm := path == isaZMM
+	switch {
+	case dgate != nil && dup != nil:
+		dgate, dup = dgate[:n], dup[:n]
+		if zmm {
+			swigluBackwardAVX512(&dgate[0], &dup[0], &gate[0], &up[0], &dy[0], n)
+		} else {
+			swigluBackwardAVX2(&dgate[0], &dup[0], &gate[0], &up[0], &dy[0], n)
+		}
+	case dgate != nil:
+		dgate = dgate[:n]
+		if zmm {
+			swigluGateBackwardAVX512(&dgate[0], &gate[0], &up[0], &dy[0], n)
+		} else {
+			swigluGateBackwardAVX2(&dgate[0], &gate[0], &up[0], &dy[0], n)
+		}
+	default:
+		dup = dup[:n]
+		if zmm {
+			swigluUpBackwardAVX512(&dup[0], &gate[0], &dy[0], n)
+		} else {
+			swigluUpBackwardAVX2(&dup[0], &gate[0], &dy[0], n)
+		}
+	}
+}

@@ -66,6 +66,12 @@ func TestRMSNormBackwardChunks(t *testing.T) {
 func silu64(x float64) float64 { return x / (1 + math.Exp(-x)) }
 
 func TestSwiGLU(t *testing.T) {
+	for _, p := range paths() {
+		t.Run(p.String(), func(t *testing.T) { withRowPath(p, func() { testSwiGLU(t) }) })
+	}
+}
+
+func testSwiGLU(t *testing.T) {
 	rng := rkRNG(5)
 	const n = 97
 	g, u, dy := rkRand(rng, n, 6), rkRand(rng, n, 2), rkRand(rng, n, 1)
