@@ -1624,6 +1624,88 @@ lnParam_done:
 	VZEROUPPER
 	RET
 
+// func rmsNormAVX512(y *float32, x *float32, w *float32, n int, rs float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·rmsNormAVX512(SB), NOSPLIT, $0-36
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Z0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-16, DI
+	JMP          rms_check
+
+rms_block:
+	VMOVUPS (CX)(SI*4), Z1
+	VMULPS  Z0, Z1, Z1
+	VMOVUPS (DX)(SI*4), Z2
+	VMULPS  Z2, Z1, Z1
+	VMOVUPS Z1, (AX)(SI*4)
+	ADDQ    $+16, SI
+
+rms_check:
+	CMPQ      SI, DI
+	JL        rms_block
+	CMPQ      SI, BX
+	JGE       rms_done
+	SUBQ      SI, BX
+	LEAQ      rowmask512<>+0(SB), DI
+	KMOVW     (DI)(BX*2), K1
+	VMOVUPS.Z (CX)(SI*4), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS.Z (DX)(SI*4), K1, Z0
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)(SI*4)
+
+rms_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormParamGradAVX512(dw *float32, dy *float32, x *float32, n int, rs float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·rmsNormParamGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dw+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Z0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-16, DI
+	JMP          rmsParam_check
+
+rmsParam_block:
+	VMOVUPS     (DX)(SI*4), Z1
+	VMOVUPS     (CX)(SI*4), Z2
+	VMULPS      Z2, Z1, Z1
+	VMOVUPS     (AX)(SI*4), Z2
+	VFMADD231PS Z0, Z1, Z2
+	VMOVUPS     Z2, (AX)(SI*4)
+	ADDQ        $+16, SI
+
+rmsParam_check:
+	CMPQ        SI, DI
+	JL          rmsParam_block
+	CMPQ        SI, BX
+	JGE         rmsParam_done
+	SUBQ        SI, BX
+	LEAQ        rowmask512<>+0(SB), DI
+	KMOVW       (DI)(BX*2), K1
+	VMOVUPS.Z   (DX)(SI*4), K1, Z1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z2
+	VMULPS      Z2, Z1, Z1
+	VMOVUPS.Z   (AX)(SI*4), K1, Z2
+	VFMADD231PS Z0, Z1, Z2
+	VMOVUPS     Z2, K1, (AX)(SI*4)
+
+rmsParam_done:
+	VZEROUPPER
+	RET
+
 // func siluAVX512(y *float32, x *float32, n int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·siluAVX512(SB), NOSPLIT, $0-24

@@ -64,6 +64,16 @@ func layerNormGradAVX512(dx *float32, dy *float32, x *float32, w *float32, n int
 //go:noescape
 func layerNormParamGradAVX512(dw *float32, db *float32, dy *float32, x *float32, n int, m float32, rs float32)
 
+// rmsNormAVX512 sets y[j] = w[j]·(x[j]·rs) for j < n.
+//
+//go:noescape
+func rmsNormAVX512(y *float32, x *float32, w *float32, n int, rs float32)
+
+// rmsNormParamGradAVX512 adds dy[j]·x[j]·rs into dw[j] for j < n.
+//
+//go:noescape
+func rmsNormParamGradAVX512(dw *float32, dy *float32, x *float32, n int, rs float32)
+
 // siluAVX512 sets y[j] = silu(x[j]) = x[j]·σ(x[j]) for j < n.
 //
 //go:noescape

@@ -1359,6 +1359,92 @@ lnParam_done:
 	VZEROUPPER
 	RET
 
+// func rmsNormAVX2(y *float32, x *float32, w *float32, n int, rs float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·rmsNormAVX2(SB), NOSPLIT, $0-36
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-8, DI
+	JMP          rms_check
+
+rms_block:
+	VMOVUPS (CX)(SI*4), Y1
+	VMULPS  Y0, Y1, Y1
+	VMOVUPS (DX)(SI*4), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)(SI*4)
+	ADDQ    $+8, SI
+
+rms_check:
+	CMPQ       SI, DI
+	JL         rms_block
+	CMPQ       SI, BX
+	JGE        rms_done
+	MOVQ       $+8, DI
+	ADDQ       SI, DI
+	SUBQ       BX, DI
+	LEAQ       rowmask<>+0(SB), BX
+	VMOVUPS    (BX)(DI*4), Y1
+	VMASKMOVPS (CX)(SI*4), Y1, Y2
+	VMULPS     Y0, Y2, Y2
+	VMASKMOVPS (DX)(SI*4), Y1, Y0
+	VMULPS     Y0, Y2, Y2
+	VMASKMOVPS Y2, Y1, (AX)(SI*4)
+
+rms_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormParamGradAVX2(dw *float32, dy *float32, x *float32, n int, rs float32)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·rmsNormParamGradAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dw+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-8, DI
+	JMP          rmsParam_check
+
+rmsParam_block:
+	VMOVUPS     (DX)(SI*4), Y1
+	VMOVUPS     (CX)(SI*4), Y2
+	VMULPS      Y2, Y1, Y1
+	VMOVUPS     (AX)(SI*4), Y2
+	VFMADD231PS Y0, Y1, Y2
+	VMOVUPS     Y2, (AX)(SI*4)
+	ADDQ        $+8, SI
+
+rmsParam_check:
+	CMPQ        SI, DI
+	JL          rmsParam_block
+	CMPQ        SI, BX
+	JGE         rmsParam_done
+	MOVQ        $+8, DI
+	ADDQ        SI, DI
+	SUBQ        BX, DI
+	LEAQ        rowmask<>+0(SB), BX
+	VMOVUPS     (BX)(DI*4), Y1
+	VMASKMOVPS  (DX)(SI*4), Y1, Y2
+	VMASKMOVPS  (CX)(SI*4), Y1, Y3
+	VMULPS      Y3, Y2, Y2
+	VMASKMOVPS  (AX)(SI*4), Y1, Y3
+	VFMADD231PS Y0, Y2, Y3
+	VMASKMOVPS  Y3, Y1, (AX)(SI*4)
+
+rmsParam_done:
+	VZEROUPPER
+	RET
+
 // func siluAVX2(y *float32, x *float32, n int)
 // Requires: AVX, AVX2, FMA3
 TEXT ·siluAVX2(SB), NOSPLIT, $0-24

@@ -134,3 +134,17 @@ func swigluGateBackwardAVX512(dgate, gate, up, dy *float32, n int) {
 func swigluUpBackwardAVX512(dup, gate, dy *float32, n int) {
 	panic("kernels: swigluUpBackwardAVX512 without assembly")
 }
+
+func rmsNormAVX2(y, x, w *float32, n int, rs float32) { panic("kernels: rmsNormAVX2 without assembly") }
+
+func rmsNormParamGradAVX2(dw, dy, x *float32, n int, rs float32) {
+	panic("kernels: rmsNormParamGradAVX2 without assembly")
+}
+
+func rmsNormAVX512(y, x, w *float32, n int, rs float32) {
+	panic("kernels: rmsNormAVX512 without assembly")
+}
+
+func rmsNormParamGradAVX512(dw, dy, x *float32, n int, rs float32) {
+	panic("kernels: rmsNormParamGradAVX512 without assembly")
+}

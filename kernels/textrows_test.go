@@ -25,6 +25,12 @@ func rmsNormRef64(x, w []float64, rows, cols int, eps float64) []float64 {
 }
 
 func TestRMSNorm(t *testing.T) {
+	for _, p := range paths() {
+		t.Run(p.String(), func(t *testing.T) { withRowPath(p, func() { testRMSNorm(t) }) })
+	}
+}
+
+func testRMSNorm(t *testing.T) {
 	for _, cols := range rkSizes {
 		t.Run(fmt.Sprint(cols), func(t *testing.T) {
 			rng := rkRNG(uint64(cols))

@@ -383,6 +383,7 @@ func genRows(ctx *build.Context, zmm bool) {
 	genAdd(g)
 	genLayerNormStats(g)
 	genLayerNormRows(g)
+	genRMSNormRows(g)
 	genSiLU(g)
 	genSiLUBackward(g)
 	genSwiGLU(g)
