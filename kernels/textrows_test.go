@@ -191,8 +191,10 @@ func TestSoftmaxAttention(t *testing.T) {
 			tq, cols int
 			causal   bool
 			mask     bool
-		}{{5, 5, true, false}, {5, 5, false, true}, {5, 5, true, true}, {2, 7, true, false}, {1, 19, true, true}, {4, 9, false, false}} {
-			t.Run(fmt.Sprintf("%s,tq=%d,cols=%d,causal=%v,mask=%v", path, tc.tq, tc.cols, tc.causal, tc.mask), func(t *testing.T) {
+			pad      int // with mask: 0 random holes, 1 padded on the right, −1 on the left
+		}{{5, 5, true, false, 0}, {5, 5, false, true, 0}, {5, 5, true, true, 0}, {2, 7, true, false, 0}, {1, 19, true, true, 0}, {4, 9, false, false, 0},
+			{5, 5, true, true, 1}, {19, 19, true, true, 1}, {19, 19, false, true, -1}, {3, 40, true, true, -1}, {3, 40, false, true, 1}} {
+			t.Run(fmt.Sprintf("%s,tq=%d,cols=%d,causal=%v,mask=%v,pad=%d", path, tc.tq, tc.cols, tc.causal, tc.mask, tc.pad), func(t *testing.T) {
 				old, err := SetKernelPath(path)
 				if err != nil {
 					t.Fatal(err)
@@ -207,6 +209,14 @@ func TestSoftmaxAttention(t *testing.T) {
 						keep[i] = int32(rng.IntN(4) % 3 % 2) // mostly ones
 					}
 					keep[0], keep[tc.cols-1] = 1, 0
+					if tc.pad != 0 { // the first sequence: tokens then padding, or the reverse (one run)
+						for j := range tc.cols {
+							keep[j] = 0
+							if j < tc.cols*2/3 == (tc.pad > 0) {
+								keep[j] = 1
+							}
+						}
+					}
 					for j := 0; j < tc.cols; j++ { // the second sequence: nothing to attend to
 						keep[tc.cols+j] = 0
 					}

@@ -64,6 +64,15 @@ func TestRowKernelsAnyThreadCount(t *testing.T) {
 		sq := 24 // causal softmax on 24×24 blocks
 		SoftmaxForward(y[:sq*sq*100], x[:sq*sq*100], sq*100, sq, 1, true)
 		keep("softmax causal", y[:sq*sq*100])
+		pad := make([]int32, 2*sq) // 100 blocks, 50 heads per sequence: one padded on the left, one with holes
+		for j := range pad {
+			pad[j] = int32(min(1, j%5))
+			if j < sq {
+				pad[j] = int32(min(1, j/5))
+			}
+		}
+		SoftmaxAttention(y[:sq*sq*100], x[:sq*sq*100], sq*100, sq, sq, 0.125, true, pad, 50)
+		keep("softmax attention masked", y[:sq*sq*100])
 		mean, rstd := make([]float32, rows), make([]float32, rows)
 		LayerNormForward(y, mean, rstd, x, w, b, rows, cols, 1e-6)
 		keep("layernorm", y)
