@@ -1,7 +1,7 @@
 // Package kernels is golora's numeric core: one GEMM entry point and the row
-// kernels a transformer needs (softmax, layernorm, GELU, bias, residual,
-// dropout, fused cross-entropy, AdamW), each with the backward that training
-// needs.
+// kernels a transformer needs (softmax, layernorm, RMSNorm, GELU,
+// SiLU/SwiGLU, rotary embeddings, bias, residual, dropout, fused
+// cross-entropy, AdamW), each with the backward that training needs.
 //
 // Conventions, the same in every kernel:
 //   - Matrices are row-major float32 slices with an explicit leading dimension.

@@ -61,9 +61,7 @@ func RMSNormBackward(dx, dw, dy, x, w, rstd []float32, rows, cols int) {
 				rmsNormBackwardRowVec(dx[r*cols:(r+1)*cols], dyr, xr, w, rs)
 			}
 			if cdw != nil {
-				for j, v := range dyr {
-					cdw[j] += v * xr[j] * rs
-				}
+				rmsNormParamGradRowVec(cdw, dyr, xr, rs)
 			}
 		}
 	})
@@ -72,10 +70,25 @@ func RMSNormBackward(dx, dw, dy, x, w, rstd []float32, rows, cols int) {
 	}
 }
 
-// rmsNormRowVec sets y = w ⊙ x·rs. It is the dispatch point for a vector
-// version (none yet: the loop is one multiply pair per element and memory
-// bound at these sizes).
-func rmsNormRowVec(y, x, w []float32, rs float32) { rmsNormRow(y, x, w, rs) }
+// The row loops below are the reference; on AVX2/FMA and AVX-512 machines
+// the same formulas run in assembly (rows.go): the forward and the weight
+// gradient in the same order, so with the same bits (up to the FMA in the
+// weight gradient), the input gradient through LayerNorm's kernels with
+// mean 0, its dot product summed in float32 lanes instead of float64.
+
+// rmsNormRowVec sets y = w ⊙ x·rs.
+func rmsNormRowVec(y, x, w []float32, rs float32) {
+	n := len(x)
+	switch path := activeISA(); {
+	case n == 0:
+	case path == isaZMM:
+		rmsNormAVX512(&y[:n][0], &x[0], &w[:n][0], n, rs)
+	case path == isaYMM:
+		rmsNormAVX2(&y[:n][0], &x[0], &w[:n][0], n, rs)
+	default:
+		rmsNormRow(y, x, w, rs)
+	}
+}
 
 func rmsNormRow(y, x, w []float32, rs float32) {
 	y, w = y[:len(x)], w[:len(x)]
@@ -84,9 +97,30 @@ func rmsNormRow(y, x, w []float32, rs float32) {
 	}
 }
 
-// rmsNormBackwardRowVec adds rs·(g − x·rs²·mean(g⊙x)), g = dy⊙w, into dx
-// (the dispatch point for a vector version, as rmsNormRowVec).
-func rmsNormBackwardRowVec(dx, dy, x, w []float32, rs float32) { rmsNormBackwardRow(dx, dy, x, w, rs) }
+// rmsNormBackwardRowVec adds rs·(g − x·rs²·mean(g⊙x)), g = dy⊙w, into dx:
+// in assembly as LayerNorm's rs·g − c0 − c1·(x − m) with m = c0 = 0 and
+// c1 = rs³·mean(g⊙x).
+func rmsNormBackwardRowVec(dx, dy, x, w []float32, rs float32) {
+	n := len(x)
+	path := activeISA()
+	if path == isaGo || n == 0 {
+		rmsNormBackwardRow(dx, dy, x, w, rs)
+		return
+	}
+	dx, dy, w = dx[:n], dy[:n], w[:n]
+	var s2 float32
+	if path == isaZMM {
+		_, s2 = layerNormGradSumsAVX512(&dy[0], &x[0], &w[0], n, 0)
+	} else {
+		_, s2 = layerNormGradSumsAVX2(&dy[0], &x[0], &w[0], n, 0)
+	}
+	c1 := rs * rs * rs * (s2 / float32(n))
+	if path == isaZMM {
+		layerNormGradAVX512(&dx[0], &dy[0], &x[0], &w[0], n, 0, rs, 0, c1)
+	} else {
+		layerNormGradAVX2(&dx[0], &dy[0], &x[0], &w[0], n, 0, rs, 0, c1)
+	}
+}
 
 func rmsNormBackwardRow(dx, dy, x, w []float32, rs float32) {
 	n := len(x)
@@ -98,5 +132,26 @@ func rmsNormBackwardRow(dx, dy, x, w []float32, rs float32) {
 	c := rs * rs * float32(dot/float64(n))
 	for j, v := range x {
 		dx[j] += rs * (dy[j]*w[j] - v*c)
+	}
+}
+
+// rmsNormParamGradRowVec adds dy⊙x·rs into dw.
+func rmsNormParamGradRowVec(dw, dy, x []float32, rs float32) {
+	n := len(dy)
+	switch path := activeISA(); {
+	case n == 0:
+	case path == isaZMM:
+		rmsNormParamGradAVX512(&dw[:n][0], &dy[0], &x[:n][0], n, rs)
+	case path == isaYMM:
+		rmsNormParamGradAVX2(&dw[:n][0], &dy[0], &x[:n][0], n, rs)
+	default:
+		rmsNormParamGradRow(dw, dy, x, rs)
+	}
+}
+
+func rmsNormParamGradRow(dw, dy, x []float32, rs float32) {
+	dw, x = dw[:len(dy)], x[:len(dy)]
+	for j, v := range dy {
+		dw[j] += v * x[j] * rs
 	}
 }

@@ -20,487 +20,535 @@ DATA rowconst512<>+48(SB)/4, $0x7fffffff
 DATA rowconst512<>+52(SB)/4, $0x7fffffff
 DATA rowconst512<>+56(SB)/4, $0x7fffffff
 DATA rowconst512<>+60(SB)/4, $0x7fffffff
-DATA rowconst512<>+64(SB)/4, $0xff800000
-DATA rowconst512<>+68(SB)/4, $0xff800000
-DATA rowconst512<>+72(SB)/4, $0xff800000
-DATA rowconst512<>+76(SB)/4, $0xff800000
-DATA rowconst512<>+80(SB)/4, $0xff800000
-DATA rowconst512<>+84(SB)/4, $0xff800000
-DATA rowconst512<>+88(SB)/4, $0xff800000
-DATA rowconst512<>+92(SB)/4, $0xff800000
-DATA rowconst512<>+96(SB)/4, $0xff800000
-DATA rowconst512<>+100(SB)/4, $0xff800000
-DATA rowconst512<>+104(SB)/4, $0xff800000
-DATA rowconst512<>+108(SB)/4, $0xff800000
-DATA rowconst512<>+112(SB)/4, $0xff800000
-DATA rowconst512<>+116(SB)/4, $0xff800000
-DATA rowconst512<>+120(SB)/4, $0xff800000
-DATA rowconst512<>+124(SB)/4, $0xff800000
-DATA rowconst512<>+128(SB)/4, $0x0000007f
-DATA rowconst512<>+132(SB)/4, $0x0000007f
-DATA rowconst512<>+136(SB)/4, $0x0000007f
-DATA rowconst512<>+140(SB)/4, $0x0000007f
-DATA rowconst512<>+144(SB)/4, $0x0000007f
-DATA rowconst512<>+148(SB)/4, $0x0000007f
-DATA rowconst512<>+152(SB)/4, $0x0000007f
-DATA rowconst512<>+156(SB)/4, $0x0000007f
-DATA rowconst512<>+160(SB)/4, $0x0000007f
-DATA rowconst512<>+164(SB)/4, $0x0000007f
-DATA rowconst512<>+168(SB)/4, $0x0000007f
-DATA rowconst512<>+172(SB)/4, $0x0000007f
-DATA rowconst512<>+176(SB)/4, $0x0000007f
-DATA rowconst512<>+180(SB)/4, $0x0000007f
-DATA rowconst512<>+184(SB)/4, $0x0000007f
-DATA rowconst512<>+188(SB)/4, $0x0000007f
-DATA rowconst512<>+192(SB)/4, $0x3f800000
-DATA rowconst512<>+196(SB)/4, $0x3f800000
-DATA rowconst512<>+200(SB)/4, $0x3f800000
-DATA rowconst512<>+204(SB)/4, $0x3f800000
-DATA rowconst512<>+208(SB)/4, $0x3f800000
-DATA rowconst512<>+212(SB)/4, $0x3f800000
-DATA rowconst512<>+216(SB)/4, $0x3f800000
-DATA rowconst512<>+220(SB)/4, $0x3f800000
-DATA rowconst512<>+224(SB)/4, $0x3f800000
-DATA rowconst512<>+228(SB)/4, $0x3f800000
-DATA rowconst512<>+232(SB)/4, $0x3f800000
-DATA rowconst512<>+236(SB)/4, $0x3f800000
-DATA rowconst512<>+240(SB)/4, $0x3f800000
-DATA rowconst512<>+244(SB)/4, $0x3f800000
-DATA rowconst512<>+248(SB)/4, $0x3f800000
-DATA rowconst512<>+252(SB)/4, $0x3f800000
-DATA rowconst512<>+256(SB)/4, $0xbf800000
-DATA rowconst512<>+260(SB)/4, $0xbf800000
-DATA rowconst512<>+264(SB)/4, $0xbf800000
-DATA rowconst512<>+268(SB)/4, $0xbf800000
-DATA rowconst512<>+272(SB)/4, $0xbf800000
-DATA rowconst512<>+276(SB)/4, $0xbf800000
-DATA rowconst512<>+280(SB)/4, $0xbf800000
-DATA rowconst512<>+284(SB)/4, $0xbf800000
-DATA rowconst512<>+288(SB)/4, $0xbf800000
-DATA rowconst512<>+292(SB)/4, $0xbf800000
-DATA rowconst512<>+296(SB)/4, $0xbf800000
-DATA rowconst512<>+300(SB)/4, $0xbf800000
-DATA rowconst512<>+304(SB)/4, $0xbf800000
-DATA rowconst512<>+308(SB)/4, $0xbf800000
-DATA rowconst512<>+312(SB)/4, $0xbf800000
-DATA rowconst512<>+316(SB)/4, $0xbf800000
-DATA rowconst512<>+320(SB)/4, $0xbf000000
-DATA rowconst512<>+324(SB)/4, $0xbf000000
-DATA rowconst512<>+328(SB)/4, $0xbf000000
-DATA rowconst512<>+332(SB)/4, $0xbf000000
-DATA rowconst512<>+336(SB)/4, $0xbf000000
-DATA rowconst512<>+340(SB)/4, $0xbf000000
-DATA rowconst512<>+344(SB)/4, $0xbf000000
-DATA rowconst512<>+348(SB)/4, $0xbf000000
-DATA rowconst512<>+352(SB)/4, $0xbf000000
-DATA rowconst512<>+356(SB)/4, $0xbf000000
-DATA rowconst512<>+360(SB)/4, $0xbf000000
-DATA rowconst512<>+364(SB)/4, $0xbf000000
-DATA rowconst512<>+368(SB)/4, $0xbf000000
-DATA rowconst512<>+372(SB)/4, $0xbf000000
-DATA rowconst512<>+376(SB)/4, $0xbf000000
-DATA rowconst512<>+380(SB)/4, $0xbf000000
-DATA rowconst512<>+384(SB)/4, $0x40600000
-DATA rowconst512<>+388(SB)/4, $0x40600000
-DATA rowconst512<>+392(SB)/4, $0x40600000
-DATA rowconst512<>+396(SB)/4, $0x40600000
-DATA rowconst512<>+400(SB)/4, $0x40600000
-DATA rowconst512<>+404(SB)/4, $0x40600000
-DATA rowconst512<>+408(SB)/4, $0x40600000
-DATA rowconst512<>+412(SB)/4, $0x40600000
-DATA rowconst512<>+416(SB)/4, $0x40600000
-DATA rowconst512<>+420(SB)/4, $0x40600000
-DATA rowconst512<>+424(SB)/4, $0x40600000
-DATA rowconst512<>+428(SB)/4, $0x40600000
-DATA rowconst512<>+432(SB)/4, $0x40600000
-DATA rowconst512<>+436(SB)/4, $0x40600000
-DATA rowconst512<>+440(SB)/4, $0x40600000
-DATA rowconst512<>+444(SB)/4, $0x40600000
-DATA rowconst512<>+448(SB)/4, $0x3ecc422a
-DATA rowconst512<>+452(SB)/4, $0x3ecc422a
-DATA rowconst512<>+456(SB)/4, $0x3ecc422a
-DATA rowconst512<>+460(SB)/4, $0x3ecc422a
-DATA rowconst512<>+464(SB)/4, $0x3ecc422a
-DATA rowconst512<>+468(SB)/4, $0x3ecc422a
-DATA rowconst512<>+472(SB)/4, $0x3ecc422a
-DATA rowconst512<>+476(SB)/4, $0x3ecc422a
-DATA rowconst512<>+480(SB)/4, $0x3ecc422a
-DATA rowconst512<>+484(SB)/4, $0x3ecc422a
-DATA rowconst512<>+488(SB)/4, $0x3ecc422a
-DATA rowconst512<>+492(SB)/4, $0x3ecc422a
-DATA rowconst512<>+496(SB)/4, $0x3ecc422a
-DATA rowconst512<>+500(SB)/4, $0x3ecc422a
-DATA rowconst512<>+504(SB)/4, $0x3ecc422a
-DATA rowconst512<>+508(SB)/4, $0x3ecc422a
-DATA rowconst512<>+512(SB)/4, $0x42200000
-DATA rowconst512<>+516(SB)/4, $0x42200000
-DATA rowconst512<>+520(SB)/4, $0x42200000
-DATA rowconst512<>+524(SB)/4, $0x42200000
-DATA rowconst512<>+528(SB)/4, $0x42200000
-DATA rowconst512<>+532(SB)/4, $0x42200000
-DATA rowconst512<>+536(SB)/4, $0x42200000
-DATA rowconst512<>+540(SB)/4, $0x42200000
-DATA rowconst512<>+544(SB)/4, $0x42200000
-DATA rowconst512<>+548(SB)/4, $0x42200000
-DATA rowconst512<>+552(SB)/4, $0x42200000
-DATA rowconst512<>+556(SB)/4, $0x42200000
-DATA rowconst512<>+560(SB)/4, $0x42200000
-DATA rowconst512<>+564(SB)/4, $0x42200000
-DATA rowconst512<>+568(SB)/4, $0x42200000
-DATA rowconst512<>+572(SB)/4, $0x42200000
-DATA rowconst512<>+576(SB)/4, $0xc2200000
-DATA rowconst512<>+580(SB)/4, $0xc2200000
-DATA rowconst512<>+584(SB)/4, $0xc2200000
-DATA rowconst512<>+588(SB)/4, $0xc2200000
-DATA rowconst512<>+592(SB)/4, $0xc2200000
-DATA rowconst512<>+596(SB)/4, $0xc2200000
-DATA rowconst512<>+600(SB)/4, $0xc2200000
-DATA rowconst512<>+604(SB)/4, $0xc2200000
-DATA rowconst512<>+608(SB)/4, $0xc2200000
-DATA rowconst512<>+612(SB)/4, $0xc2200000
-DATA rowconst512<>+616(SB)/4, $0xc2200000
-DATA rowconst512<>+620(SB)/4, $0xc2200000
-DATA rowconst512<>+624(SB)/4, $0xc2200000
-DATA rowconst512<>+628(SB)/4, $0xc2200000
-DATA rowconst512<>+632(SB)/4, $0xc2200000
-DATA rowconst512<>+636(SB)/4, $0xc2200000
-DATA rowconst512<>+640(SB)/4, $0xc2d00000
-DATA rowconst512<>+644(SB)/4, $0xc2d00000
-DATA rowconst512<>+648(SB)/4, $0xc2d00000
-DATA rowconst512<>+652(SB)/4, $0xc2d00000
-DATA rowconst512<>+656(SB)/4, $0xc2d00000
-DATA rowconst512<>+660(SB)/4, $0xc2d00000
-DATA rowconst512<>+664(SB)/4, $0xc2d00000
-DATA rowconst512<>+668(SB)/4, $0xc2d00000
-DATA rowconst512<>+672(SB)/4, $0xc2d00000
-DATA rowconst512<>+676(SB)/4, $0xc2d00000
-DATA rowconst512<>+680(SB)/4, $0xc2d00000
-DATA rowconst512<>+684(SB)/4, $0xc2d00000
-DATA rowconst512<>+688(SB)/4, $0xc2d00000
-DATA rowconst512<>+692(SB)/4, $0xc2d00000
-DATA rowconst512<>+696(SB)/4, $0xc2d00000
-DATA rowconst512<>+700(SB)/4, $0xc2d00000
-DATA rowconst512<>+704(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+708(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+712(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+716(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+720(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+724(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+728(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+732(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+736(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+740(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+744(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+748(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+752(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+756(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+760(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+764(SB)/4, $0x3fb8aa3b
-DATA rowconst512<>+768(SB)/4, $0x3f318000
-DATA rowconst512<>+772(SB)/4, $0x3f318000
-DATA rowconst512<>+776(SB)/4, $0x3f318000
-DATA rowconst512<>+780(SB)/4, $0x3f318000
-DATA rowconst512<>+784(SB)/4, $0x3f318000
-DATA rowconst512<>+788(SB)/4, $0x3f318000
-DATA rowconst512<>+792(SB)/4, $0x3f318000
-DATA rowconst512<>+796(SB)/4, $0x3f318000
-DATA rowconst512<>+800(SB)/4, $0x3f318000
-DATA rowconst512<>+804(SB)/4, $0x3f318000
-DATA rowconst512<>+808(SB)/4, $0x3f318000
-DATA rowconst512<>+812(SB)/4, $0x3f318000
-DATA rowconst512<>+816(SB)/4, $0x3f318000
-DATA rowconst512<>+820(SB)/4, $0x3f318000
-DATA rowconst512<>+824(SB)/4, $0x3f318000
-DATA rowconst512<>+828(SB)/4, $0x3f318000
-DATA rowconst512<>+832(SB)/4, $0xb95e8083
-DATA rowconst512<>+836(SB)/4, $0xb95e8083
-DATA rowconst512<>+840(SB)/4, $0xb95e8083
-DATA rowconst512<>+844(SB)/4, $0xb95e8083
-DATA rowconst512<>+848(SB)/4, $0xb95e8083
-DATA rowconst512<>+852(SB)/4, $0xb95e8083
-DATA rowconst512<>+856(SB)/4, $0xb95e8083
-DATA rowconst512<>+860(SB)/4, $0xb95e8083
-DATA rowconst512<>+864(SB)/4, $0xb95e8083
-DATA rowconst512<>+868(SB)/4, $0xb95e8083
-DATA rowconst512<>+872(SB)/4, $0xb95e8083
-DATA rowconst512<>+876(SB)/4, $0xb95e8083
-DATA rowconst512<>+880(SB)/4, $0xb95e8083
-DATA rowconst512<>+884(SB)/4, $0xb95e8083
-DATA rowconst512<>+888(SB)/4, $0xb95e8083
-DATA rowconst512<>+892(SB)/4, $0xb95e8083
-DATA rowconst512<>+896(SB)/4, $0x39500d01
-DATA rowconst512<>+900(SB)/4, $0x39500d01
-DATA rowconst512<>+904(SB)/4, $0x39500d01
-DATA rowconst512<>+908(SB)/4, $0x39500d01
-DATA rowconst512<>+912(SB)/4, $0x39500d01
-DATA rowconst512<>+916(SB)/4, $0x39500d01
-DATA rowconst512<>+920(SB)/4, $0x39500d01
-DATA rowconst512<>+924(SB)/4, $0x39500d01
-DATA rowconst512<>+928(SB)/4, $0x39500d01
-DATA rowconst512<>+932(SB)/4, $0x39500d01
-DATA rowconst512<>+936(SB)/4, $0x39500d01
-DATA rowconst512<>+940(SB)/4, $0x39500d01
-DATA rowconst512<>+944(SB)/4, $0x39500d01
-DATA rowconst512<>+948(SB)/4, $0x39500d01
-DATA rowconst512<>+952(SB)/4, $0x39500d01
-DATA rowconst512<>+956(SB)/4, $0x39500d01
-DATA rowconst512<>+960(SB)/4, $0x3ab60b61
-DATA rowconst512<>+964(SB)/4, $0x3ab60b61
-DATA rowconst512<>+968(SB)/4, $0x3ab60b61
-DATA rowconst512<>+972(SB)/4, $0x3ab60b61
-DATA rowconst512<>+976(SB)/4, $0x3ab60b61
-DATA rowconst512<>+980(SB)/4, $0x3ab60b61
-DATA rowconst512<>+984(SB)/4, $0x3ab60b61
-DATA rowconst512<>+988(SB)/4, $0x3ab60b61
-DATA rowconst512<>+992(SB)/4, $0x3ab60b61
-DATA rowconst512<>+996(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1000(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1004(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1008(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1012(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1016(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1020(SB)/4, $0x3ab60b61
-DATA rowconst512<>+1024(SB)/4, $0x3c088889
-DATA rowconst512<>+1028(SB)/4, $0x3c088889
-DATA rowconst512<>+1032(SB)/4, $0x3c088889
-DATA rowconst512<>+1036(SB)/4, $0x3c088889
-DATA rowconst512<>+1040(SB)/4, $0x3c088889
-DATA rowconst512<>+1044(SB)/4, $0x3c088889
-DATA rowconst512<>+1048(SB)/4, $0x3c088889
-DATA rowconst512<>+1052(SB)/4, $0x3c088889
-DATA rowconst512<>+1056(SB)/4, $0x3c088889
-DATA rowconst512<>+1060(SB)/4, $0x3c088889
-DATA rowconst512<>+1064(SB)/4, $0x3c088889
-DATA rowconst512<>+1068(SB)/4, $0x3c088889
-DATA rowconst512<>+1072(SB)/4, $0x3c088889
-DATA rowconst512<>+1076(SB)/4, $0x3c088889
-DATA rowconst512<>+1080(SB)/4, $0x3c088889
-DATA rowconst512<>+1084(SB)/4, $0x3c088889
-DATA rowconst512<>+1088(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1092(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1096(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1100(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1104(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1108(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1112(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1116(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1120(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1124(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1128(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1132(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1136(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1140(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1144(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1148(SB)/4, $0x3d2aaaab
-DATA rowconst512<>+1152(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1156(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1160(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1164(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1168(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1172(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1176(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1180(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1184(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1188(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1192(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1196(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1200(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1204(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1208(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1212(SB)/4, $0x3e2aaaab
-DATA rowconst512<>+1216(SB)/4, $0x3f000000
-DATA rowconst512<>+1220(SB)/4, $0x3f000000
-DATA rowconst512<>+1224(SB)/4, $0x3f000000
-DATA rowconst512<>+1228(SB)/4, $0x3f000000
-DATA rowconst512<>+1232(SB)/4, $0x3f000000
-DATA rowconst512<>+1236(SB)/4, $0x3f000000
-DATA rowconst512<>+1240(SB)/4, $0x3f000000
-DATA rowconst512<>+1244(SB)/4, $0x3f000000
-DATA rowconst512<>+1248(SB)/4, $0x3f000000
-DATA rowconst512<>+1252(SB)/4, $0x3f000000
-DATA rowconst512<>+1256(SB)/4, $0x3f000000
-DATA rowconst512<>+1260(SB)/4, $0x3f000000
-DATA rowconst512<>+1264(SB)/4, $0x3f000000
-DATA rowconst512<>+1268(SB)/4, $0x3f000000
-DATA rowconst512<>+1272(SB)/4, $0x3f000000
-DATA rowconst512<>+1276(SB)/4, $0x3f000000
-DATA rowconst512<>+1280(SB)/4, $0xbd157e56
-DATA rowconst512<>+1284(SB)/4, $0xbd157e56
-DATA rowconst512<>+1288(SB)/4, $0xbd157e56
-DATA rowconst512<>+1292(SB)/4, $0xbd157e56
-DATA rowconst512<>+1296(SB)/4, $0xbd157e56
-DATA rowconst512<>+1300(SB)/4, $0xbd157e56
-DATA rowconst512<>+1304(SB)/4, $0xbd157e56
-DATA rowconst512<>+1308(SB)/4, $0xbd157e56
-DATA rowconst512<>+1312(SB)/4, $0xbd157e56
-DATA rowconst512<>+1316(SB)/4, $0xbd157e56
-DATA rowconst512<>+1320(SB)/4, $0xbd157e56
-DATA rowconst512<>+1324(SB)/4, $0xbd157e56
-DATA rowconst512<>+1328(SB)/4, $0xbd157e56
-DATA rowconst512<>+1332(SB)/4, $0xbd157e56
-DATA rowconst512<>+1336(SB)/4, $0xbd157e56
-DATA rowconst512<>+1340(SB)/4, $0xbd157e56
-DATA rowconst512<>+1344(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1348(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1352(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1356(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1360(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1364(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1368(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1372(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1376(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1380(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1384(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1388(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1392(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1396(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1400(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1404(SB)/4, $0x3e2ddca5
-DATA rowconst512<>+1408(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1412(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1416(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1420(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1424(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1428(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1432(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1436(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1440(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1444(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1448(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1452(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1456(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1460(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1464(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1468(SB)/4, $0xbe8a781b
-DATA rowconst512<>+1472(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1476(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1480(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1484(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1488(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1492(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1496(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1500(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1504(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1508(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1512(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1516(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1520(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1524(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1528(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1532(SB)/4, $0x3e0ed033
-DATA rowconst512<>+1536(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1540(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1544(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1548(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1552(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1556(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1560(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1564(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1568(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1572(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1576(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1580(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1584(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1588(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1592(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1596(SB)/4, $0xbd360a2b
-DATA rowconst512<>+1600(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1604(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1608(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1612(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1616(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1620(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1624(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1628(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1632(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1636(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1640(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1644(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1648(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1652(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1656(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1660(SB)/4, $0x3dc5836b
-DATA rowconst512<>+1664(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1668(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1672(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1676(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1680(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1684(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1688(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1692(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1696(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1700(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1704(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1708(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1712(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1716(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1720(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1724(SB)/4, $0x3e18dbc8
-DATA rowconst512<>+1728(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1732(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1736(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1740(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1744(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1748(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1752(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1756(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1760(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1764(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1768(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1772(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1776(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1780(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1784(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1788(SB)/4, $0x3e5d19db
-DATA rowconst512<>+1792(SB)/4, $0x3e865729
-DATA rowconst512<>+1796(SB)/4, $0x3e865729
-DATA rowconst512<>+1800(SB)/4, $0x3e865729
-DATA rowconst512<>+1804(SB)/4, $0x3e865729
-DATA rowconst512<>+1808(SB)/4, $0x3e865729
-DATA rowconst512<>+1812(SB)/4, $0x3e865729
-DATA rowconst512<>+1816(SB)/4, $0x3e865729
-DATA rowconst512<>+1820(SB)/4, $0x3e865729
-DATA rowconst512<>+1824(SB)/4, $0x3e865729
-DATA rowconst512<>+1828(SB)/4, $0x3e865729
-DATA rowconst512<>+1832(SB)/4, $0x3e865729
-DATA rowconst512<>+1836(SB)/4, $0x3e865729
-DATA rowconst512<>+1840(SB)/4, $0x3e865729
-DATA rowconst512<>+1844(SB)/4, $0x3e865729
-DATA rowconst512<>+1848(SB)/4, $0x3e865729
-DATA rowconst512<>+1852(SB)/4, $0x3e865729
-DATA rowconst512<>+1856(SB)/4, $0x3e924928
-DATA rowconst512<>+1860(SB)/4, $0x3e924928
-DATA rowconst512<>+1864(SB)/4, $0x3e924928
-DATA rowconst512<>+1868(SB)/4, $0x3e924928
-DATA rowconst512<>+1872(SB)/4, $0x3e924928
-DATA rowconst512<>+1876(SB)/4, $0x3e924928
-DATA rowconst512<>+1880(SB)/4, $0x3e924928
-DATA rowconst512<>+1884(SB)/4, $0x3e924928
-DATA rowconst512<>+1888(SB)/4, $0x3e924928
-DATA rowconst512<>+1892(SB)/4, $0x3e924928
-DATA rowconst512<>+1896(SB)/4, $0x3e924928
-DATA rowconst512<>+1900(SB)/4, $0x3e924928
-DATA rowconst512<>+1904(SB)/4, $0x3e924928
-DATA rowconst512<>+1908(SB)/4, $0x3e924928
-DATA rowconst512<>+1912(SB)/4, $0x3e924928
-DATA rowconst512<>+1916(SB)/4, $0x3e924928
-DATA rowconst512<>+1920(SB)/4, $0x3e924925
-DATA rowconst512<>+1924(SB)/4, $0x3e924925
-DATA rowconst512<>+1928(SB)/4, $0x3e924925
-DATA rowconst512<>+1932(SB)/4, $0x3e924925
-DATA rowconst512<>+1936(SB)/4, $0x3e924925
-DATA rowconst512<>+1940(SB)/4, $0x3e924925
-DATA rowconst512<>+1944(SB)/4, $0x3e924925
-DATA rowconst512<>+1948(SB)/4, $0x3e924925
-DATA rowconst512<>+1952(SB)/4, $0x3e924925
-DATA rowconst512<>+1956(SB)/4, $0x3e924925
-DATA rowconst512<>+1960(SB)/4, $0x3e924925
-DATA rowconst512<>+1964(SB)/4, $0x3e924925
-DATA rowconst512<>+1968(SB)/4, $0x3e924925
-DATA rowconst512<>+1972(SB)/4, $0x3e924925
-DATA rowconst512<>+1976(SB)/4, $0x3e924925
-DATA rowconst512<>+1980(SB)/4, $0x3e924925
-GLOBL rowconst512<>(SB), RODATA|NOPTR, $1984
+DATA rowconst512<>+64(SB)/4, $0x80000000
+DATA rowconst512<>+68(SB)/4, $0x80000000
+DATA rowconst512<>+72(SB)/4, $0x80000000
+DATA rowconst512<>+76(SB)/4, $0x80000000
+DATA rowconst512<>+80(SB)/4, $0x80000000
+DATA rowconst512<>+84(SB)/4, $0x80000000
+DATA rowconst512<>+88(SB)/4, $0x80000000
+DATA rowconst512<>+92(SB)/4, $0x80000000
+DATA rowconst512<>+96(SB)/4, $0x80000000
+DATA rowconst512<>+100(SB)/4, $0x80000000
+DATA rowconst512<>+104(SB)/4, $0x80000000
+DATA rowconst512<>+108(SB)/4, $0x80000000
+DATA rowconst512<>+112(SB)/4, $0x80000000
+DATA rowconst512<>+116(SB)/4, $0x80000000
+DATA rowconst512<>+120(SB)/4, $0x80000000
+DATA rowconst512<>+124(SB)/4, $0x80000000
+DATA rowconst512<>+128(SB)/4, $0xff800000
+DATA rowconst512<>+132(SB)/4, $0xff800000
+DATA rowconst512<>+136(SB)/4, $0xff800000
+DATA rowconst512<>+140(SB)/4, $0xff800000
+DATA rowconst512<>+144(SB)/4, $0xff800000
+DATA rowconst512<>+148(SB)/4, $0xff800000
+DATA rowconst512<>+152(SB)/4, $0xff800000
+DATA rowconst512<>+156(SB)/4, $0xff800000
+DATA rowconst512<>+160(SB)/4, $0xff800000
+DATA rowconst512<>+164(SB)/4, $0xff800000
+DATA rowconst512<>+168(SB)/4, $0xff800000
+DATA rowconst512<>+172(SB)/4, $0xff800000
+DATA rowconst512<>+176(SB)/4, $0xff800000
+DATA rowconst512<>+180(SB)/4, $0xff800000
+DATA rowconst512<>+184(SB)/4, $0xff800000
+DATA rowconst512<>+188(SB)/4, $0xff800000
+DATA rowconst512<>+192(SB)/4, $0x0000007f
+DATA rowconst512<>+196(SB)/4, $0x0000007f
+DATA rowconst512<>+200(SB)/4, $0x0000007f
+DATA rowconst512<>+204(SB)/4, $0x0000007f
+DATA rowconst512<>+208(SB)/4, $0x0000007f
+DATA rowconst512<>+212(SB)/4, $0x0000007f
+DATA rowconst512<>+216(SB)/4, $0x0000007f
+DATA rowconst512<>+220(SB)/4, $0x0000007f
+DATA rowconst512<>+224(SB)/4, $0x0000007f
+DATA rowconst512<>+228(SB)/4, $0x0000007f
+DATA rowconst512<>+232(SB)/4, $0x0000007f
+DATA rowconst512<>+236(SB)/4, $0x0000007f
+DATA rowconst512<>+240(SB)/4, $0x0000007f
+DATA rowconst512<>+244(SB)/4, $0x0000007f
+DATA rowconst512<>+248(SB)/4, $0x0000007f
+DATA rowconst512<>+252(SB)/4, $0x0000007f
+DATA rowconst512<>+256(SB)/4, $0x3f800000
+DATA rowconst512<>+260(SB)/4, $0x3f800000
+DATA rowconst512<>+264(SB)/4, $0x3f800000
+DATA rowconst512<>+268(SB)/4, $0x3f800000
+DATA rowconst512<>+272(SB)/4, $0x3f800000
+DATA rowconst512<>+276(SB)/4, $0x3f800000
+DATA rowconst512<>+280(SB)/4, $0x3f800000
+DATA rowconst512<>+284(SB)/4, $0x3f800000
+DATA rowconst512<>+288(SB)/4, $0x3f800000
+DATA rowconst512<>+292(SB)/4, $0x3f800000
+DATA rowconst512<>+296(SB)/4, $0x3f800000
+DATA rowconst512<>+300(SB)/4, $0x3f800000
+DATA rowconst512<>+304(SB)/4, $0x3f800000
+DATA rowconst512<>+308(SB)/4, $0x3f800000
+DATA rowconst512<>+312(SB)/4, $0x3f800000
+DATA rowconst512<>+316(SB)/4, $0x3f800000
+DATA rowconst512<>+320(SB)/4, $0xbf800000
+DATA rowconst512<>+324(SB)/4, $0xbf800000
+DATA rowconst512<>+328(SB)/4, $0xbf800000
+DATA rowconst512<>+332(SB)/4, $0xbf800000
+DATA rowconst512<>+336(SB)/4, $0xbf800000
+DATA rowconst512<>+340(SB)/4, $0xbf800000
+DATA rowconst512<>+344(SB)/4, $0xbf800000
+DATA rowconst512<>+348(SB)/4, $0xbf800000
+DATA rowconst512<>+352(SB)/4, $0xbf800000
+DATA rowconst512<>+356(SB)/4, $0xbf800000
+DATA rowconst512<>+360(SB)/4, $0xbf800000
+DATA rowconst512<>+364(SB)/4, $0xbf800000
+DATA rowconst512<>+368(SB)/4, $0xbf800000
+DATA rowconst512<>+372(SB)/4, $0xbf800000
+DATA rowconst512<>+376(SB)/4, $0xbf800000
+DATA rowconst512<>+380(SB)/4, $0xbf800000
+DATA rowconst512<>+384(SB)/4, $0xbf000000
+DATA rowconst512<>+388(SB)/4, $0xbf000000
+DATA rowconst512<>+392(SB)/4, $0xbf000000
+DATA rowconst512<>+396(SB)/4, $0xbf000000
+DATA rowconst512<>+400(SB)/4, $0xbf000000
+DATA rowconst512<>+404(SB)/4, $0xbf000000
+DATA rowconst512<>+408(SB)/4, $0xbf000000
+DATA rowconst512<>+412(SB)/4, $0xbf000000
+DATA rowconst512<>+416(SB)/4, $0xbf000000
+DATA rowconst512<>+420(SB)/4, $0xbf000000
+DATA rowconst512<>+424(SB)/4, $0xbf000000
+DATA rowconst512<>+428(SB)/4, $0xbf000000
+DATA rowconst512<>+432(SB)/4, $0xbf000000
+DATA rowconst512<>+436(SB)/4, $0xbf000000
+DATA rowconst512<>+440(SB)/4, $0xbf000000
+DATA rowconst512<>+444(SB)/4, $0xbf000000
+DATA rowconst512<>+448(SB)/4, $0x40600000
+DATA rowconst512<>+452(SB)/4, $0x40600000
+DATA rowconst512<>+456(SB)/4, $0x40600000
+DATA rowconst512<>+460(SB)/4, $0x40600000
+DATA rowconst512<>+464(SB)/4, $0x40600000
+DATA rowconst512<>+468(SB)/4, $0x40600000
+DATA rowconst512<>+472(SB)/4, $0x40600000
+DATA rowconst512<>+476(SB)/4, $0x40600000
+DATA rowconst512<>+480(SB)/4, $0x40600000
+DATA rowconst512<>+484(SB)/4, $0x40600000
+DATA rowconst512<>+488(SB)/4, $0x40600000
+DATA rowconst512<>+492(SB)/4, $0x40600000
+DATA rowconst512<>+496(SB)/4, $0x40600000
+DATA rowconst512<>+500(SB)/4, $0x40600000
+DATA rowconst512<>+504(SB)/4, $0x40600000
+DATA rowconst512<>+508(SB)/4, $0x40600000
+DATA rowconst512<>+512(SB)/4, $0x3ecc422a
+DATA rowconst512<>+516(SB)/4, $0x3ecc422a
+DATA rowconst512<>+520(SB)/4, $0x3ecc422a
+DATA rowconst512<>+524(SB)/4, $0x3ecc422a
+DATA rowconst512<>+528(SB)/4, $0x3ecc422a
+DATA rowconst512<>+532(SB)/4, $0x3ecc422a
+DATA rowconst512<>+536(SB)/4, $0x3ecc422a
+DATA rowconst512<>+540(SB)/4, $0x3ecc422a
+DATA rowconst512<>+544(SB)/4, $0x3ecc422a
+DATA rowconst512<>+548(SB)/4, $0x3ecc422a
+DATA rowconst512<>+552(SB)/4, $0x3ecc422a
+DATA rowconst512<>+556(SB)/4, $0x3ecc422a
+DATA rowconst512<>+560(SB)/4, $0x3ecc422a
+DATA rowconst512<>+564(SB)/4, $0x3ecc422a
+DATA rowconst512<>+568(SB)/4, $0x3ecc422a
+DATA rowconst512<>+572(SB)/4, $0x3ecc422a
+DATA rowconst512<>+576(SB)/4, $0x42200000
+DATA rowconst512<>+580(SB)/4, $0x42200000
+DATA rowconst512<>+584(SB)/4, $0x42200000
+DATA rowconst512<>+588(SB)/4, $0x42200000
+DATA rowconst512<>+592(SB)/4, $0x42200000
+DATA rowconst512<>+596(SB)/4, $0x42200000
+DATA rowconst512<>+600(SB)/4, $0x42200000
+DATA rowconst512<>+604(SB)/4, $0x42200000
+DATA rowconst512<>+608(SB)/4, $0x42200000
+DATA rowconst512<>+612(SB)/4, $0x42200000
+DATA rowconst512<>+616(SB)/4, $0x42200000
+DATA rowconst512<>+620(SB)/4, $0x42200000
+DATA rowconst512<>+624(SB)/4, $0x42200000
+DATA rowconst512<>+628(SB)/4, $0x42200000
+DATA rowconst512<>+632(SB)/4, $0x42200000
+DATA rowconst512<>+636(SB)/4, $0x42200000
+DATA rowconst512<>+640(SB)/4, $0xc2200000
+DATA rowconst512<>+644(SB)/4, $0xc2200000
+DATA rowconst512<>+648(SB)/4, $0xc2200000
+DATA rowconst512<>+652(SB)/4, $0xc2200000
+DATA rowconst512<>+656(SB)/4, $0xc2200000
+DATA rowconst512<>+660(SB)/4, $0xc2200000
+DATA rowconst512<>+664(SB)/4, $0xc2200000
+DATA rowconst512<>+668(SB)/4, $0xc2200000
+DATA rowconst512<>+672(SB)/4, $0xc2200000
+DATA rowconst512<>+676(SB)/4, $0xc2200000
+DATA rowconst512<>+680(SB)/4, $0xc2200000
+DATA rowconst512<>+684(SB)/4, $0xc2200000
+DATA rowconst512<>+688(SB)/4, $0xc2200000
+DATA rowconst512<>+692(SB)/4, $0xc2200000
+DATA rowconst512<>+696(SB)/4, $0xc2200000
+DATA rowconst512<>+700(SB)/4, $0xc2200000
+DATA rowconst512<>+704(SB)/4, $0xc2d00000
+DATA rowconst512<>+708(SB)/4, $0xc2d00000
+DATA rowconst512<>+712(SB)/4, $0xc2d00000
+DATA rowconst512<>+716(SB)/4, $0xc2d00000
+DATA rowconst512<>+720(SB)/4, $0xc2d00000
+DATA rowconst512<>+724(SB)/4, $0xc2d00000
+DATA rowconst512<>+728(SB)/4, $0xc2d00000
+DATA rowconst512<>+732(SB)/4, $0xc2d00000
+DATA rowconst512<>+736(SB)/4, $0xc2d00000
+DATA rowconst512<>+740(SB)/4, $0xc2d00000
+DATA rowconst512<>+744(SB)/4, $0xc2d00000
+DATA rowconst512<>+748(SB)/4, $0xc2d00000
+DATA rowconst512<>+752(SB)/4, $0xc2d00000
+DATA rowconst512<>+756(SB)/4, $0xc2d00000
+DATA rowconst512<>+760(SB)/4, $0xc2d00000
+DATA rowconst512<>+764(SB)/4, $0xc2d00000
+DATA rowconst512<>+768(SB)/4, $0x42d00000
+DATA rowconst512<>+772(SB)/4, $0x42d00000
+DATA rowconst512<>+776(SB)/4, $0x42d00000
+DATA rowconst512<>+780(SB)/4, $0x42d00000
+DATA rowconst512<>+784(SB)/4, $0x42d00000
+DATA rowconst512<>+788(SB)/4, $0x42d00000
+DATA rowconst512<>+792(SB)/4, $0x42d00000
+DATA rowconst512<>+796(SB)/4, $0x42d00000
+DATA rowconst512<>+800(SB)/4, $0x42d00000
+DATA rowconst512<>+804(SB)/4, $0x42d00000
+DATA rowconst512<>+808(SB)/4, $0x42d00000
+DATA rowconst512<>+812(SB)/4, $0x42d00000
+DATA rowconst512<>+816(SB)/4, $0x42d00000
+DATA rowconst512<>+820(SB)/4, $0x42d00000
+DATA rowconst512<>+824(SB)/4, $0x42d00000
+DATA rowconst512<>+828(SB)/4, $0x42d00000
+DATA rowconst512<>+832(SB)/4, $0xc2d00000
+DATA rowconst512<>+836(SB)/4, $0xc2d00000
+DATA rowconst512<>+840(SB)/4, $0xc2d00000
+DATA rowconst512<>+844(SB)/4, $0xc2d00000
+DATA rowconst512<>+848(SB)/4, $0xc2d00000
+DATA rowconst512<>+852(SB)/4, $0xc2d00000
+DATA rowconst512<>+856(SB)/4, $0xc2d00000
+DATA rowconst512<>+860(SB)/4, $0xc2d00000
+DATA rowconst512<>+864(SB)/4, $0xc2d00000
+DATA rowconst512<>+868(SB)/4, $0xc2d00000
+DATA rowconst512<>+872(SB)/4, $0xc2d00000
+DATA rowconst512<>+876(SB)/4, $0xc2d00000
+DATA rowconst512<>+880(SB)/4, $0xc2d00000
+DATA rowconst512<>+884(SB)/4, $0xc2d00000
+DATA rowconst512<>+888(SB)/4, $0xc2d00000
+DATA rowconst512<>+892(SB)/4, $0xc2d00000
+DATA rowconst512<>+896(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+900(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+904(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+908(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+912(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+916(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+920(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+924(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+928(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+932(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+936(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+940(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+944(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+948(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+952(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+956(SB)/4, $0x3fb8aa3b
+DATA rowconst512<>+960(SB)/4, $0x3f318000
+DATA rowconst512<>+964(SB)/4, $0x3f318000
+DATA rowconst512<>+968(SB)/4, $0x3f318000
+DATA rowconst512<>+972(SB)/4, $0x3f318000
+DATA rowconst512<>+976(SB)/4, $0x3f318000
+DATA rowconst512<>+980(SB)/4, $0x3f318000
+DATA rowconst512<>+984(SB)/4, $0x3f318000
+DATA rowconst512<>+988(SB)/4, $0x3f318000
+DATA rowconst512<>+992(SB)/4, $0x3f318000
+DATA rowconst512<>+996(SB)/4, $0x3f318000
+DATA rowconst512<>+1000(SB)/4, $0x3f318000
+DATA rowconst512<>+1004(SB)/4, $0x3f318000
+DATA rowconst512<>+1008(SB)/4, $0x3f318000
+DATA rowconst512<>+1012(SB)/4, $0x3f318000
+DATA rowconst512<>+1016(SB)/4, $0x3f318000
+DATA rowconst512<>+1020(SB)/4, $0x3f318000
+DATA rowconst512<>+1024(SB)/4, $0xb95e8083
+DATA rowconst512<>+1028(SB)/4, $0xb95e8083
+DATA rowconst512<>+1032(SB)/4, $0xb95e8083
+DATA rowconst512<>+1036(SB)/4, $0xb95e8083
+DATA rowconst512<>+1040(SB)/4, $0xb95e8083
+DATA rowconst512<>+1044(SB)/4, $0xb95e8083
+DATA rowconst512<>+1048(SB)/4, $0xb95e8083
+DATA rowconst512<>+1052(SB)/4, $0xb95e8083
+DATA rowconst512<>+1056(SB)/4, $0xb95e8083
+DATA rowconst512<>+1060(SB)/4, $0xb95e8083
+DATA rowconst512<>+1064(SB)/4, $0xb95e8083
+DATA rowconst512<>+1068(SB)/4, $0xb95e8083
+DATA rowconst512<>+1072(SB)/4, $0xb95e8083
+DATA rowconst512<>+1076(SB)/4, $0xb95e8083
+DATA rowconst512<>+1080(SB)/4, $0xb95e8083
+DATA rowconst512<>+1084(SB)/4, $0xb95e8083
+DATA rowconst512<>+1088(SB)/4, $0x39500d01
+DATA rowconst512<>+1092(SB)/4, $0x39500d01
+DATA rowconst512<>+1096(SB)/4, $0x39500d01
+DATA rowconst512<>+1100(SB)/4, $0x39500d01
+DATA rowconst512<>+1104(SB)/4, $0x39500d01
+DATA rowconst512<>+1108(SB)/4, $0x39500d01
+DATA rowconst512<>+1112(SB)/4, $0x39500d01
+DATA rowconst512<>+1116(SB)/4, $0x39500d01
+DATA rowconst512<>+1120(SB)/4, $0x39500d01
+DATA rowconst512<>+1124(SB)/4, $0x39500d01
+DATA rowconst512<>+1128(SB)/4, $0x39500d01
+DATA rowconst512<>+1132(SB)/4, $0x39500d01
+DATA rowconst512<>+1136(SB)/4, $0x39500d01
+DATA rowconst512<>+1140(SB)/4, $0x39500d01
+DATA rowconst512<>+1144(SB)/4, $0x39500d01
+DATA rowconst512<>+1148(SB)/4, $0x39500d01
+DATA rowconst512<>+1152(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1156(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1160(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1164(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1168(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1172(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1176(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1180(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1184(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1188(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1192(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1196(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1200(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1204(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1208(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1212(SB)/4, $0x3ab60b61
+DATA rowconst512<>+1216(SB)/4, $0x3c088889
+DATA rowconst512<>+1220(SB)/4, $0x3c088889
+DATA rowconst512<>+1224(SB)/4, $0x3c088889
+DATA rowconst512<>+1228(SB)/4, $0x3c088889
+DATA rowconst512<>+1232(SB)/4, $0x3c088889
+DATA rowconst512<>+1236(SB)/4, $0x3c088889
+DATA rowconst512<>+1240(SB)/4, $0x3c088889
+DATA rowconst512<>+1244(SB)/4, $0x3c088889
+DATA rowconst512<>+1248(SB)/4, $0x3c088889
+DATA rowconst512<>+1252(SB)/4, $0x3c088889
+DATA rowconst512<>+1256(SB)/4, $0x3c088889
+DATA rowconst512<>+1260(SB)/4, $0x3c088889
+DATA rowconst512<>+1264(SB)/4, $0x3c088889
+DATA rowconst512<>+1268(SB)/4, $0x3c088889
+DATA rowconst512<>+1272(SB)/4, $0x3c088889
+DATA rowconst512<>+1276(SB)/4, $0x3c088889
+DATA rowconst512<>+1280(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1284(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1288(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1292(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1296(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1300(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1304(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1308(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1312(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1316(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1320(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1324(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1328(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1332(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1336(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1340(SB)/4, $0x3d2aaaab
+DATA rowconst512<>+1344(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1348(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1352(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1356(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1360(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1364(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1368(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1372(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1376(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1380(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1384(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1388(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1392(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1396(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1400(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1404(SB)/4, $0x3e2aaaab
+DATA rowconst512<>+1408(SB)/4, $0x3f000000
+DATA rowconst512<>+1412(SB)/4, $0x3f000000
+DATA rowconst512<>+1416(SB)/4, $0x3f000000
+DATA rowconst512<>+1420(SB)/4, $0x3f000000
+DATA rowconst512<>+1424(SB)/4, $0x3f000000
+DATA rowconst512<>+1428(SB)/4, $0x3f000000
+DATA rowconst512<>+1432(SB)/4, $0x3f000000
+DATA rowconst512<>+1436(SB)/4, $0x3f000000
+DATA rowconst512<>+1440(SB)/4, $0x3f000000
+DATA rowconst512<>+1444(SB)/4, $0x3f000000
+DATA rowconst512<>+1448(SB)/4, $0x3f000000
+DATA rowconst512<>+1452(SB)/4, $0x3f000000
+DATA rowconst512<>+1456(SB)/4, $0x3f000000
+DATA rowconst512<>+1460(SB)/4, $0x3f000000
+DATA rowconst512<>+1464(SB)/4, $0x3f000000
+DATA rowconst512<>+1468(SB)/4, $0x3f000000
+DATA rowconst512<>+1472(SB)/4, $0xbd157e56
+DATA rowconst512<>+1476(SB)/4, $0xbd157e56
+DATA rowconst512<>+1480(SB)/4, $0xbd157e56
+DATA rowconst512<>+1484(SB)/4, $0xbd157e56
+DATA rowconst512<>+1488(SB)/4, $0xbd157e56
+DATA rowconst512<>+1492(SB)/4, $0xbd157e56
+DATA rowconst512<>+1496(SB)/4, $0xbd157e56
+DATA rowconst512<>+1500(SB)/4, $0xbd157e56
+DATA rowconst512<>+1504(SB)/4, $0xbd157e56
+DATA rowconst512<>+1508(SB)/4, $0xbd157e56
+DATA rowconst512<>+1512(SB)/4, $0xbd157e56
+DATA rowconst512<>+1516(SB)/4, $0xbd157e56
+DATA rowconst512<>+1520(SB)/4, $0xbd157e56
+DATA rowconst512<>+1524(SB)/4, $0xbd157e56
+DATA rowconst512<>+1528(SB)/4, $0xbd157e56
+DATA rowconst512<>+1532(SB)/4, $0xbd157e56
+DATA rowconst512<>+1536(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1540(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1544(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1548(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1552(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1556(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1560(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1564(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1568(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1572(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1576(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1580(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1584(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1588(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1592(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1596(SB)/4, $0x3e2ddca5
+DATA rowconst512<>+1600(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1604(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1608(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1612(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1616(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1620(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1624(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1628(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1632(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1636(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1640(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1644(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1648(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1652(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1656(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1660(SB)/4, $0xbe8a781b
+DATA rowconst512<>+1664(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1668(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1672(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1676(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1680(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1684(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1688(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1692(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1696(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1700(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1704(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1708(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1712(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1716(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1720(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1724(SB)/4, $0x3e0ed033
+DATA rowconst512<>+1728(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1732(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1736(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1740(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1744(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1748(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1752(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1756(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1760(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1764(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1768(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1772(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1776(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1780(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1784(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1788(SB)/4, $0xbd360a2b
+DATA rowconst512<>+1792(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1796(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1800(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1804(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1808(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1812(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1816(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1820(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1824(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1828(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1832(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1836(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1840(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1844(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1848(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1852(SB)/4, $0x3dc5836b
+DATA rowconst512<>+1856(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1860(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1864(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1868(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1872(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1876(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1880(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1884(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1888(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1892(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1896(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1900(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1904(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1908(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1912(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1916(SB)/4, $0x3e18dbc8
+DATA rowconst512<>+1920(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1924(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1928(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1932(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1936(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1940(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1944(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1948(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1952(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1956(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1960(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1964(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1968(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1972(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1976(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1980(SB)/4, $0x3e5d19db
+DATA rowconst512<>+1984(SB)/4, $0x3e865729
+DATA rowconst512<>+1988(SB)/4, $0x3e865729
+DATA rowconst512<>+1992(SB)/4, $0x3e865729
+DATA rowconst512<>+1996(SB)/4, $0x3e865729
+DATA rowconst512<>+2000(SB)/4, $0x3e865729
+DATA rowconst512<>+2004(SB)/4, $0x3e865729
+DATA rowconst512<>+2008(SB)/4, $0x3e865729
+DATA rowconst512<>+2012(SB)/4, $0x3e865729
+DATA rowconst512<>+2016(SB)/4, $0x3e865729
+DATA rowconst512<>+2020(SB)/4, $0x3e865729
+DATA rowconst512<>+2024(SB)/4, $0x3e865729
+DATA rowconst512<>+2028(SB)/4, $0x3e865729
+DATA rowconst512<>+2032(SB)/4, $0x3e865729
+DATA rowconst512<>+2036(SB)/4, $0x3e865729
+DATA rowconst512<>+2040(SB)/4, $0x3e865729
+DATA rowconst512<>+2044(SB)/4, $0x3e865729
+DATA rowconst512<>+2048(SB)/4, $0x3e924928
+DATA rowconst512<>+2052(SB)/4, $0x3e924928
+DATA rowconst512<>+2056(SB)/4, $0x3e924928
+DATA rowconst512<>+2060(SB)/4, $0x3e924928
+DATA rowconst512<>+2064(SB)/4, $0x3e924928
+DATA rowconst512<>+2068(SB)/4, $0x3e924928
+DATA rowconst512<>+2072(SB)/4, $0x3e924928
+DATA rowconst512<>+2076(SB)/4, $0x3e924928
+DATA rowconst512<>+2080(SB)/4, $0x3e924928
+DATA rowconst512<>+2084(SB)/4, $0x3e924928
+DATA rowconst512<>+2088(SB)/4, $0x3e924928
+DATA rowconst512<>+2092(SB)/4, $0x3e924928
+DATA rowconst512<>+2096(SB)/4, $0x3e924928
+DATA rowconst512<>+2100(SB)/4, $0x3e924928
+DATA rowconst512<>+2104(SB)/4, $0x3e924928
+DATA rowconst512<>+2108(SB)/4, $0x3e924928
+DATA rowconst512<>+2112(SB)/4, $0x3e924925
+DATA rowconst512<>+2116(SB)/4, $0x3e924925
+DATA rowconst512<>+2120(SB)/4, $0x3e924925
+DATA rowconst512<>+2124(SB)/4, $0x3e924925
+DATA rowconst512<>+2128(SB)/4, $0x3e924925
+DATA rowconst512<>+2132(SB)/4, $0x3e924925
+DATA rowconst512<>+2136(SB)/4, $0x3e924925
+DATA rowconst512<>+2140(SB)/4, $0x3e924925
+DATA rowconst512<>+2144(SB)/4, $0x3e924925
+DATA rowconst512<>+2148(SB)/4, $0x3e924925
+DATA rowconst512<>+2152(SB)/4, $0x3e924925
+DATA rowconst512<>+2156(SB)/4, $0x3e924925
+DATA rowconst512<>+2160(SB)/4, $0x3e924925
+DATA rowconst512<>+2164(SB)/4, $0x3e924925
+DATA rowconst512<>+2168(SB)/4, $0x3e924925
+DATA rowconst512<>+2172(SB)/4, $0x3e924925
+GLOBL rowconst512<>(SB), RODATA|NOPTR, $2176
 
 DATA rowmask512<>+0(SB)/2, $0x0000
 DATA rowmask512<>+2(SB)/2, $0x0001
@@ -534,13 +582,10 @@ TEXT ·geluAVX512(SB), NOSPLIT, $0-24
 gelu_block:
 	VMOVUPS      (CX)(BX*4), Z0
 	VANDPS       rowconst512<>+0(SB), Z0, Z1
-	VADDPS       rowconst512<>+384(SB), Z1, Z1
-	VMOVUPS      rowconst512<>+384(SB), Z2
+	VADDPS       rowconst512<>+448(SB), Z1, Z1
+	VMOVUPS      rowconst512<>+448(SB), Z2
 	VDIVPS       Z1, Z2, Z2
-	VMOVUPS      rowconst512<>+1280(SB), Z1
-	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1472(SB), Z2, Z1
+	VMOVUPS      rowconst512<>+1472(SB), Z1
 	VFMADD213PS  rowconst512<>+1536(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1600(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1664(SB), Z2, Z1
@@ -548,39 +593,42 @@ gelu_block:
 	VFMADD213PS  rowconst512<>+1792(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1856(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1920(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+1984(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2048(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2112(SB), Z2, Z1
 	VMULPS       Z2, Z1, Z1
-	VMAXPS       rowconst512<>+576(SB), Z0, Z2
-	VMINPS       rowconst512<>+512(SB), Z2, Z2
+	VMAXPS       rowconst512<>+640(SB), Z0, Z2
+	VMINPS       rowconst512<>+576(SB), Z2, Z2
 	VMULPS       Z2, Z2, Z3
 	VMOVAPS      Z2, Z4
 	VFMSUB213PS  Z3, Z2, Z4
-	VMULPS       rowconst512<>+320(SB), Z3, Z3
-	VMOVUPS      rowconst512<>+640(SB), Z5
+	VMULPS       rowconst512<>+384(SB), Z3, Z3
+	VMOVUPS      rowconst512<>+704(SB), Z5
 	VMAXPS       Z3, Z5, Z5
-	VMULPS       rowconst512<>+704(SB), Z5, Z3
+	VMULPS       rowconst512<>+896(SB), Z5, Z3
 	VCVTPS2DQ    Z3, Z3
 	VCVTDQ2PS    Z3, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z5
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z5
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z5, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z5
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z5
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z5, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
 	VPSRAD       $0x01, Z3, Z5
 	VPSUBD       Z5, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VMULPS       rowconst512<>+320(SB), Z4, Z4
+	VMULPS       rowconst512<>+384(SB), Z4, Z4
 	VFMADD231PS  Z4, Z6, Z6
-	VMULPS       rowconst512<>+448(SB), Z6, Z3
+	VMULPS       rowconst512<>+512(SB), Z6, Z3
 	VMULPS       Z3, Z1, Z1
 	VMULPS       Z1, Z2, Z2
 	VSUBPS       Z2, Z0, Z3
@@ -599,13 +647,10 @@ gelu_check:
 	KMOVW        (SI)(DX*2), K1
 	VMOVUPS.Z    (CX)(BX*4), K1, Z0
 	VANDPS       rowconst512<>+0(SB), Z0, Z1
-	VADDPS       rowconst512<>+384(SB), Z1, Z1
-	VMOVUPS      rowconst512<>+384(SB), Z2
+	VADDPS       rowconst512<>+448(SB), Z1, Z1
+	VMOVUPS      rowconst512<>+448(SB), Z2
 	VDIVPS       Z1, Z2, Z2
-	VMOVUPS      rowconst512<>+1280(SB), Z1
-	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1472(SB), Z2, Z1
+	VMOVUPS      rowconst512<>+1472(SB), Z1
 	VFMADD213PS  rowconst512<>+1536(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1600(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1664(SB), Z2, Z1
@@ -613,39 +658,42 @@ gelu_check:
 	VFMADD213PS  rowconst512<>+1792(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1856(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1920(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+1984(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2048(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2112(SB), Z2, Z1
 	VMULPS       Z2, Z1, Z1
-	VMAXPS       rowconst512<>+576(SB), Z0, Z2
-	VMINPS       rowconst512<>+512(SB), Z2, Z2
+	VMAXPS       rowconst512<>+640(SB), Z0, Z2
+	VMINPS       rowconst512<>+576(SB), Z2, Z2
 	VMULPS       Z2, Z2, Z3
 	VMOVAPS      Z2, Z4
 	VFMSUB213PS  Z3, Z2, Z4
-	VMULPS       rowconst512<>+320(SB), Z3, Z3
-	VMOVUPS      rowconst512<>+640(SB), Z5
+	VMULPS       rowconst512<>+384(SB), Z3, Z3
+	VMOVUPS      rowconst512<>+704(SB), Z5
 	VMAXPS       Z3, Z5, Z5
-	VMULPS       rowconst512<>+704(SB), Z5, Z3
+	VMULPS       rowconst512<>+896(SB), Z5, Z3
 	VCVTPS2DQ    Z3, Z3
 	VCVTDQ2PS    Z3, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z5
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z5
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z5, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z5
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z5
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z5, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
 	VPSRAD       $0x01, Z3, Z5
 	VPSUBD       Z5, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VMULPS       rowconst512<>+320(SB), Z4, Z4
+	VMULPS       rowconst512<>+384(SB), Z4, Z4
 	VFMADD231PS  Z4, Z6, Z6
-	VMULPS       rowconst512<>+448(SB), Z6, Z3
+	VMULPS       rowconst512<>+512(SB), Z6, Z3
 	VMULPS       Z3, Z1, Z1
 	VMULPS       Z1, Z2, Z2
 	VSUBPS       Z2, Z0, Z3
@@ -672,13 +720,10 @@ TEXT ·geluBackwardAVX512(SB), NOSPLIT, $0-32
 geluBwd_block:
 	VMOVUPS      (CX)(SI*4), Z0
 	VANDPS       rowconst512<>+0(SB), Z0, Z1
-	VADDPS       rowconst512<>+384(SB), Z1, Z1
-	VMOVUPS      rowconst512<>+384(SB), Z2
+	VADDPS       rowconst512<>+448(SB), Z1, Z1
+	VMOVUPS      rowconst512<>+448(SB), Z2
 	VDIVPS       Z1, Z2, Z2
-	VMOVUPS      rowconst512<>+1280(SB), Z1
-	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1472(SB), Z2, Z1
+	VMOVUPS      rowconst512<>+1472(SB), Z1
 	VFMADD213PS  rowconst512<>+1536(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1600(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1664(SB), Z2, Z1
@@ -686,41 +731,44 @@ geluBwd_block:
 	VFMADD213PS  rowconst512<>+1792(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1856(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1920(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+1984(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2048(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2112(SB), Z2, Z1
 	VMULPS       Z2, Z1, Z1
-	VMAXPS       rowconst512<>+576(SB), Z0, Z2
-	VMINPS       rowconst512<>+512(SB), Z2, Z2
+	VMAXPS       rowconst512<>+640(SB), Z0, Z2
+	VMINPS       rowconst512<>+576(SB), Z2, Z2
 	VMULPS       Z2, Z2, Z3
 	VMOVAPS      Z2, Z4
 	VFMSUB213PS  Z3, Z2, Z4
-	VMULPS       rowconst512<>+320(SB), Z3, Z3
-	VMOVUPS      rowconst512<>+640(SB), Z5
+	VMULPS       rowconst512<>+384(SB), Z3, Z3
+	VMOVUPS      rowconst512<>+704(SB), Z5
 	VMAXPS       Z3, Z5, Z5
-	VMULPS       rowconst512<>+704(SB), Z5, Z3
+	VMULPS       rowconst512<>+896(SB), Z5, Z3
 	VCVTPS2DQ    Z3, Z3
 	VCVTDQ2PS    Z3, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z5
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z5
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z5, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z5
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z5
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z5, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
 	VPSRAD       $0x01, Z3, Z5
 	VPSUBD       Z5, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VMULPS       rowconst512<>+320(SB), Z4, Z4
+	VMULPS       rowconst512<>+384(SB), Z4, Z4
 	VFMADD231PS  Z4, Z6, Z6
-	VMULPS       rowconst512<>+448(SB), Z6, Z3
+	VMULPS       rowconst512<>+512(SB), Z6, Z3
 	VMULPS       Z3, Z1, Z1
-	VMOVUPS      rowconst512<>+192(SB), Z4
+	VMOVUPS      rowconst512<>+256(SB), Z4
 	VSUBPS       Z1, Z4, Z4
 	VPMOVD2M     Z0, K1
 	VBLENDMPS    Z1, Z4, K1, Z4
@@ -742,13 +790,10 @@ geluBwd_check:
 	KMOVW        (DI)(BX*2), K1
 	VMOVUPS.Z    (CX)(SI*4), K1, Z0
 	VANDPS       rowconst512<>+0(SB), Z0, Z1
-	VADDPS       rowconst512<>+384(SB), Z1, Z1
-	VMOVUPS      rowconst512<>+384(SB), Z2
+	VADDPS       rowconst512<>+448(SB), Z1, Z1
+	VMOVUPS      rowconst512<>+448(SB), Z2
 	VDIVPS       Z1, Z2, Z2
-	VMOVUPS      rowconst512<>+1280(SB), Z1
-	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1472(SB), Z2, Z1
+	VMOVUPS      rowconst512<>+1472(SB), Z1
 	VFMADD213PS  rowconst512<>+1536(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1600(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1664(SB), Z2, Z1
@@ -756,41 +801,44 @@ geluBwd_check:
 	VFMADD213PS  rowconst512<>+1792(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1856(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1920(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+1984(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2048(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2112(SB), Z2, Z1
 	VMULPS       Z2, Z1, Z1
-	VMAXPS       rowconst512<>+576(SB), Z0, Z2
-	VMINPS       rowconst512<>+512(SB), Z2, Z2
+	VMAXPS       rowconst512<>+640(SB), Z0, Z2
+	VMINPS       rowconst512<>+576(SB), Z2, Z2
 	VMULPS       Z2, Z2, Z3
 	VMOVAPS      Z2, Z4
 	VFMSUB213PS  Z3, Z2, Z4
-	VMULPS       rowconst512<>+320(SB), Z3, Z3
-	VMOVUPS      rowconst512<>+640(SB), Z5
+	VMULPS       rowconst512<>+384(SB), Z3, Z3
+	VMOVUPS      rowconst512<>+704(SB), Z5
 	VMAXPS       Z3, Z5, Z5
-	VMULPS       rowconst512<>+704(SB), Z5, Z3
+	VMULPS       rowconst512<>+896(SB), Z5, Z3
 	VCVTPS2DQ    Z3, Z3
 	VCVTDQ2PS    Z3, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z5
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z5
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z5, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z5
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z5
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z5, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
 	VPSRAD       $0x01, Z3, Z5
 	VPSUBD       Z5, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VMULPS       rowconst512<>+320(SB), Z4, Z4
+	VMULPS       rowconst512<>+384(SB), Z4, Z4
 	VFMADD231PS  Z4, Z6, Z6
-	VMULPS       rowconst512<>+448(SB), Z6, Z3
+	VMULPS       rowconst512<>+512(SB), Z6, Z3
 	VMULPS       Z3, Z1, Z1
-	VMOVUPS      rowconst512<>+192(SB), Z4
+	VMOVUPS      rowconst512<>+256(SB), Z4
 	VSUBPS       Z1, Z4, Z4
 	VPMOVD2M     Z0, K2
 	VBLENDMPS    Z1, Z4, K2, Z4
@@ -821,13 +869,10 @@ TEXT ·geluBiasBackwardAVX512(SB), NOSPLIT, $0-40
 geluBiasBwd_block:
 	VMOVUPS      (DX)(DI*4), Z0
 	VANDPS       rowconst512<>+0(SB), Z0, Z1
-	VADDPS       rowconst512<>+384(SB), Z1, Z1
-	VMOVUPS      rowconst512<>+384(SB), Z2
+	VADDPS       rowconst512<>+448(SB), Z1, Z1
+	VMOVUPS      rowconst512<>+448(SB), Z2
 	VDIVPS       Z1, Z2, Z2
-	VMOVUPS      rowconst512<>+1280(SB), Z1
-	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1472(SB), Z2, Z1
+	VMOVUPS      rowconst512<>+1472(SB), Z1
 	VFMADD213PS  rowconst512<>+1536(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1600(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1664(SB), Z2, Z1
@@ -835,41 +880,44 @@ geluBiasBwd_block:
 	VFMADD213PS  rowconst512<>+1792(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1856(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1920(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+1984(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2048(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2112(SB), Z2, Z1
 	VMULPS       Z2, Z1, Z1
-	VMAXPS       rowconst512<>+576(SB), Z0, Z2
-	VMINPS       rowconst512<>+512(SB), Z2, Z2
+	VMAXPS       rowconst512<>+640(SB), Z0, Z2
+	VMINPS       rowconst512<>+576(SB), Z2, Z2
 	VMULPS       Z2, Z2, Z3
 	VMOVAPS      Z2, Z4
 	VFMSUB213PS  Z3, Z2, Z4
-	VMULPS       rowconst512<>+320(SB), Z3, Z3
-	VMOVUPS      rowconst512<>+640(SB), Z5
+	VMULPS       rowconst512<>+384(SB), Z3, Z3
+	VMOVUPS      rowconst512<>+704(SB), Z5
 	VMAXPS       Z3, Z5, Z5
-	VMULPS       rowconst512<>+704(SB), Z5, Z3
+	VMULPS       rowconst512<>+896(SB), Z5, Z3
 	VCVTPS2DQ    Z3, Z3
 	VCVTDQ2PS    Z3, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z5
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z5
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z5, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z5
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z5
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z5, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
 	VPSRAD       $0x01, Z3, Z5
 	VPSUBD       Z5, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VMULPS       rowconst512<>+320(SB), Z4, Z4
+	VMULPS       rowconst512<>+384(SB), Z4, Z4
 	VFMADD231PS  Z4, Z6, Z6
-	VMULPS       rowconst512<>+448(SB), Z6, Z3
+	VMULPS       rowconst512<>+512(SB), Z6, Z3
 	VMULPS       Z3, Z1, Z1
-	VMOVUPS      rowconst512<>+192(SB), Z4
+	VMOVUPS      rowconst512<>+256(SB), Z4
 	VSUBPS       Z1, Z4, Z4
 	VPMOVD2M     Z0, K1
 	VBLENDMPS    Z1, Z4, K1, Z4
@@ -894,13 +942,10 @@ geluBiasBwd_check:
 	KMOVW        (R8)(SI*2), K1
 	VMOVUPS.Z    (DX)(DI*4), K1, Z0
 	VANDPS       rowconst512<>+0(SB), Z0, Z1
-	VADDPS       rowconst512<>+384(SB), Z1, Z1
-	VMOVUPS      rowconst512<>+384(SB), Z2
+	VADDPS       rowconst512<>+448(SB), Z1, Z1
+	VMOVUPS      rowconst512<>+448(SB), Z2
 	VDIVPS       Z1, Z2, Z2
-	VMOVUPS      rowconst512<>+1280(SB), Z1
-	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z1
-	VFMADD213PS  rowconst512<>+1472(SB), Z2, Z1
+	VMOVUPS      rowconst512<>+1472(SB), Z1
 	VFMADD213PS  rowconst512<>+1536(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1600(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1664(SB), Z2, Z1
@@ -908,41 +953,44 @@ geluBiasBwd_check:
 	VFMADD213PS  rowconst512<>+1792(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1856(SB), Z2, Z1
 	VFMADD213PS  rowconst512<>+1920(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+1984(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2048(SB), Z2, Z1
+	VFMADD213PS  rowconst512<>+2112(SB), Z2, Z1
 	VMULPS       Z2, Z1, Z1
-	VMAXPS       rowconst512<>+576(SB), Z0, Z2
-	VMINPS       rowconst512<>+512(SB), Z2, Z2
+	VMAXPS       rowconst512<>+640(SB), Z0, Z2
+	VMINPS       rowconst512<>+576(SB), Z2, Z2
 	VMULPS       Z2, Z2, Z3
 	VMOVAPS      Z2, Z4
 	VFMSUB213PS  Z3, Z2, Z4
-	VMULPS       rowconst512<>+320(SB), Z3, Z3
-	VMOVUPS      rowconst512<>+640(SB), Z5
+	VMULPS       rowconst512<>+384(SB), Z3, Z3
+	VMOVUPS      rowconst512<>+704(SB), Z5
 	VMAXPS       Z3, Z5, Z5
-	VMULPS       rowconst512<>+704(SB), Z5, Z3
+	VMULPS       rowconst512<>+896(SB), Z5, Z3
 	VCVTPS2DQ    Z3, Z3
 	VCVTDQ2PS    Z3, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z5
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z5
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z5, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z5
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z5
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z5, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z5, Z6
 	VPSRAD       $0x01, Z3, Z5
 	VPSUBD       Z5, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VMULPS       rowconst512<>+320(SB), Z4, Z4
+	VMULPS       rowconst512<>+384(SB), Z4, Z4
 	VFMADD231PS  Z4, Z6, Z6
-	VMULPS       rowconst512<>+448(SB), Z6, Z3
+	VMULPS       rowconst512<>+512(SB), Z6, Z3
 	VMULPS       Z3, Z1, Z1
-	VMOVUPS      rowconst512<>+192(SB), Z4
+	VMOVUPS      rowconst512<>+256(SB), Z4
 	VSUBPS       Z1, Z4, Z4
 	VPMOVD2M     Z0, K2
 	VBLENDMPS    Z1, Z4, K2, Z4
@@ -968,7 +1016,7 @@ TEXT ·softmaxAVX512(SB), NOSPLIT, $0-28
 	MOVQ         n+16(FP), DX
 	MOVSS        scale+24(FP), X0
 	VBROADCASTSS X0, Z0
-	VMOVUPS      rowconst512<>+64(SB), Z1
+	VMOVUPS      rowconst512<>+128(SB), Z1
 	XORQ         BX, BX
 	MOVQ         DX, SI
 	ANDQ         $-16, SI
@@ -1019,28 +1067,28 @@ smExp_block:
 	VMULPS       Z0, Z4, Z5
 	VFMSUB213PS  Z5, Z0, Z4
 	VFMADD231PS  Z3, Z0, Z4
-	VMAXPS       rowconst512<>+256(SB), Z4, Z4
-	VMOVUPS      rowconst512<>+640(SB), Z3
+	VMAXPS       rowconst512<>+320(SB), Z4, Z4
+	VMOVUPS      rowconst512<>+704(SB), Z3
 	VMAXPS       Z5, Z3, Z3
-	VMULPS       rowconst512<>+704(SB), Z3, Z5
+	VMULPS       rowconst512<>+896(SB), Z3, Z5
 	VCVTPS2DQ    Z5, Z5
 	VCVTDQ2PS    Z5, Z6
-	VFNMADD231PS rowconst512<>+768(SB), Z6, Z3
-	VFNMADD231PS rowconst512<>+832(SB), Z6, Z3
-	VMOVUPS      rowconst512<>+896(SB), Z6
-	VFMADD213PS  rowconst512<>+960(SB), Z3, Z6
-	VFMADD213PS  rowconst512<>+1024(SB), Z3, Z6
-	VFMADD213PS  rowconst512<>+1088(SB), Z3, Z6
+	VFNMADD231PS rowconst512<>+960(SB), Z6, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z6, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z6
 	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z6
 	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z3, Z6
-	VFMADD213PS  rowconst512<>+192(SB), Z3, Z6
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z6
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z6
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z6
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z6
 	VPSRAD       $0x01, Z5, Z3
 	VPSUBD       Z3, Z5, Z5
-	VPADDD       rowconst512<>+128(SB), Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
 	VPSLLD       $0x17, Z3, Z3
 	VMULPS       Z3, Z6, Z6
-	VPADDD       rowconst512<>+128(SB), Z5, Z5
+	VPADDD       rowconst512<>+192(SB), Z5, Z5
 	VPSLLD       $0x17, Z5, Z5
 	VMULPS       Z5, Z6, Z6
 	VFMADD231PS  Z4, Z6, Z6
@@ -1067,28 +1115,28 @@ smExp_check:
 	VMULPS       Z0, Z4, Z1
 	VFMSUB213PS  Z1, Z0, Z4
 	VFMADD231PS  Z3, Z0, Z4
-	VMAXPS       rowconst512<>+256(SB), Z4, Z4
-	VMOVUPS      rowconst512<>+640(SB), Z0
+	VMAXPS       rowconst512<>+320(SB), Z4, Z4
+	VMOVUPS      rowconst512<>+704(SB), Z0
 	VMAXPS       Z1, Z0, Z0
-	VMULPS       rowconst512<>+704(SB), Z0, Z1
+	VMULPS       rowconst512<>+896(SB), Z0, Z1
 	VCVTPS2DQ    Z1, Z1
 	VCVTDQ2PS    Z1, Z3
-	VFNMADD231PS rowconst512<>+768(SB), Z3, Z0
-	VFNMADD231PS rowconst512<>+832(SB), Z3, Z0
-	VMOVUPS      rowconst512<>+896(SB), Z3
-	VFMADD213PS  rowconst512<>+960(SB), Z0, Z3
-	VFMADD213PS  rowconst512<>+1024(SB), Z0, Z3
-	VFMADD213PS  rowconst512<>+1088(SB), Z0, Z3
+	VFNMADD231PS rowconst512<>+960(SB), Z3, Z0
+	VFNMADD231PS rowconst512<>+1024(SB), Z3, Z0
+	VMOVUPS      rowconst512<>+1088(SB), Z3
 	VFMADD213PS  rowconst512<>+1152(SB), Z0, Z3
 	VFMADD213PS  rowconst512<>+1216(SB), Z0, Z3
-	VFMADD213PS  rowconst512<>+192(SB), Z0, Z3
-	VFMADD213PS  rowconst512<>+192(SB), Z0, Z3
+	VFMADD213PS  rowconst512<>+1280(SB), Z0, Z3
+	VFMADD213PS  rowconst512<>+1344(SB), Z0, Z3
+	VFMADD213PS  rowconst512<>+1408(SB), Z0, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z0, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z0, Z3
 	VPSRAD       $0x01, Z1, Z0
 	VPSUBD       Z0, Z1, Z1
-	VPADDD       rowconst512<>+128(SB), Z0, Z0
+	VPADDD       rowconst512<>+192(SB), Z0, Z0
 	VPSLLD       $0x17, Z0, Z0
 	VMULPS       Z0, Z3, Z3
-	VPADDD       rowconst512<>+128(SB), Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
 	VPSLLD       $0x17, Z1, Z1
 	VMULPS       Z1, Z3, Z3
 	VFMADD231PS  Z4, Z3, Z3
@@ -1106,7 +1154,7 @@ smExp_done:
 	VPERMILPS     $0xb1, X2, X0
 	VADDPS        X0, X2, X2
 	VBROADCASTSS  X2, Z2
-	VMOVUPS       rowconst512<>+192(SB), Z0
+	VMOVUPS       rowconst512<>+256(SB), Z0
 	VDIVPS        Z2, Z0, Z0
 	XORQ          CX, CX
 	MOVQ          DX, BX
@@ -1573,5 +1621,761 @@ lnParam_check:
 	VMOVUPS     Z0, K1, (CX)(DI*4)
 
 lnParam_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormAVX512(y *float32, x *float32, w *float32, n int, rs float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·rmsNormAVX512(SB), NOSPLIT, $0-36
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Z0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-16, DI
+	JMP          rms_check
+
+rms_block:
+	VMOVUPS (CX)(SI*4), Z1
+	VMULPS  Z0, Z1, Z1
+	VMOVUPS (DX)(SI*4), Z2
+	VMULPS  Z2, Z1, Z1
+	VMOVUPS Z1, (AX)(SI*4)
+	ADDQ    $+16, SI
+
+rms_check:
+	CMPQ      SI, DI
+	JL        rms_block
+	CMPQ      SI, BX
+	JGE       rms_done
+	SUBQ      SI, BX
+	LEAQ      rowmask512<>+0(SB), DI
+	KMOVW     (DI)(BX*2), K1
+	VMOVUPS.Z (CX)(SI*4), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS.Z (DX)(SI*4), K1, Z0
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)(SI*4)
+
+rms_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormParamGradAVX512(dw *float32, dy *float32, x *float32, n int, rs float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·rmsNormParamGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dw+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Z0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-16, DI
+	JMP          rmsParam_check
+
+rmsParam_block:
+	VMOVUPS     (DX)(SI*4), Z1
+	VMOVUPS     (CX)(SI*4), Z2
+	VMULPS      Z2, Z1, Z1
+	VMOVUPS     (AX)(SI*4), Z2
+	VFMADD231PS Z0, Z1, Z2
+	VMOVUPS     Z2, (AX)(SI*4)
+	ADDQ        $+16, SI
+
+rmsParam_check:
+	CMPQ        SI, DI
+	JL          rmsParam_block
+	CMPQ        SI, BX
+	JGE         rmsParam_done
+	SUBQ        SI, BX
+	LEAQ        rowmask512<>+0(SB), DI
+	KMOVW       (DI)(BX*2), K1
+	VMOVUPS.Z   (DX)(SI*4), K1, Z1
+	VMOVUPS.Z   (CX)(SI*4), K1, Z2
+	VMULPS      Z2, Z1, Z1
+	VMOVUPS.Z   (AX)(SI*4), K1, Z2
+	VFMADD231PS Z0, Z1, Z2
+	VMOVUPS     Z2, K1, (AX)(SI*4)
+
+rmsParam_done:
+	VZEROUPPER
+	RET
+
+// func siluAVX512(y *float32, x *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·siluAVX512(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+	MOVQ DX, SI
+	ANDQ $-16, SI
+	JMP  silu_check
+
+silu_block:
+	VMOVUPS      (CX)(BX*4), Z0
+	VORPS        rowconst512<>+64(SB), Z0, Z1
+	VMOVUPS      rowconst512<>+704(SB), Z2
+	VMAXPS       Z1, Z2, Z2
+	VMULPS       rowconst512<>+896(SB), Z2, Z1
+	VCVTPS2DQ    Z1, Z1
+	VCVTDQ2PS    Z1, Z7
+	VFNMADD231PS rowconst512<>+960(SB), Z7, Z2
+	VFNMADD231PS rowconst512<>+1024(SB), Z7, Z2
+	VMOVUPS      rowconst512<>+1088(SB), Z7
+	VFMADD213PS  rowconst512<>+1152(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1216(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1280(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z7
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z7, Z7
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z7, Z7
+	VADDPS       rowconst512<>+256(SB), Z7, Z1
+	VMOVUPS      rowconst512<>+256(SB), Z2
+	VDIVPS       Z1, Z2, Z2
+	VMULPS       Z2, Z7, Z1
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z1, Z2, K1, Z3
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z2, Z1, K1, Z4
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMULPS       Z3, Z0, Z0
+	VMOVUPS      Z0, (AX)(BX*4)
+	ADDQ         $+16, BX
+
+silu_check:
+	CMPQ         BX, SI
+	JL           silu_block
+	CMPQ         BX, DX
+	JGE          silu_done
+	SUBQ         BX, DX
+	LEAQ         rowmask512<>+0(SB), SI
+	KMOVW        (SI)(DX*2), K1
+	VMOVUPS.Z    (CX)(BX*4), K1, Z0
+	VORPS        rowconst512<>+64(SB), Z0, Z1
+	VMOVUPS      rowconst512<>+704(SB), Z2
+	VMAXPS       Z1, Z2, Z2
+	VMULPS       rowconst512<>+896(SB), Z2, Z1
+	VCVTPS2DQ    Z1, Z1
+	VCVTDQ2PS    Z1, Z3
+	VFNMADD231PS rowconst512<>+960(SB), Z3, Z2
+	VFNMADD231PS rowconst512<>+1024(SB), Z3, Z2
+	VMOVUPS      rowconst512<>+1088(SB), Z3
+	VFMADD213PS  rowconst512<>+1152(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1216(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1280(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z3
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z3, Z3
+	VADDPS       rowconst512<>+256(SB), Z3, Z1
+	VMOVUPS      rowconst512<>+256(SB), Z2
+	VDIVPS       Z1, Z2, Z2
+	VMULPS       Z2, Z3, Z1
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z1, Z2, K2, Z5
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z2, Z1, K2, Z6
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMULPS       Z5, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)(BX*4)
+
+silu_done:
+	VZEROUPPER
+	RET
+
+// func siluBackwardAVX512(dx *float32, x *float32, dy *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·siluBackwardAVX512(SB), NOSPLIT, $0-32
+	MOVQ dx+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ dy+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+	MOVQ BX, DI
+	ANDQ $-16, DI
+	JMP  siluBwd_check
+
+siluBwd_block:
+	VMOVUPS      (CX)(SI*4), Z0
+	VORPS        rowconst512<>+64(SB), Z0, Z1
+	VMOVUPS      rowconst512<>+704(SB), Z2
+	VMAXPS       Z1, Z2, Z2
+	VMULPS       rowconst512<>+896(SB), Z2, Z1
+	VCVTPS2DQ    Z1, Z1
+	VCVTDQ2PS    Z1, Z7
+	VFNMADD231PS rowconst512<>+960(SB), Z7, Z2
+	VFNMADD231PS rowconst512<>+1024(SB), Z7, Z2
+	VMOVUPS      rowconst512<>+1088(SB), Z7
+	VFMADD213PS  rowconst512<>+1152(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1216(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1280(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z7
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z7, Z7
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z7, Z7
+	VADDPS       rowconst512<>+256(SB), Z7, Z1
+	VMOVUPS      rowconst512<>+256(SB), Z2
+	VDIVPS       Z1, Z2, Z2
+	VMULPS       Z2, Z7, Z1
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z1, Z2, K1, Z3
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z2, Z1, K1, Z4
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMINPS       rowconst512<>+768(SB), Z0, Z0
+	VMULPS       Z4, Z0, Z0
+	VFMADD213PS  Z3, Z3, Z0
+	VMOVUPS      (DX)(SI*4), Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      (AX)(SI*4), Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (AX)(SI*4)
+	ADDQ         $+16, SI
+
+siluBwd_check:
+	CMPQ         SI, DI
+	JL           siluBwd_block
+	CMPQ         SI, BX
+	JGE          siluBwd_done
+	SUBQ         SI, BX
+	LEAQ         rowmask512<>+0(SB), DI
+	KMOVW        (DI)(BX*2), K1
+	VMOVUPS.Z    (CX)(SI*4), K1, Z0
+	VORPS        rowconst512<>+64(SB), Z0, Z1
+	VMOVUPS      rowconst512<>+704(SB), Z2
+	VMAXPS       Z1, Z2, Z2
+	VMULPS       rowconst512<>+896(SB), Z2, Z1
+	VCVTPS2DQ    Z1, Z1
+	VCVTDQ2PS    Z1, Z3
+	VFNMADD231PS rowconst512<>+960(SB), Z3, Z2
+	VFNMADD231PS rowconst512<>+1024(SB), Z3, Z2
+	VMOVUPS      rowconst512<>+1088(SB), Z3
+	VFMADD213PS  rowconst512<>+1152(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1216(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1280(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z3
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z3, Z3
+	VADDPS       rowconst512<>+256(SB), Z3, Z1
+	VMOVUPS      rowconst512<>+256(SB), Z2
+	VDIVPS       Z1, Z2, Z2
+	VMULPS       Z2, Z3, Z1
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z1, Z2, K2, Z5
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z2, Z1, K2, Z6
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMINPS       rowconst512<>+768(SB), Z0, Z0
+	VMULPS       Z6, Z0, Z0
+	VFMADD213PS  Z5, Z5, Z0
+	VMOVUPS.Z    (DX)(SI*4), K1, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS.Z    (AX)(SI*4), K1, Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)(SI*4)
+
+siluBwd_done:
+	VZEROUPPER
+	RET
+
+// func swigluAVX512(y *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+	MOVQ BX, DI
+	ANDQ $-16, DI
+	JMP  swiglu_check
+
+swiglu_block:
+	VMOVUPS      (CX)(SI*4), Z0
+	VORPS        rowconst512<>+64(SB), Z0, Z1
+	VMOVUPS      rowconst512<>+704(SB), Z2
+	VMAXPS       Z1, Z2, Z2
+	VMULPS       rowconst512<>+896(SB), Z2, Z1
+	VCVTPS2DQ    Z1, Z1
+	VCVTDQ2PS    Z1, Z7
+	VFNMADD231PS rowconst512<>+960(SB), Z7, Z2
+	VFNMADD231PS rowconst512<>+1024(SB), Z7, Z2
+	VMOVUPS      rowconst512<>+1088(SB), Z7
+	VFMADD213PS  rowconst512<>+1152(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1216(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1280(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z7
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z7
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z7, Z7
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z7, Z7
+	VADDPS       rowconst512<>+256(SB), Z7, Z1
+	VMOVUPS      rowconst512<>+256(SB), Z2
+	VDIVPS       Z1, Z2, Z2
+	VMULPS       Z2, Z7, Z1
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z1, Z2, K1, Z3
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z2, Z1, K1, Z4
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMULPS       Z3, Z0, Z0
+	VMOVUPS      (DX)(SI*4), Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, (AX)(SI*4)
+	ADDQ         $+16, SI
+
+swiglu_check:
+	CMPQ         SI, DI
+	JL           swiglu_block
+	CMPQ         SI, BX
+	JGE          swiglu_done
+	SUBQ         SI, BX
+	LEAQ         rowmask512<>+0(SB), DI
+	KMOVW        (DI)(BX*2), K1
+	VMOVUPS.Z    (CX)(SI*4), K1, Z0
+	VORPS        rowconst512<>+64(SB), Z0, Z1
+	VMOVUPS      rowconst512<>+704(SB), Z2
+	VMAXPS       Z1, Z2, Z2
+	VMULPS       rowconst512<>+896(SB), Z2, Z1
+	VCVTPS2DQ    Z1, Z1
+	VCVTDQ2PS    Z1, Z3
+	VFNMADD231PS rowconst512<>+960(SB), Z3, Z2
+	VFNMADD231PS rowconst512<>+1024(SB), Z3, Z2
+	VMOVUPS      rowconst512<>+1088(SB), Z3
+	VFMADD213PS  rowconst512<>+1152(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1216(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1280(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1344(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+1408(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z3
+	VFMADD213PS  rowconst512<>+256(SB), Z2, Z3
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z3, Z3
+	VPADDD       rowconst512<>+192(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z1, Z3, Z3
+	VADDPS       rowconst512<>+256(SB), Z3, Z1
+	VMOVUPS      rowconst512<>+256(SB), Z2
+	VDIVPS       Z1, Z2, Z2
+	VMULPS       Z2, Z3, Z1
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z1, Z2, K2, Z5
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z2, Z1, K2, Z6
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMULPS       Z5, Z0, Z0
+	VMOVUPS.Z    (DX)(SI*4), K1, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)(SI*4)
+
+swiglu_done:
+	VZEROUPPER
+	RET
+
+// func swigluBackwardAVX512(dgate *float32, dup *float32, gate *float32, up *float32, dy *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·swigluBackwardAVX512(SB), NOSPLIT, $0-48
+	MOVQ dgate+0(FP), AX
+	MOVQ dup+8(FP), CX
+	MOVQ gate+16(FP), DX
+	MOVQ up+24(FP), BX
+	MOVQ dy+32(FP), SI
+	MOVQ n+40(FP), DI
+	XORQ R8, R8
+	MOVQ DI, R9
+	ANDQ $-16, R9
+	JMP  swigluBwd_check
+
+swigluBwd_block:
+	VMOVUPS      (DX)(R8*4), Z0
+	VMOVUPS      (SI)(R8*4), Z1
+	VORPS        rowconst512<>+64(SB), Z0, Z2
+	VMOVUPS      rowconst512<>+704(SB), Z3
+	VMAXPS       Z2, Z3, Z3
+	VMULPS       rowconst512<>+896(SB), Z3, Z2
+	VCVTPS2DQ    Z2, Z2
+	VCVTDQ2PS    Z2, Z8
+	VFNMADD231PS rowconst512<>+960(SB), Z8, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z8, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z8
+	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z8
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z8, Z8
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z8, Z8
+	VADDPS       rowconst512<>+256(SB), Z8, Z2
+	VMOVUPS      rowconst512<>+256(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z8, Z2
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z2, Z3, K1, Z4
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z3, Z2, K1, Z5
+	VMAXPS       rowconst512<>+832(SB), Z0, Z2
+	VMULPS       Z4, Z2, Z2
+	VMULPS       Z1, Z2, Z2
+	VMOVUPS      (CX)(R8*4), Z3
+	VADDPS       Z2, Z3, Z3
+	VMOVUPS      Z3, (CX)(R8*4)
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMINPS       rowconst512<>+768(SB), Z0, Z0
+	VMULPS       Z5, Z0, Z0
+	VFMADD213PS  Z4, Z4, Z0
+	VMOVUPS      (BX)(R8*4), Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      (AX)(R8*4), Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (AX)(R8*4)
+	ADDQ         $+16, R8
+
+swigluBwd_check:
+	CMPQ         R8, R9
+	JL           swigluBwd_block
+	CMPQ         R8, DI
+	JGE          swigluBwd_done
+	SUBQ         R8, DI
+	LEAQ         rowmask512<>+0(SB), R9
+	KMOVW        (R9)(DI*2), K1
+	VMOVUPS.Z    (DX)(R8*4), K1, Z0
+	VMOVUPS.Z    (SI)(R8*4), K1, Z1
+	VORPS        rowconst512<>+64(SB), Z0, Z2
+	VMOVUPS      rowconst512<>+704(SB), Z3
+	VMAXPS       Z2, Z3, Z3
+	VMULPS       rowconst512<>+896(SB), Z3, Z2
+	VCVTPS2DQ    Z2, Z2
+	VCVTDQ2PS    Z2, Z4
+	VFNMADD231PS rowconst512<>+960(SB), Z4, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z4, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z4
+	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z4
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z4, Z4
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z4, Z4
+	VADDPS       rowconst512<>+256(SB), Z4, Z2
+	VMOVUPS      rowconst512<>+256(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z4, Z2
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z2, Z3, K2, Z6
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z3, Z2, K2, Z7
+	VMAXPS       rowconst512<>+832(SB), Z0, Z2
+	VMULPS       Z6, Z2, Z2
+	VMULPS       Z1, Z2, Z2
+	VMOVUPS.Z    (CX)(R8*4), K1, Z3
+	VADDPS       Z2, Z3, Z3
+	VMOVUPS      Z3, K1, (CX)(R8*4)
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMINPS       rowconst512<>+768(SB), Z0, Z0
+	VMULPS       Z7, Z0, Z0
+	VFMADD213PS  Z6, Z6, Z0
+	VMOVUPS.Z    (BX)(R8*4), K1, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS.Z    (AX)(R8*4), K1, Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)(R8*4)
+
+swigluBwd_done:
+	VZEROUPPER
+	RET
+
+// func swigluGateBackwardAVX512(dgate *float32, gate *float32, up *float32, dy *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·swigluGateBackwardAVX512(SB), NOSPLIT, $0-40
+	MOVQ dgate+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ up+16(FP), DX
+	MOVQ dy+24(FP), BX
+	MOVQ n+32(FP), SI
+	XORQ DI, DI
+	MOVQ SI, R8
+	ANDQ $-16, R8
+	JMP  swigluGateBwd_check
+
+swigluGateBwd_block:
+	VMOVUPS      (CX)(DI*4), Z0
+	VMOVUPS      (BX)(DI*4), Z1
+	VORPS        rowconst512<>+64(SB), Z0, Z2
+	VMOVUPS      rowconst512<>+704(SB), Z3
+	VMAXPS       Z2, Z3, Z3
+	VMULPS       rowconst512<>+896(SB), Z3, Z2
+	VCVTPS2DQ    Z2, Z2
+	VCVTDQ2PS    Z2, Z8
+	VFNMADD231PS rowconst512<>+960(SB), Z8, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z8, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z8
+	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z8
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z8, Z8
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z8, Z8
+	VADDPS       rowconst512<>+256(SB), Z8, Z2
+	VMOVUPS      rowconst512<>+256(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z8, Z2
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z2, Z3, K1, Z4
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z3, Z2, K1, Z5
+	VMAXPS       rowconst512<>+832(SB), Z0, Z2
+	VMULPS       Z4, Z2, Z2
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMINPS       rowconst512<>+768(SB), Z0, Z0
+	VMULPS       Z5, Z0, Z0
+	VFMADD213PS  Z4, Z4, Z0
+	VMOVUPS      (DX)(DI*4), Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      (AX)(DI*4), Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (AX)(DI*4)
+	ADDQ         $+16, DI
+
+swigluGateBwd_check:
+	CMPQ         DI, R8
+	JL           swigluGateBwd_block
+	CMPQ         DI, SI
+	JGE          swigluGateBwd_done
+	SUBQ         DI, SI
+	LEAQ         rowmask512<>+0(SB), R8
+	KMOVW        (R8)(SI*2), K1
+	VMOVUPS.Z    (CX)(DI*4), K1, Z0
+	VMOVUPS.Z    (BX)(DI*4), K1, Z1
+	VORPS        rowconst512<>+64(SB), Z0, Z2
+	VMOVUPS      rowconst512<>+704(SB), Z3
+	VMAXPS       Z2, Z3, Z3
+	VMULPS       rowconst512<>+896(SB), Z3, Z2
+	VCVTPS2DQ    Z2, Z2
+	VCVTDQ2PS    Z2, Z4
+	VFNMADD231PS rowconst512<>+960(SB), Z4, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z4, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z4
+	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z4
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z4, Z4
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z4, Z4
+	VADDPS       rowconst512<>+256(SB), Z4, Z2
+	VMOVUPS      rowconst512<>+256(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z4, Z2
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z2, Z3, K2, Z6
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z3, Z2, K2, Z7
+	VMAXPS       rowconst512<>+832(SB), Z0, Z2
+	VMULPS       Z6, Z2, Z2
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMINPS       rowconst512<>+768(SB), Z0, Z0
+	VMULPS       Z7, Z0, Z0
+	VFMADD213PS  Z6, Z6, Z0
+	VMOVUPS.Z    (DX)(DI*4), K1, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS.Z    (AX)(DI*4), K1, Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)(DI*4)
+
+swigluGateBwd_done:
+	VZEROUPPER
+	RET
+
+// func swigluUpBackwardAVX512(dup *float32, gate *float32, dy *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·swigluUpBackwardAVX512(SB), NOSPLIT, $0-32
+	MOVQ dup+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ dy+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+	MOVQ BX, DI
+	ANDQ $-16, DI
+	JMP  swigluUpBwd_check
+
+swigluUpBwd_block:
+	VMOVUPS      (CX)(SI*4), Z0
+	VMOVUPS      (DX)(SI*4), Z1
+	VORPS        rowconst512<>+64(SB), Z0, Z2
+	VMOVUPS      rowconst512<>+704(SB), Z3
+	VMAXPS       Z2, Z3, Z3
+	VMULPS       rowconst512<>+896(SB), Z3, Z2
+	VCVTPS2DQ    Z2, Z2
+	VCVTDQ2PS    Z2, Z8
+	VFNMADD231PS rowconst512<>+960(SB), Z8, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z8, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z8
+	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z8
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z8
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z8, Z8
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z8, Z8
+	VADDPS       rowconst512<>+256(SB), Z8, Z2
+	VMOVUPS      rowconst512<>+256(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z8, Z2
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z2, Z3, K1, Z4
+	VPMOVD2M     Z0, K1
+	VBLENDMPS    Z3, Z2, K1, Z5
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMULPS       Z4, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      (AX)(SI*4), Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, (AX)(SI*4)
+	ADDQ         $+16, SI
+
+swigluUpBwd_check:
+	CMPQ         SI, DI
+	JL           swigluUpBwd_block
+	CMPQ         SI, BX
+	JGE          swigluUpBwd_done
+	SUBQ         SI, BX
+	LEAQ         rowmask512<>+0(SB), DI
+	KMOVW        (DI)(BX*2), K1
+	VMOVUPS.Z    (CX)(SI*4), K1, Z0
+	VMOVUPS.Z    (DX)(SI*4), K1, Z1
+	VORPS        rowconst512<>+64(SB), Z0, Z2
+	VMOVUPS      rowconst512<>+704(SB), Z3
+	VMAXPS       Z2, Z3, Z3
+	VMULPS       rowconst512<>+896(SB), Z3, Z2
+	VCVTPS2DQ    Z2, Z2
+	VCVTDQ2PS    Z2, Z4
+	VFNMADD231PS rowconst512<>+960(SB), Z4, Z3
+	VFNMADD231PS rowconst512<>+1024(SB), Z4, Z3
+	VMOVUPS      rowconst512<>+1088(SB), Z4
+	VFMADD213PS  rowconst512<>+1152(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1216(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1280(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1344(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+1408(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z4
+	VFMADD213PS  rowconst512<>+256(SB), Z3, Z4
+	VPSRAD       $0x01, Z2, Z3
+	VPSUBD       Z3, Z2, Z2
+	VPADDD       rowconst512<>+192(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z3, Z4, Z4
+	VPADDD       rowconst512<>+192(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VMULPS       Z2, Z4, Z4
+	VADDPS       rowconst512<>+256(SB), Z4, Z2
+	VMOVUPS      rowconst512<>+256(SB), Z3
+	VDIVPS       Z2, Z3, Z3
+	VMULPS       Z3, Z4, Z2
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z2, Z3, K2, Z6
+	VPMOVD2M     Z0, K2
+	VBLENDMPS    Z3, Z2, K2, Z7
+	VMAXPS       rowconst512<>+832(SB), Z0, Z0
+	VMULPS       Z6, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS.Z    (AX)(SI*4), K1, Z1
+	VADDPS       Z0, Z1, Z1
+	VMOVUPS      Z1, K1, (AX)(SI*4)
+
+swigluUpBwd_done:
 	VZEROUPPER
 	RET

@@ -63,3 +63,43 @@ func layerNormGradAVX512(dx *float32, dy *float32, x *float32, w *float32, n int
 //
 //go:noescape
 func layerNormParamGradAVX512(dw *float32, db *float32, dy *float32, x *float32, n int, m float32, rs float32)
+
+// rmsNormAVX512 sets y[j] = w[j]·(x[j]·rs) for j < n.
+//
+//go:noescape
+func rmsNormAVX512(y *float32, x *float32, w *float32, n int, rs float32)
+
+// rmsNormParamGradAVX512 adds dy[j]·x[j]·rs into dw[j] for j < n.
+//
+//go:noescape
+func rmsNormParamGradAVX512(dw *float32, dy *float32, x *float32, n int, rs float32)
+
+// siluAVX512 sets y[j] = silu(x[j]) = x[j]·σ(x[j]) for j < n.
+//
+//go:noescape
+func siluAVX512(y *float32, x *float32, n int)
+
+// siluBackwardAVX512 adds dy[j]·silu'(x[j]) into dx[j] for j < n.
+//
+//go:noescape
+func siluBackwardAVX512(dx *float32, x *float32, dy *float32, n int)
+
+// swigluAVX512 sets y[j] = silu(gate[j])·up[j] for j < n.
+//
+//go:noescape
+func swigluAVX512(y *float32, gate *float32, up *float32, n int)
+
+// swigluBackwardAVX512 adds dy[j]·up[j]·silu'(gate[j]) into dgate[j] and dy[j]·silu(gate[j]) into dup[j] for j < n.
+//
+//go:noescape
+func swigluBackwardAVX512(dgate *float32, dup *float32, gate *float32, up *float32, dy *float32, n int)
+
+// swigluGateBackwardAVX512 adds dy[j]·up[j]·silu'(gate[j]) into dgate[j] for j < n.
+//
+//go:noescape
+func swigluGateBackwardAVX512(dgate *float32, gate *float32, up *float32, dy *float32, n int)
+
+// swigluUpBackwardAVX512 adds dy[j]·silu(gate[j]) into dup[j] for j < n.
+//
+//go:noescape
+func swigluUpBackwardAVX512(dup *float32, gate *float32, dy *float32, n int)

@@ -12,247 +12,271 @@ DATA rowconst<>+16(SB)/4, $0x7fffffff
 DATA rowconst<>+20(SB)/4, $0x7fffffff
 DATA rowconst<>+24(SB)/4, $0x7fffffff
 DATA rowconst<>+28(SB)/4, $0x7fffffff
-DATA rowconst<>+32(SB)/4, $0xff800000
-DATA rowconst<>+36(SB)/4, $0xff800000
-DATA rowconst<>+40(SB)/4, $0xff800000
-DATA rowconst<>+44(SB)/4, $0xff800000
-DATA rowconst<>+48(SB)/4, $0xff800000
-DATA rowconst<>+52(SB)/4, $0xff800000
-DATA rowconst<>+56(SB)/4, $0xff800000
-DATA rowconst<>+60(SB)/4, $0xff800000
-DATA rowconst<>+64(SB)/4, $0x0000007f
-DATA rowconst<>+68(SB)/4, $0x0000007f
-DATA rowconst<>+72(SB)/4, $0x0000007f
-DATA rowconst<>+76(SB)/4, $0x0000007f
-DATA rowconst<>+80(SB)/4, $0x0000007f
-DATA rowconst<>+84(SB)/4, $0x0000007f
-DATA rowconst<>+88(SB)/4, $0x0000007f
-DATA rowconst<>+92(SB)/4, $0x0000007f
-DATA rowconst<>+96(SB)/4, $0x3f800000
-DATA rowconst<>+100(SB)/4, $0x3f800000
-DATA rowconst<>+104(SB)/4, $0x3f800000
-DATA rowconst<>+108(SB)/4, $0x3f800000
-DATA rowconst<>+112(SB)/4, $0x3f800000
-DATA rowconst<>+116(SB)/4, $0x3f800000
-DATA rowconst<>+120(SB)/4, $0x3f800000
-DATA rowconst<>+124(SB)/4, $0x3f800000
-DATA rowconst<>+128(SB)/4, $0xbf800000
-DATA rowconst<>+132(SB)/4, $0xbf800000
-DATA rowconst<>+136(SB)/4, $0xbf800000
-DATA rowconst<>+140(SB)/4, $0xbf800000
-DATA rowconst<>+144(SB)/4, $0xbf800000
-DATA rowconst<>+148(SB)/4, $0xbf800000
-DATA rowconst<>+152(SB)/4, $0xbf800000
-DATA rowconst<>+156(SB)/4, $0xbf800000
-DATA rowconst<>+160(SB)/4, $0xbf000000
-DATA rowconst<>+164(SB)/4, $0xbf000000
-DATA rowconst<>+168(SB)/4, $0xbf000000
-DATA rowconst<>+172(SB)/4, $0xbf000000
-DATA rowconst<>+176(SB)/4, $0xbf000000
-DATA rowconst<>+180(SB)/4, $0xbf000000
-DATA rowconst<>+184(SB)/4, $0xbf000000
-DATA rowconst<>+188(SB)/4, $0xbf000000
-DATA rowconst<>+192(SB)/4, $0x40600000
-DATA rowconst<>+196(SB)/4, $0x40600000
-DATA rowconst<>+200(SB)/4, $0x40600000
-DATA rowconst<>+204(SB)/4, $0x40600000
-DATA rowconst<>+208(SB)/4, $0x40600000
-DATA rowconst<>+212(SB)/4, $0x40600000
-DATA rowconst<>+216(SB)/4, $0x40600000
-DATA rowconst<>+220(SB)/4, $0x40600000
-DATA rowconst<>+224(SB)/4, $0x3ecc422a
-DATA rowconst<>+228(SB)/4, $0x3ecc422a
-DATA rowconst<>+232(SB)/4, $0x3ecc422a
-DATA rowconst<>+236(SB)/4, $0x3ecc422a
-DATA rowconst<>+240(SB)/4, $0x3ecc422a
-DATA rowconst<>+244(SB)/4, $0x3ecc422a
-DATA rowconst<>+248(SB)/4, $0x3ecc422a
-DATA rowconst<>+252(SB)/4, $0x3ecc422a
-DATA rowconst<>+256(SB)/4, $0x42200000
-DATA rowconst<>+260(SB)/4, $0x42200000
-DATA rowconst<>+264(SB)/4, $0x42200000
-DATA rowconst<>+268(SB)/4, $0x42200000
-DATA rowconst<>+272(SB)/4, $0x42200000
-DATA rowconst<>+276(SB)/4, $0x42200000
-DATA rowconst<>+280(SB)/4, $0x42200000
-DATA rowconst<>+284(SB)/4, $0x42200000
-DATA rowconst<>+288(SB)/4, $0xc2200000
-DATA rowconst<>+292(SB)/4, $0xc2200000
-DATA rowconst<>+296(SB)/4, $0xc2200000
-DATA rowconst<>+300(SB)/4, $0xc2200000
-DATA rowconst<>+304(SB)/4, $0xc2200000
-DATA rowconst<>+308(SB)/4, $0xc2200000
-DATA rowconst<>+312(SB)/4, $0xc2200000
-DATA rowconst<>+316(SB)/4, $0xc2200000
-DATA rowconst<>+320(SB)/4, $0xc2d00000
-DATA rowconst<>+324(SB)/4, $0xc2d00000
-DATA rowconst<>+328(SB)/4, $0xc2d00000
-DATA rowconst<>+332(SB)/4, $0xc2d00000
-DATA rowconst<>+336(SB)/4, $0xc2d00000
-DATA rowconst<>+340(SB)/4, $0xc2d00000
-DATA rowconst<>+344(SB)/4, $0xc2d00000
-DATA rowconst<>+348(SB)/4, $0xc2d00000
-DATA rowconst<>+352(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+356(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+360(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+364(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+368(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+372(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+376(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+380(SB)/4, $0x3fb8aa3b
-DATA rowconst<>+384(SB)/4, $0x3f318000
-DATA rowconst<>+388(SB)/4, $0x3f318000
-DATA rowconst<>+392(SB)/4, $0x3f318000
-DATA rowconst<>+396(SB)/4, $0x3f318000
-DATA rowconst<>+400(SB)/4, $0x3f318000
-DATA rowconst<>+404(SB)/4, $0x3f318000
-DATA rowconst<>+408(SB)/4, $0x3f318000
-DATA rowconst<>+412(SB)/4, $0x3f318000
-DATA rowconst<>+416(SB)/4, $0xb95e8083
-DATA rowconst<>+420(SB)/4, $0xb95e8083
-DATA rowconst<>+424(SB)/4, $0xb95e8083
-DATA rowconst<>+428(SB)/4, $0xb95e8083
-DATA rowconst<>+432(SB)/4, $0xb95e8083
-DATA rowconst<>+436(SB)/4, $0xb95e8083
-DATA rowconst<>+440(SB)/4, $0xb95e8083
-DATA rowconst<>+444(SB)/4, $0xb95e8083
-DATA rowconst<>+448(SB)/4, $0x39500d01
-DATA rowconst<>+452(SB)/4, $0x39500d01
-DATA rowconst<>+456(SB)/4, $0x39500d01
-DATA rowconst<>+460(SB)/4, $0x39500d01
-DATA rowconst<>+464(SB)/4, $0x39500d01
-DATA rowconst<>+468(SB)/4, $0x39500d01
-DATA rowconst<>+472(SB)/4, $0x39500d01
-DATA rowconst<>+476(SB)/4, $0x39500d01
-DATA rowconst<>+480(SB)/4, $0x3ab60b61
-DATA rowconst<>+484(SB)/4, $0x3ab60b61
-DATA rowconst<>+488(SB)/4, $0x3ab60b61
-DATA rowconst<>+492(SB)/4, $0x3ab60b61
-DATA rowconst<>+496(SB)/4, $0x3ab60b61
-DATA rowconst<>+500(SB)/4, $0x3ab60b61
-DATA rowconst<>+504(SB)/4, $0x3ab60b61
-DATA rowconst<>+508(SB)/4, $0x3ab60b61
-DATA rowconst<>+512(SB)/4, $0x3c088889
-DATA rowconst<>+516(SB)/4, $0x3c088889
-DATA rowconst<>+520(SB)/4, $0x3c088889
-DATA rowconst<>+524(SB)/4, $0x3c088889
-DATA rowconst<>+528(SB)/4, $0x3c088889
-DATA rowconst<>+532(SB)/4, $0x3c088889
-DATA rowconst<>+536(SB)/4, $0x3c088889
-DATA rowconst<>+540(SB)/4, $0x3c088889
-DATA rowconst<>+544(SB)/4, $0x3d2aaaab
-DATA rowconst<>+548(SB)/4, $0x3d2aaaab
-DATA rowconst<>+552(SB)/4, $0x3d2aaaab
-DATA rowconst<>+556(SB)/4, $0x3d2aaaab
-DATA rowconst<>+560(SB)/4, $0x3d2aaaab
-DATA rowconst<>+564(SB)/4, $0x3d2aaaab
-DATA rowconst<>+568(SB)/4, $0x3d2aaaab
-DATA rowconst<>+572(SB)/4, $0x3d2aaaab
-DATA rowconst<>+576(SB)/4, $0x3e2aaaab
-DATA rowconst<>+580(SB)/4, $0x3e2aaaab
-DATA rowconst<>+584(SB)/4, $0x3e2aaaab
-DATA rowconst<>+588(SB)/4, $0x3e2aaaab
-DATA rowconst<>+592(SB)/4, $0x3e2aaaab
-DATA rowconst<>+596(SB)/4, $0x3e2aaaab
-DATA rowconst<>+600(SB)/4, $0x3e2aaaab
-DATA rowconst<>+604(SB)/4, $0x3e2aaaab
-DATA rowconst<>+608(SB)/4, $0x3f000000
-DATA rowconst<>+612(SB)/4, $0x3f000000
-DATA rowconst<>+616(SB)/4, $0x3f000000
-DATA rowconst<>+620(SB)/4, $0x3f000000
-DATA rowconst<>+624(SB)/4, $0x3f000000
-DATA rowconst<>+628(SB)/4, $0x3f000000
-DATA rowconst<>+632(SB)/4, $0x3f000000
-DATA rowconst<>+636(SB)/4, $0x3f000000
-DATA rowconst<>+640(SB)/4, $0xbd157e56
-DATA rowconst<>+644(SB)/4, $0xbd157e56
-DATA rowconst<>+648(SB)/4, $0xbd157e56
-DATA rowconst<>+652(SB)/4, $0xbd157e56
-DATA rowconst<>+656(SB)/4, $0xbd157e56
-DATA rowconst<>+660(SB)/4, $0xbd157e56
-DATA rowconst<>+664(SB)/4, $0xbd157e56
-DATA rowconst<>+668(SB)/4, $0xbd157e56
-DATA rowconst<>+672(SB)/4, $0x3e2ddca5
-DATA rowconst<>+676(SB)/4, $0x3e2ddca5
-DATA rowconst<>+680(SB)/4, $0x3e2ddca5
-DATA rowconst<>+684(SB)/4, $0x3e2ddca5
-DATA rowconst<>+688(SB)/4, $0x3e2ddca5
-DATA rowconst<>+692(SB)/4, $0x3e2ddca5
-DATA rowconst<>+696(SB)/4, $0x3e2ddca5
-DATA rowconst<>+700(SB)/4, $0x3e2ddca5
-DATA rowconst<>+704(SB)/4, $0xbe8a781b
-DATA rowconst<>+708(SB)/4, $0xbe8a781b
-DATA rowconst<>+712(SB)/4, $0xbe8a781b
-DATA rowconst<>+716(SB)/4, $0xbe8a781b
-DATA rowconst<>+720(SB)/4, $0xbe8a781b
-DATA rowconst<>+724(SB)/4, $0xbe8a781b
-DATA rowconst<>+728(SB)/4, $0xbe8a781b
-DATA rowconst<>+732(SB)/4, $0xbe8a781b
-DATA rowconst<>+736(SB)/4, $0x3e0ed033
-DATA rowconst<>+740(SB)/4, $0x3e0ed033
-DATA rowconst<>+744(SB)/4, $0x3e0ed033
-DATA rowconst<>+748(SB)/4, $0x3e0ed033
-DATA rowconst<>+752(SB)/4, $0x3e0ed033
-DATA rowconst<>+756(SB)/4, $0x3e0ed033
-DATA rowconst<>+760(SB)/4, $0x3e0ed033
-DATA rowconst<>+764(SB)/4, $0x3e0ed033
-DATA rowconst<>+768(SB)/4, $0xbd360a2b
-DATA rowconst<>+772(SB)/4, $0xbd360a2b
-DATA rowconst<>+776(SB)/4, $0xbd360a2b
-DATA rowconst<>+780(SB)/4, $0xbd360a2b
-DATA rowconst<>+784(SB)/4, $0xbd360a2b
-DATA rowconst<>+788(SB)/4, $0xbd360a2b
-DATA rowconst<>+792(SB)/4, $0xbd360a2b
-DATA rowconst<>+796(SB)/4, $0xbd360a2b
-DATA rowconst<>+800(SB)/4, $0x3dc5836b
-DATA rowconst<>+804(SB)/4, $0x3dc5836b
-DATA rowconst<>+808(SB)/4, $0x3dc5836b
-DATA rowconst<>+812(SB)/4, $0x3dc5836b
-DATA rowconst<>+816(SB)/4, $0x3dc5836b
-DATA rowconst<>+820(SB)/4, $0x3dc5836b
-DATA rowconst<>+824(SB)/4, $0x3dc5836b
-DATA rowconst<>+828(SB)/4, $0x3dc5836b
-DATA rowconst<>+832(SB)/4, $0x3e18dbc8
-DATA rowconst<>+836(SB)/4, $0x3e18dbc8
-DATA rowconst<>+840(SB)/4, $0x3e18dbc8
-DATA rowconst<>+844(SB)/4, $0x3e18dbc8
-DATA rowconst<>+848(SB)/4, $0x3e18dbc8
-DATA rowconst<>+852(SB)/4, $0x3e18dbc8
-DATA rowconst<>+856(SB)/4, $0x3e18dbc8
-DATA rowconst<>+860(SB)/4, $0x3e18dbc8
-DATA rowconst<>+864(SB)/4, $0x3e5d19db
-DATA rowconst<>+868(SB)/4, $0x3e5d19db
-DATA rowconst<>+872(SB)/4, $0x3e5d19db
-DATA rowconst<>+876(SB)/4, $0x3e5d19db
-DATA rowconst<>+880(SB)/4, $0x3e5d19db
-DATA rowconst<>+884(SB)/4, $0x3e5d19db
-DATA rowconst<>+888(SB)/4, $0x3e5d19db
-DATA rowconst<>+892(SB)/4, $0x3e5d19db
-DATA rowconst<>+896(SB)/4, $0x3e865729
-DATA rowconst<>+900(SB)/4, $0x3e865729
-DATA rowconst<>+904(SB)/4, $0x3e865729
-DATA rowconst<>+908(SB)/4, $0x3e865729
-DATA rowconst<>+912(SB)/4, $0x3e865729
-DATA rowconst<>+916(SB)/4, $0x3e865729
-DATA rowconst<>+920(SB)/4, $0x3e865729
-DATA rowconst<>+924(SB)/4, $0x3e865729
-DATA rowconst<>+928(SB)/4, $0x3e924928
-DATA rowconst<>+932(SB)/4, $0x3e924928
-DATA rowconst<>+936(SB)/4, $0x3e924928
-DATA rowconst<>+940(SB)/4, $0x3e924928
-DATA rowconst<>+944(SB)/4, $0x3e924928
-DATA rowconst<>+948(SB)/4, $0x3e924928
-DATA rowconst<>+952(SB)/4, $0x3e924928
-DATA rowconst<>+956(SB)/4, $0x3e924928
-DATA rowconst<>+960(SB)/4, $0x3e924925
-DATA rowconst<>+964(SB)/4, $0x3e924925
-DATA rowconst<>+968(SB)/4, $0x3e924925
-DATA rowconst<>+972(SB)/4, $0x3e924925
-DATA rowconst<>+976(SB)/4, $0x3e924925
-DATA rowconst<>+980(SB)/4, $0x3e924925
-DATA rowconst<>+984(SB)/4, $0x3e924925
-DATA rowconst<>+988(SB)/4, $0x3e924925
-GLOBL rowconst<>(SB), RODATA|NOPTR, $992
+DATA rowconst<>+32(SB)/4, $0x80000000
+DATA rowconst<>+36(SB)/4, $0x80000000
+DATA rowconst<>+40(SB)/4, $0x80000000
+DATA rowconst<>+44(SB)/4, $0x80000000
+DATA rowconst<>+48(SB)/4, $0x80000000
+DATA rowconst<>+52(SB)/4, $0x80000000
+DATA rowconst<>+56(SB)/4, $0x80000000
+DATA rowconst<>+60(SB)/4, $0x80000000
+DATA rowconst<>+64(SB)/4, $0xff800000
+DATA rowconst<>+68(SB)/4, $0xff800000
+DATA rowconst<>+72(SB)/4, $0xff800000
+DATA rowconst<>+76(SB)/4, $0xff800000
+DATA rowconst<>+80(SB)/4, $0xff800000
+DATA rowconst<>+84(SB)/4, $0xff800000
+DATA rowconst<>+88(SB)/4, $0xff800000
+DATA rowconst<>+92(SB)/4, $0xff800000
+DATA rowconst<>+96(SB)/4, $0x0000007f
+DATA rowconst<>+100(SB)/4, $0x0000007f
+DATA rowconst<>+104(SB)/4, $0x0000007f
+DATA rowconst<>+108(SB)/4, $0x0000007f
+DATA rowconst<>+112(SB)/4, $0x0000007f
+DATA rowconst<>+116(SB)/4, $0x0000007f
+DATA rowconst<>+120(SB)/4, $0x0000007f
+DATA rowconst<>+124(SB)/4, $0x0000007f
+DATA rowconst<>+128(SB)/4, $0x3f800000
+DATA rowconst<>+132(SB)/4, $0x3f800000
+DATA rowconst<>+136(SB)/4, $0x3f800000
+DATA rowconst<>+140(SB)/4, $0x3f800000
+DATA rowconst<>+144(SB)/4, $0x3f800000
+DATA rowconst<>+148(SB)/4, $0x3f800000
+DATA rowconst<>+152(SB)/4, $0x3f800000
+DATA rowconst<>+156(SB)/4, $0x3f800000
+DATA rowconst<>+160(SB)/4, $0xbf800000
+DATA rowconst<>+164(SB)/4, $0xbf800000
+DATA rowconst<>+168(SB)/4, $0xbf800000
+DATA rowconst<>+172(SB)/4, $0xbf800000
+DATA rowconst<>+176(SB)/4, $0xbf800000
+DATA rowconst<>+180(SB)/4, $0xbf800000
+DATA rowconst<>+184(SB)/4, $0xbf800000
+DATA rowconst<>+188(SB)/4, $0xbf800000
+DATA rowconst<>+192(SB)/4, $0xbf000000
+DATA rowconst<>+196(SB)/4, $0xbf000000
+DATA rowconst<>+200(SB)/4, $0xbf000000
+DATA rowconst<>+204(SB)/4, $0xbf000000
+DATA rowconst<>+208(SB)/4, $0xbf000000
+DATA rowconst<>+212(SB)/4, $0xbf000000
+DATA rowconst<>+216(SB)/4, $0xbf000000
+DATA rowconst<>+220(SB)/4, $0xbf000000
+DATA rowconst<>+224(SB)/4, $0x40600000
+DATA rowconst<>+228(SB)/4, $0x40600000
+DATA rowconst<>+232(SB)/4, $0x40600000
+DATA rowconst<>+236(SB)/4, $0x40600000
+DATA rowconst<>+240(SB)/4, $0x40600000
+DATA rowconst<>+244(SB)/4, $0x40600000
+DATA rowconst<>+248(SB)/4, $0x40600000
+DATA rowconst<>+252(SB)/4, $0x40600000
+DATA rowconst<>+256(SB)/4, $0x3ecc422a
+DATA rowconst<>+260(SB)/4, $0x3ecc422a
+DATA rowconst<>+264(SB)/4, $0x3ecc422a
+DATA rowconst<>+268(SB)/4, $0x3ecc422a
+DATA rowconst<>+272(SB)/4, $0x3ecc422a
+DATA rowconst<>+276(SB)/4, $0x3ecc422a
+DATA rowconst<>+280(SB)/4, $0x3ecc422a
+DATA rowconst<>+284(SB)/4, $0x3ecc422a
+DATA rowconst<>+288(SB)/4, $0x42200000
+DATA rowconst<>+292(SB)/4, $0x42200000
+DATA rowconst<>+296(SB)/4, $0x42200000
+DATA rowconst<>+300(SB)/4, $0x42200000
+DATA rowconst<>+304(SB)/4, $0x42200000
+DATA rowconst<>+308(SB)/4, $0x42200000
+DATA rowconst<>+312(SB)/4, $0x42200000
+DATA rowconst<>+316(SB)/4, $0x42200000
+DATA rowconst<>+320(SB)/4, $0xc2200000
+DATA rowconst<>+324(SB)/4, $0xc2200000
+DATA rowconst<>+328(SB)/4, $0xc2200000
+DATA rowconst<>+332(SB)/4, $0xc2200000
+DATA rowconst<>+336(SB)/4, $0xc2200000
+DATA rowconst<>+340(SB)/4, $0xc2200000
+DATA rowconst<>+344(SB)/4, $0xc2200000
+DATA rowconst<>+348(SB)/4, $0xc2200000
+DATA rowconst<>+352(SB)/4, $0xc2d00000
+DATA rowconst<>+356(SB)/4, $0xc2d00000
+DATA rowconst<>+360(SB)/4, $0xc2d00000
+DATA rowconst<>+364(SB)/4, $0xc2d00000
+DATA rowconst<>+368(SB)/4, $0xc2d00000
+DATA rowconst<>+372(SB)/4, $0xc2d00000
+DATA rowconst<>+376(SB)/4, $0xc2d00000
+DATA rowconst<>+380(SB)/4, $0xc2d00000
+DATA rowconst<>+384(SB)/4, $0x42d00000
+DATA rowconst<>+388(SB)/4, $0x42d00000
+DATA rowconst<>+392(SB)/4, $0x42d00000
+DATA rowconst<>+396(SB)/4, $0x42d00000
+DATA rowconst<>+400(SB)/4, $0x42d00000
+DATA rowconst<>+404(SB)/4, $0x42d00000
+DATA rowconst<>+408(SB)/4, $0x42d00000
+DATA rowconst<>+412(SB)/4, $0x42d00000
+DATA rowconst<>+416(SB)/4, $0xc2d00000
+DATA rowconst<>+420(SB)/4, $0xc2d00000
+DATA rowconst<>+424(SB)/4, $0xc2d00000
+DATA rowconst<>+428(SB)/4, $0xc2d00000
+DATA rowconst<>+432(SB)/4, $0xc2d00000
+DATA rowconst<>+436(SB)/4, $0xc2d00000
+DATA rowconst<>+440(SB)/4, $0xc2d00000
+DATA rowconst<>+444(SB)/4, $0xc2d00000
+DATA rowconst<>+448(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+452(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+456(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+460(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+464(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+468(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+472(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+476(SB)/4, $0x3fb8aa3b
+DATA rowconst<>+480(SB)/4, $0x3f318000
+DATA rowconst<>+484(SB)/4, $0x3f318000
+DATA rowconst<>+488(SB)/4, $0x3f318000
+DATA rowconst<>+492(SB)/4, $0x3f318000
+DATA rowconst<>+496(SB)/4, $0x3f318000
+DATA rowconst<>+500(SB)/4, $0x3f318000
+DATA rowconst<>+504(SB)/4, $0x3f318000
+DATA rowconst<>+508(SB)/4, $0x3f318000
+DATA rowconst<>+512(SB)/4, $0xb95e8083
+DATA rowconst<>+516(SB)/4, $0xb95e8083
+DATA rowconst<>+520(SB)/4, $0xb95e8083
+DATA rowconst<>+524(SB)/4, $0xb95e8083
+DATA rowconst<>+528(SB)/4, $0xb95e8083
+DATA rowconst<>+532(SB)/4, $0xb95e8083
+DATA rowconst<>+536(SB)/4, $0xb95e8083
+DATA rowconst<>+540(SB)/4, $0xb95e8083
+DATA rowconst<>+544(SB)/4, $0x39500d01
+DATA rowconst<>+548(SB)/4, $0x39500d01
+DATA rowconst<>+552(SB)/4, $0x39500d01
+DATA rowconst<>+556(SB)/4, $0x39500d01
+DATA rowconst<>+560(SB)/4, $0x39500d01
+DATA rowconst<>+564(SB)/4, $0x39500d01
+DATA rowconst<>+568(SB)/4, $0x39500d01
+DATA rowconst<>+572(SB)/4, $0x39500d01
+DATA rowconst<>+576(SB)/4, $0x3ab60b61
+DATA rowconst<>+580(SB)/4, $0x3ab60b61
+DATA rowconst<>+584(SB)/4, $0x3ab60b61
+DATA rowconst<>+588(SB)/4, $0x3ab60b61
+DATA rowconst<>+592(SB)/4, $0x3ab60b61
+DATA rowconst<>+596(SB)/4, $0x3ab60b61
+DATA rowconst<>+600(SB)/4, $0x3ab60b61
+DATA rowconst<>+604(SB)/4, $0x3ab60b61
+DATA rowconst<>+608(SB)/4, $0x3c088889
+DATA rowconst<>+612(SB)/4, $0x3c088889
+DATA rowconst<>+616(SB)/4, $0x3c088889
+DATA rowconst<>+620(SB)/4, $0x3c088889
+DATA rowconst<>+624(SB)/4, $0x3c088889
+DATA rowconst<>+628(SB)/4, $0x3c088889
+DATA rowconst<>+632(SB)/4, $0x3c088889
+DATA rowconst<>+636(SB)/4, $0x3c088889
+DATA rowconst<>+640(SB)/4, $0x3d2aaaab
+DATA rowconst<>+644(SB)/4, $0x3d2aaaab
+DATA rowconst<>+648(SB)/4, $0x3d2aaaab
+DATA rowconst<>+652(SB)/4, $0x3d2aaaab
+DATA rowconst<>+656(SB)/4, $0x3d2aaaab
+DATA rowconst<>+660(SB)/4, $0x3d2aaaab
+DATA rowconst<>+664(SB)/4, $0x3d2aaaab
+DATA rowconst<>+668(SB)/4, $0x3d2aaaab
+DATA rowconst<>+672(SB)/4, $0x3e2aaaab
+DATA rowconst<>+676(SB)/4, $0x3e2aaaab
+DATA rowconst<>+680(SB)/4, $0x3e2aaaab
+DATA rowconst<>+684(SB)/4, $0x3e2aaaab
+DATA rowconst<>+688(SB)/4, $0x3e2aaaab
+DATA rowconst<>+692(SB)/4, $0x3e2aaaab
+DATA rowconst<>+696(SB)/4, $0x3e2aaaab
+DATA rowconst<>+700(SB)/4, $0x3e2aaaab
+DATA rowconst<>+704(SB)/4, $0x3f000000
+DATA rowconst<>+708(SB)/4, $0x3f000000
+DATA rowconst<>+712(SB)/4, $0x3f000000
+DATA rowconst<>+716(SB)/4, $0x3f000000
+DATA rowconst<>+720(SB)/4, $0x3f000000
+DATA rowconst<>+724(SB)/4, $0x3f000000
+DATA rowconst<>+728(SB)/4, $0x3f000000
+DATA rowconst<>+732(SB)/4, $0x3f000000
+DATA rowconst<>+736(SB)/4, $0xbd157e56
+DATA rowconst<>+740(SB)/4, $0xbd157e56
+DATA rowconst<>+744(SB)/4, $0xbd157e56
+DATA rowconst<>+748(SB)/4, $0xbd157e56
+DATA rowconst<>+752(SB)/4, $0xbd157e56
+DATA rowconst<>+756(SB)/4, $0xbd157e56
+DATA rowconst<>+760(SB)/4, $0xbd157e56
+DATA rowconst<>+764(SB)/4, $0xbd157e56
+DATA rowconst<>+768(SB)/4, $0x3e2ddca5
+DATA rowconst<>+772(SB)/4, $0x3e2ddca5
+DATA rowconst<>+776(SB)/4, $0x3e2ddca5
+DATA rowconst<>+780(SB)/4, $0x3e2ddca5
+DATA rowconst<>+784(SB)/4, $0x3e2ddca5
+DATA rowconst<>+788(SB)/4, $0x3e2ddca5
+DATA rowconst<>+792(SB)/4, $0x3e2ddca5
+DATA rowconst<>+796(SB)/4, $0x3e2ddca5
+DATA rowconst<>+800(SB)/4, $0xbe8a781b
+DATA rowconst<>+804(SB)/4, $0xbe8a781b
+DATA rowconst<>+808(SB)/4, $0xbe8a781b
+DATA rowconst<>+812(SB)/4, $0xbe8a781b
+DATA rowconst<>+816(SB)/4, $0xbe8a781b
+DATA rowconst<>+820(SB)/4, $0xbe8a781b
+DATA rowconst<>+824(SB)/4, $0xbe8a781b
+DATA rowconst<>+828(SB)/4, $0xbe8a781b
+DATA rowconst<>+832(SB)/4, $0x3e0ed033
+DATA rowconst<>+836(SB)/4, $0x3e0ed033
+DATA rowconst<>+840(SB)/4, $0x3e0ed033
+DATA rowconst<>+844(SB)/4, $0x3e0ed033
+DATA rowconst<>+848(SB)/4, $0x3e0ed033
+DATA rowconst<>+852(SB)/4, $0x3e0ed033
+DATA rowconst<>+856(SB)/4, $0x3e0ed033
+DATA rowconst<>+860(SB)/4, $0x3e0ed033
+DATA rowconst<>+864(SB)/4, $0xbd360a2b
+DATA rowconst<>+868(SB)/4, $0xbd360a2b
+DATA rowconst<>+872(SB)/4, $0xbd360a2b
+DATA rowconst<>+876(SB)/4, $0xbd360a2b
+DATA rowconst<>+880(SB)/4, $0xbd360a2b
+DATA rowconst<>+884(SB)/4, $0xbd360a2b
+DATA rowconst<>+888(SB)/4, $0xbd360a2b
+DATA rowconst<>+892(SB)/4, $0xbd360a2b
+DATA rowconst<>+896(SB)/4, $0x3dc5836b
+DATA rowconst<>+900(SB)/4, $0x3dc5836b
+DATA rowconst<>+904(SB)/4, $0x3dc5836b
+DATA rowconst<>+908(SB)/4, $0x3dc5836b
+DATA rowconst<>+912(SB)/4, $0x3dc5836b
+DATA rowconst<>+916(SB)/4, $0x3dc5836b
+DATA rowconst<>+920(SB)/4, $0x3dc5836b
+DATA rowconst<>+924(SB)/4, $0x3dc5836b
+DATA rowconst<>+928(SB)/4, $0x3e18dbc8
+DATA rowconst<>+932(SB)/4, $0x3e18dbc8
+DATA rowconst<>+936(SB)/4, $0x3e18dbc8
+DATA rowconst<>+940(SB)/4, $0x3e18dbc8
+DATA rowconst<>+944(SB)/4, $0x3e18dbc8
+DATA rowconst<>+948(SB)/4, $0x3e18dbc8
+DATA rowconst<>+952(SB)/4, $0x3e18dbc8
+DATA rowconst<>+956(SB)/4, $0x3e18dbc8
+DATA rowconst<>+960(SB)/4, $0x3e5d19db
+DATA rowconst<>+964(SB)/4, $0x3e5d19db
+DATA rowconst<>+968(SB)/4, $0x3e5d19db
+DATA rowconst<>+972(SB)/4, $0x3e5d19db
+DATA rowconst<>+976(SB)/4, $0x3e5d19db
+DATA rowconst<>+980(SB)/4, $0x3e5d19db
+DATA rowconst<>+984(SB)/4, $0x3e5d19db
+DATA rowconst<>+988(SB)/4, $0x3e5d19db
+DATA rowconst<>+992(SB)/4, $0x3e865729
+DATA rowconst<>+996(SB)/4, $0x3e865729
+DATA rowconst<>+1000(SB)/4, $0x3e865729
+DATA rowconst<>+1004(SB)/4, $0x3e865729
+DATA rowconst<>+1008(SB)/4, $0x3e865729
+DATA rowconst<>+1012(SB)/4, $0x3e865729
+DATA rowconst<>+1016(SB)/4, $0x3e865729
+DATA rowconst<>+1020(SB)/4, $0x3e865729
+DATA rowconst<>+1024(SB)/4, $0x3e924928
+DATA rowconst<>+1028(SB)/4, $0x3e924928
+DATA rowconst<>+1032(SB)/4, $0x3e924928
+DATA rowconst<>+1036(SB)/4, $0x3e924928
+DATA rowconst<>+1040(SB)/4, $0x3e924928
+DATA rowconst<>+1044(SB)/4, $0x3e924928
+DATA rowconst<>+1048(SB)/4, $0x3e924928
+DATA rowconst<>+1052(SB)/4, $0x3e924928
+DATA rowconst<>+1056(SB)/4, $0x3e924925
+DATA rowconst<>+1060(SB)/4, $0x3e924925
+DATA rowconst<>+1064(SB)/4, $0x3e924925
+DATA rowconst<>+1068(SB)/4, $0x3e924925
+DATA rowconst<>+1072(SB)/4, $0x3e924925
+DATA rowconst<>+1076(SB)/4, $0x3e924925
+DATA rowconst<>+1080(SB)/4, $0x3e924925
+DATA rowconst<>+1084(SB)/4, $0x3e924925
+GLOBL rowconst<>(SB), RODATA|NOPTR, $1088
 
 DATA rowmask<>+0(SB)/4, $0xffffffff
 DATA rowmask<>+4(SB)/4, $0xffffffff
@@ -286,13 +310,10 @@ TEXT ·geluAVX2(SB), NOSPLIT, $0-24
 gelu_block:
 	VMOVUPS      (CX)(BX*4), Y0
 	VANDPS       rowconst<>+0(SB), Y0, Y1
-	VADDPS       rowconst<>+192(SB), Y1, Y1
-	VMOVUPS      rowconst<>+192(SB), Y2
+	VADDPS       rowconst<>+224(SB), Y1, Y1
+	VMOVUPS      rowconst<>+224(SB), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      rowconst<>+640(SB), Y1
-	VFMADD213PS  rowconst<>+672(SB), Y2, Y1
-	VFMADD213PS  rowconst<>+704(SB), Y2, Y1
-	VFMADD213PS  rowconst<>+736(SB), Y2, Y1
+	VMOVUPS      rowconst<>+736(SB), Y1
 	VFMADD213PS  rowconst<>+768(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+800(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+832(SB), Y2, Y1
@@ -300,39 +321,42 @@ gelu_block:
 	VFMADD213PS  rowconst<>+896(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+928(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+960(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+992(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+1024(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+1056(SB), Y2, Y1
 	VMULPS       Y2, Y1, Y1
-	VMAXPS       rowconst<>+288(SB), Y0, Y2
-	VMINPS       rowconst<>+256(SB), Y2, Y2
+	VMAXPS       rowconst<>+320(SB), Y0, Y2
+	VMINPS       rowconst<>+288(SB), Y2, Y2
 	VMULPS       Y2, Y2, Y3
 	VMOVAPS      Y2, Y4
 	VFMSUB213PS  Y3, Y2, Y4
-	VMULPS       rowconst<>+160(SB), Y3, Y3
-	VMOVUPS      rowconst<>+320(SB), Y5
+	VMULPS       rowconst<>+192(SB), Y3, Y3
+	VMOVUPS      rowconst<>+352(SB), Y5
 	VMAXPS       Y3, Y5, Y5
-	VMULPS       rowconst<>+352(SB), Y5, Y3
+	VMULPS       rowconst<>+448(SB), Y5, Y3
 	VCVTPS2DQ    Y3, Y3
 	VCVTDQ2PS    Y3, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y5
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y5
-	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y5, Y6
+	VFNMADD231PS rowconst<>+480(SB), Y6, Y5
+	VFNMADD231PS rowconst<>+512(SB), Y6, Y5
+	VMOVUPS      rowconst<>+544(SB), Y6
 	VFMADD213PS  rowconst<>+576(SB), Y5, Y6
 	VFMADD213PS  rowconst<>+608(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+640(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+672(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+704(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y5, Y6
 	VPSRAD       $0x01, Y3, Y5
 	VPSUBD       Y5, Y3, Y3
-	VPADDD       rowconst<>+64(SB), Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y3, Y3
 	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y3, Y6, Y6
-	VMULPS       rowconst<>+160(SB), Y4, Y4
+	VMULPS       rowconst<>+192(SB), Y4, Y4
 	VFMADD231PS  Y4, Y6, Y6
-	VMULPS       rowconst<>+224(SB), Y6, Y3
+	VMULPS       rowconst<>+256(SB), Y6, Y3
 	VMULPS       Y3, Y1, Y1
 	VMULPS       Y1, Y2, Y2
 	VSUBPS       Y2, Y0, Y1
@@ -352,13 +376,10 @@ gelu_check:
 	VMOVUPS      (DX)(SI*4), Y0
 	VMASKMOVPS   (CX)(BX*4), Y0, Y1
 	VANDPS       rowconst<>+0(SB), Y1, Y2
-	VADDPS       rowconst<>+192(SB), Y2, Y2
-	VMOVUPS      rowconst<>+192(SB), Y3
+	VADDPS       rowconst<>+224(SB), Y2, Y2
+	VMOVUPS      rowconst<>+224(SB), Y3
 	VDIVPS       Y2, Y3, Y3
-	VMOVUPS      rowconst<>+640(SB), Y2
-	VFMADD213PS  rowconst<>+672(SB), Y3, Y2
-	VFMADD213PS  rowconst<>+704(SB), Y3, Y2
-	VFMADD213PS  rowconst<>+736(SB), Y3, Y2
+	VMOVUPS      rowconst<>+736(SB), Y2
 	VFMADD213PS  rowconst<>+768(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+800(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+832(SB), Y3, Y2
@@ -366,39 +387,42 @@ gelu_check:
 	VFMADD213PS  rowconst<>+896(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+928(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+960(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+992(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+1024(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+1056(SB), Y3, Y2
 	VMULPS       Y3, Y2, Y2
-	VMAXPS       rowconst<>+288(SB), Y1, Y3
-	VMINPS       rowconst<>+256(SB), Y3, Y3
+	VMAXPS       rowconst<>+320(SB), Y1, Y3
+	VMINPS       rowconst<>+288(SB), Y3, Y3
 	VMULPS       Y3, Y3, Y4
 	VMOVAPS      Y3, Y5
 	VFMSUB213PS  Y4, Y3, Y5
-	VMULPS       rowconst<>+160(SB), Y4, Y4
-	VMOVUPS      rowconst<>+320(SB), Y6
+	VMULPS       rowconst<>+192(SB), Y4, Y4
+	VMOVUPS      rowconst<>+352(SB), Y6
 	VMAXPS       Y4, Y6, Y6
-	VMULPS       rowconst<>+352(SB), Y6, Y4
+	VMULPS       rowconst<>+448(SB), Y6, Y4
 	VCVTPS2DQ    Y4, Y4
 	VCVTDQ2PS    Y4, Y7
-	VFNMADD231PS rowconst<>+384(SB), Y7, Y6
-	VFNMADD231PS rowconst<>+416(SB), Y7, Y6
-	VMOVUPS      rowconst<>+448(SB), Y7
-	VFMADD213PS  rowconst<>+480(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+512(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+544(SB), Y6, Y7
+	VFNMADD231PS rowconst<>+480(SB), Y7, Y6
+	VFNMADD231PS rowconst<>+512(SB), Y7, Y6
+	VMOVUPS      rowconst<>+544(SB), Y7
 	VFMADD213PS  rowconst<>+576(SB), Y6, Y7
 	VFMADD213PS  rowconst<>+608(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+640(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+672(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+704(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+128(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+128(SB), Y6, Y7
 	VPSRAD       $0x01, Y4, Y6
 	VPSUBD       Y6, Y4, Y4
-	VPADDD       rowconst<>+64(SB), Y6, Y6
+	VPADDD       rowconst<>+96(SB), Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y6, Y7, Y7
-	VPADDD       rowconst<>+64(SB), Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y4, Y4
 	VPSLLD       $0x17, Y4, Y4
 	VMULPS       Y4, Y7, Y7
-	VMULPS       rowconst<>+160(SB), Y5, Y5
+	VMULPS       rowconst<>+192(SB), Y5, Y5
 	VFMADD231PS  Y5, Y7, Y7
-	VMULPS       rowconst<>+224(SB), Y7, Y4
+	VMULPS       rowconst<>+256(SB), Y7, Y4
 	VMULPS       Y4, Y2, Y2
 	VMULPS       Y2, Y3, Y3
 	VSUBPS       Y3, Y1, Y2
@@ -424,13 +448,10 @@ TEXT ·geluBackwardAVX2(SB), NOSPLIT, $0-32
 geluBwd_block:
 	VMOVUPS      (CX)(SI*4), Y0
 	VANDPS       rowconst<>+0(SB), Y0, Y1
-	VADDPS       rowconst<>+192(SB), Y1, Y1
-	VMOVUPS      rowconst<>+192(SB), Y2
+	VADDPS       rowconst<>+224(SB), Y1, Y1
+	VMOVUPS      rowconst<>+224(SB), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      rowconst<>+640(SB), Y1
-	VFMADD213PS  rowconst<>+672(SB), Y2, Y1
-	VFMADD213PS  rowconst<>+704(SB), Y2, Y1
-	VFMADD213PS  rowconst<>+736(SB), Y2, Y1
+	VMOVUPS      rowconst<>+736(SB), Y1
 	VFMADD213PS  rowconst<>+768(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+800(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+832(SB), Y2, Y1
@@ -438,41 +459,44 @@ geluBwd_block:
 	VFMADD213PS  rowconst<>+896(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+928(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+960(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+992(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+1024(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+1056(SB), Y2, Y1
 	VMULPS       Y2, Y1, Y1
-	VMAXPS       rowconst<>+288(SB), Y0, Y2
-	VMINPS       rowconst<>+256(SB), Y2, Y2
+	VMAXPS       rowconst<>+320(SB), Y0, Y2
+	VMINPS       rowconst<>+288(SB), Y2, Y2
 	VMULPS       Y2, Y2, Y3
 	VMOVAPS      Y2, Y4
 	VFMSUB213PS  Y3, Y2, Y4
-	VMULPS       rowconst<>+160(SB), Y3, Y3
-	VMOVUPS      rowconst<>+320(SB), Y5
+	VMULPS       rowconst<>+192(SB), Y3, Y3
+	VMOVUPS      rowconst<>+352(SB), Y5
 	VMAXPS       Y3, Y5, Y5
-	VMULPS       rowconst<>+352(SB), Y5, Y3
+	VMULPS       rowconst<>+448(SB), Y5, Y3
 	VCVTPS2DQ    Y3, Y3
 	VCVTDQ2PS    Y3, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y5
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y5
-	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y5, Y6
+	VFNMADD231PS rowconst<>+480(SB), Y6, Y5
+	VFNMADD231PS rowconst<>+512(SB), Y6, Y5
+	VMOVUPS      rowconst<>+544(SB), Y6
 	VFMADD213PS  rowconst<>+576(SB), Y5, Y6
 	VFMADD213PS  rowconst<>+608(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+640(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+672(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+704(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y5, Y6
 	VPSRAD       $0x01, Y3, Y5
 	VPSUBD       Y5, Y3, Y3
-	VPADDD       rowconst<>+64(SB), Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y3, Y3
 	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y3, Y6, Y6
-	VMULPS       rowconst<>+160(SB), Y4, Y4
+	VMULPS       rowconst<>+192(SB), Y4, Y4
 	VFMADD231PS  Y4, Y6, Y6
-	VMULPS       rowconst<>+224(SB), Y6, Y3
+	VMULPS       rowconst<>+256(SB), Y6, Y3
 	VMULPS       Y3, Y1, Y1
-	VMOVUPS      rowconst<>+96(SB), Y4
+	VMOVUPS      rowconst<>+128(SB), Y4
 	VSUBPS       Y1, Y4, Y4
 	VBLENDVPS    Y0, Y1, Y4, Y4
 	VFMADD231PS  Y2, Y3, Y4
@@ -495,13 +519,10 @@ geluBwd_check:
 	VMOVUPS      (BX)(DI*4), Y0
 	VMASKMOVPS   (CX)(SI*4), Y0, Y1
 	VANDPS       rowconst<>+0(SB), Y1, Y2
-	VADDPS       rowconst<>+192(SB), Y2, Y2
-	VMOVUPS      rowconst<>+192(SB), Y3
+	VADDPS       rowconst<>+224(SB), Y2, Y2
+	VMOVUPS      rowconst<>+224(SB), Y3
 	VDIVPS       Y2, Y3, Y3
-	VMOVUPS      rowconst<>+640(SB), Y2
-	VFMADD213PS  rowconst<>+672(SB), Y3, Y2
-	VFMADD213PS  rowconst<>+704(SB), Y3, Y2
-	VFMADD213PS  rowconst<>+736(SB), Y3, Y2
+	VMOVUPS      rowconst<>+736(SB), Y2
 	VFMADD213PS  rowconst<>+768(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+800(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+832(SB), Y3, Y2
@@ -509,41 +530,44 @@ geluBwd_check:
 	VFMADD213PS  rowconst<>+896(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+928(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+960(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+992(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+1024(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+1056(SB), Y3, Y2
 	VMULPS       Y3, Y2, Y2
-	VMAXPS       rowconst<>+288(SB), Y1, Y3
-	VMINPS       rowconst<>+256(SB), Y3, Y3
+	VMAXPS       rowconst<>+320(SB), Y1, Y3
+	VMINPS       rowconst<>+288(SB), Y3, Y3
 	VMULPS       Y3, Y3, Y4
 	VMOVAPS      Y3, Y5
 	VFMSUB213PS  Y4, Y3, Y5
-	VMULPS       rowconst<>+160(SB), Y4, Y4
-	VMOVUPS      rowconst<>+320(SB), Y6
+	VMULPS       rowconst<>+192(SB), Y4, Y4
+	VMOVUPS      rowconst<>+352(SB), Y6
 	VMAXPS       Y4, Y6, Y6
-	VMULPS       rowconst<>+352(SB), Y6, Y4
+	VMULPS       rowconst<>+448(SB), Y6, Y4
 	VCVTPS2DQ    Y4, Y4
 	VCVTDQ2PS    Y4, Y7
-	VFNMADD231PS rowconst<>+384(SB), Y7, Y6
-	VFNMADD231PS rowconst<>+416(SB), Y7, Y6
-	VMOVUPS      rowconst<>+448(SB), Y7
-	VFMADD213PS  rowconst<>+480(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+512(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+544(SB), Y6, Y7
+	VFNMADD231PS rowconst<>+480(SB), Y7, Y6
+	VFNMADD231PS rowconst<>+512(SB), Y7, Y6
+	VMOVUPS      rowconst<>+544(SB), Y7
 	VFMADD213PS  rowconst<>+576(SB), Y6, Y7
 	VFMADD213PS  rowconst<>+608(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+640(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+672(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+704(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+128(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+128(SB), Y6, Y7
 	VPSRAD       $0x01, Y4, Y6
 	VPSUBD       Y6, Y4, Y4
-	VPADDD       rowconst<>+64(SB), Y6, Y6
+	VPADDD       rowconst<>+96(SB), Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y6, Y7, Y7
-	VPADDD       rowconst<>+64(SB), Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y4, Y4
 	VPSLLD       $0x17, Y4, Y4
 	VMULPS       Y4, Y7, Y7
-	VMULPS       rowconst<>+160(SB), Y5, Y5
+	VMULPS       rowconst<>+192(SB), Y5, Y5
 	VFMADD231PS  Y5, Y7, Y7
-	VMULPS       rowconst<>+224(SB), Y7, Y4
+	VMULPS       rowconst<>+256(SB), Y7, Y4
 	VMULPS       Y4, Y2, Y2
-	VMOVUPS      rowconst<>+96(SB), Y5
+	VMOVUPS      rowconst<>+128(SB), Y5
 	VSUBPS       Y2, Y5, Y5
 	VBLENDVPS    Y1, Y2, Y5, Y5
 	VFMADD231PS  Y3, Y4, Y5
@@ -573,13 +597,10 @@ TEXT ·geluBiasBackwardAVX2(SB), NOSPLIT, $0-40
 geluBiasBwd_block:
 	VMOVUPS      (DX)(DI*4), Y0
 	VANDPS       rowconst<>+0(SB), Y0, Y1
-	VADDPS       rowconst<>+192(SB), Y1, Y1
-	VMOVUPS      rowconst<>+192(SB), Y2
+	VADDPS       rowconst<>+224(SB), Y1, Y1
+	VMOVUPS      rowconst<>+224(SB), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      rowconst<>+640(SB), Y1
-	VFMADD213PS  rowconst<>+672(SB), Y2, Y1
-	VFMADD213PS  rowconst<>+704(SB), Y2, Y1
-	VFMADD213PS  rowconst<>+736(SB), Y2, Y1
+	VMOVUPS      rowconst<>+736(SB), Y1
 	VFMADD213PS  rowconst<>+768(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+800(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+832(SB), Y2, Y1
@@ -587,41 +608,44 @@ geluBiasBwd_block:
 	VFMADD213PS  rowconst<>+896(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+928(SB), Y2, Y1
 	VFMADD213PS  rowconst<>+960(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+992(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+1024(SB), Y2, Y1
+	VFMADD213PS  rowconst<>+1056(SB), Y2, Y1
 	VMULPS       Y2, Y1, Y1
-	VMAXPS       rowconst<>+288(SB), Y0, Y2
-	VMINPS       rowconst<>+256(SB), Y2, Y2
+	VMAXPS       rowconst<>+320(SB), Y0, Y2
+	VMINPS       rowconst<>+288(SB), Y2, Y2
 	VMULPS       Y2, Y2, Y3
 	VMOVAPS      Y2, Y4
 	VFMSUB213PS  Y3, Y2, Y4
-	VMULPS       rowconst<>+160(SB), Y3, Y3
-	VMOVUPS      rowconst<>+320(SB), Y5
+	VMULPS       rowconst<>+192(SB), Y3, Y3
+	VMOVUPS      rowconst<>+352(SB), Y5
 	VMAXPS       Y3, Y5, Y5
-	VMULPS       rowconst<>+352(SB), Y5, Y3
+	VMULPS       rowconst<>+448(SB), Y5, Y3
 	VCVTPS2DQ    Y3, Y3
 	VCVTDQ2PS    Y3, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y5
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y5
-	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y5, Y6
+	VFNMADD231PS rowconst<>+480(SB), Y6, Y5
+	VFNMADD231PS rowconst<>+512(SB), Y6, Y5
+	VMOVUPS      rowconst<>+544(SB), Y6
 	VFMADD213PS  rowconst<>+576(SB), Y5, Y6
 	VFMADD213PS  rowconst<>+608(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+640(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+672(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+704(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y5, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y5, Y6
 	VPSRAD       $0x01, Y3, Y5
 	VPSUBD       Y5, Y3, Y3
-	VPADDD       rowconst<>+64(SB), Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y3, Y3
 	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y3, Y6, Y6
-	VMULPS       rowconst<>+160(SB), Y4, Y4
+	VMULPS       rowconst<>+192(SB), Y4, Y4
 	VFMADD231PS  Y4, Y6, Y6
-	VMULPS       rowconst<>+224(SB), Y6, Y3
+	VMULPS       rowconst<>+256(SB), Y6, Y3
 	VMULPS       Y3, Y1, Y1
-	VMOVUPS      rowconst<>+96(SB), Y4
+	VMOVUPS      rowconst<>+128(SB), Y4
 	VSUBPS       Y1, Y4, Y4
 	VBLENDVPS    Y0, Y1, Y4, Y4
 	VFMADD231PS  Y2, Y3, Y4
@@ -647,13 +671,10 @@ geluBiasBwd_check:
 	VMOVUPS      (SI)(R8*4), Y0
 	VMASKMOVPS   (DX)(DI*4), Y0, Y1
 	VANDPS       rowconst<>+0(SB), Y1, Y2
-	VADDPS       rowconst<>+192(SB), Y2, Y2
-	VMOVUPS      rowconst<>+192(SB), Y3
+	VADDPS       rowconst<>+224(SB), Y2, Y2
+	VMOVUPS      rowconst<>+224(SB), Y3
 	VDIVPS       Y2, Y3, Y3
-	VMOVUPS      rowconst<>+640(SB), Y2
-	VFMADD213PS  rowconst<>+672(SB), Y3, Y2
-	VFMADD213PS  rowconst<>+704(SB), Y3, Y2
-	VFMADD213PS  rowconst<>+736(SB), Y3, Y2
+	VMOVUPS      rowconst<>+736(SB), Y2
 	VFMADD213PS  rowconst<>+768(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+800(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+832(SB), Y3, Y2
@@ -661,41 +682,44 @@ geluBiasBwd_check:
 	VFMADD213PS  rowconst<>+896(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+928(SB), Y3, Y2
 	VFMADD213PS  rowconst<>+960(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+992(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+1024(SB), Y3, Y2
+	VFMADD213PS  rowconst<>+1056(SB), Y3, Y2
 	VMULPS       Y3, Y2, Y2
-	VMAXPS       rowconst<>+288(SB), Y1, Y3
-	VMINPS       rowconst<>+256(SB), Y3, Y3
+	VMAXPS       rowconst<>+320(SB), Y1, Y3
+	VMINPS       rowconst<>+288(SB), Y3, Y3
 	VMULPS       Y3, Y3, Y4
 	VMOVAPS      Y3, Y5
 	VFMSUB213PS  Y4, Y3, Y5
-	VMULPS       rowconst<>+160(SB), Y4, Y4
-	VMOVUPS      rowconst<>+320(SB), Y6
+	VMULPS       rowconst<>+192(SB), Y4, Y4
+	VMOVUPS      rowconst<>+352(SB), Y6
 	VMAXPS       Y4, Y6, Y6
-	VMULPS       rowconst<>+352(SB), Y6, Y4
+	VMULPS       rowconst<>+448(SB), Y6, Y4
 	VCVTPS2DQ    Y4, Y4
 	VCVTDQ2PS    Y4, Y7
-	VFNMADD231PS rowconst<>+384(SB), Y7, Y6
-	VFNMADD231PS rowconst<>+416(SB), Y7, Y6
-	VMOVUPS      rowconst<>+448(SB), Y7
-	VFMADD213PS  rowconst<>+480(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+512(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+544(SB), Y6, Y7
+	VFNMADD231PS rowconst<>+480(SB), Y7, Y6
+	VFNMADD231PS rowconst<>+512(SB), Y7, Y6
+	VMOVUPS      rowconst<>+544(SB), Y7
 	VFMADD213PS  rowconst<>+576(SB), Y6, Y7
 	VFMADD213PS  rowconst<>+608(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
-	VFMADD213PS  rowconst<>+96(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+640(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+672(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+704(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+128(SB), Y6, Y7
+	VFMADD213PS  rowconst<>+128(SB), Y6, Y7
 	VPSRAD       $0x01, Y4, Y6
 	VPSUBD       Y6, Y4, Y4
-	VPADDD       rowconst<>+64(SB), Y6, Y6
+	VPADDD       rowconst<>+96(SB), Y6, Y6
 	VPSLLD       $0x17, Y6, Y6
 	VMULPS       Y6, Y7, Y7
-	VPADDD       rowconst<>+64(SB), Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y4, Y4
 	VPSLLD       $0x17, Y4, Y4
 	VMULPS       Y4, Y7, Y7
-	VMULPS       rowconst<>+160(SB), Y5, Y5
+	VMULPS       rowconst<>+192(SB), Y5, Y5
 	VFMADD231PS  Y5, Y7, Y7
-	VMULPS       rowconst<>+224(SB), Y7, Y4
+	VMULPS       rowconst<>+256(SB), Y7, Y4
 	VMULPS       Y4, Y2, Y2
-	VMOVUPS      rowconst<>+96(SB), Y5
+	VMOVUPS      rowconst<>+128(SB), Y5
 	VSUBPS       Y2, Y5, Y5
 	VBLENDVPS    Y1, Y2, Y5, Y5
 	VFMADD231PS  Y3, Y4, Y5
@@ -720,7 +744,7 @@ TEXT ·softmaxAVX2(SB), NOSPLIT, $0-28
 	MOVQ         n+16(FP), DX
 	MOVSS        scale+24(FP), X0
 	VBROADCASTSS X0, Y0
-	VMOVUPS      rowconst<>+32(SB), Y1
+	VMOVUPS      rowconst<>+64(SB), Y1
 	XORQ         BX, BX
 	MOVQ         DX, SI
 	ANDQ         $-8, SI
@@ -770,28 +794,28 @@ smExp_block:
 	VMULPS       Y0, Y4, Y5
 	VFMSUB213PS  Y5, Y0, Y4
 	VFMADD231PS  Y3, Y0, Y4
-	VMAXPS       rowconst<>+128(SB), Y4, Y4
-	VMOVUPS      rowconst<>+320(SB), Y3
+	VMAXPS       rowconst<>+160(SB), Y4, Y4
+	VMOVUPS      rowconst<>+352(SB), Y3
 	VMAXPS       Y5, Y3, Y3
-	VMULPS       rowconst<>+352(SB), Y3, Y5
+	VMULPS       rowconst<>+448(SB), Y3, Y5
 	VCVTPS2DQ    Y5, Y5
 	VCVTDQ2PS    Y5, Y6
-	VFNMADD231PS rowconst<>+384(SB), Y6, Y3
-	VFNMADD231PS rowconst<>+416(SB), Y6, Y3
-	VMOVUPS      rowconst<>+448(SB), Y6
-	VFMADD213PS  rowconst<>+480(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+512(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+544(SB), Y3, Y6
+	VFNMADD231PS rowconst<>+480(SB), Y6, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y6, Y3
+	VMOVUPS      rowconst<>+544(SB), Y6
 	VFMADD213PS  rowconst<>+576(SB), Y3, Y6
 	VFMADD213PS  rowconst<>+608(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
-	VFMADD213PS  rowconst<>+96(SB), Y3, Y6
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y6
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y6
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y6
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y6
 	VPSRAD       $0x01, Y5, Y3
 	VPSUBD       Y3, Y5, Y5
-	VPADDD       rowconst<>+64(SB), Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y3, Y3
 	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y3, Y6, Y6
-	VPADDD       rowconst<>+64(SB), Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y5, Y5
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y5, Y6, Y6
 	VFMADD231PS  Y4, Y6, Y6
@@ -819,28 +843,28 @@ smExp_check:
 	VMULPS       Y0, Y5, Y1
 	VFMSUB213PS  Y1, Y0, Y5
 	VFMADD231PS  Y4, Y0, Y5
-	VMAXPS       rowconst<>+128(SB), Y5, Y5
-	VMOVUPS      rowconst<>+320(SB), Y0
+	VMAXPS       rowconst<>+160(SB), Y5, Y5
+	VMOVUPS      rowconst<>+352(SB), Y0
 	VMAXPS       Y1, Y0, Y0
-	VMULPS       rowconst<>+352(SB), Y0, Y1
+	VMULPS       rowconst<>+448(SB), Y0, Y1
 	VCVTPS2DQ    Y1, Y1
 	VCVTDQ2PS    Y1, Y4
-	VFNMADD231PS rowconst<>+384(SB), Y4, Y0
-	VFNMADD231PS rowconst<>+416(SB), Y4, Y0
-	VMOVUPS      rowconst<>+448(SB), Y4
-	VFMADD213PS  rowconst<>+480(SB), Y0, Y4
-	VFMADD213PS  rowconst<>+512(SB), Y0, Y4
-	VFMADD213PS  rowconst<>+544(SB), Y0, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y0
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y0
+	VMOVUPS      rowconst<>+544(SB), Y4
 	VFMADD213PS  rowconst<>+576(SB), Y0, Y4
 	VFMADD213PS  rowconst<>+608(SB), Y0, Y4
-	VFMADD213PS  rowconst<>+96(SB), Y0, Y4
-	VFMADD213PS  rowconst<>+96(SB), Y0, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y0, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y0, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y0, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y0, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y0, Y4
 	VPSRAD       $0x01, Y1, Y0
 	VPSUBD       Y0, Y1, Y1
-	VPADDD       rowconst<>+64(SB), Y0, Y0
+	VPADDD       rowconst<>+96(SB), Y0, Y0
 	VPSLLD       $0x17, Y0, Y0
 	VMULPS       Y0, Y4, Y4
-	VPADDD       rowconst<>+64(SB), Y1, Y1
+	VPADDD       rowconst<>+96(SB), Y1, Y1
 	VPSLLD       $0x17, Y1, Y1
 	VMULPS       Y1, Y4, Y4
 	VFMADD231PS  Y5, Y4, Y4
@@ -856,7 +880,7 @@ smExp_done:
 	VPERMILPS    $0xb1, X2, X0
 	VADDPS       X0, X2, X2
 	VBROADCASTSS X2, Y2
-	VMOVUPS      rowconst<>+96(SB), Y0
+	VMOVUPS      rowconst<>+128(SB), Y0
 	VDIVPS       Y2, Y0, Y0
 	XORQ         CX, CX
 	MOVQ         DX, BX
@@ -1332,5 +1356,753 @@ lnParam_check:
 	VMASKMOVPS  Y0, Y2, (CX)(DI*4)
 
 lnParam_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormAVX2(y *float32, x *float32, w *float32, n int, rs float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·rmsNormAVX2(SB), NOSPLIT, $0-36
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-8, DI
+	JMP          rms_check
+
+rms_block:
+	VMOVUPS (CX)(SI*4), Y1
+	VMULPS  Y0, Y1, Y1
+	VMOVUPS (DX)(SI*4), Y2
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y1, (AX)(SI*4)
+	ADDQ    $+8, SI
+
+rms_check:
+	CMPQ       SI, DI
+	JL         rms_block
+	CMPQ       SI, BX
+	JGE        rms_done
+	MOVQ       $+8, DI
+	ADDQ       SI, DI
+	SUBQ       BX, DI
+	LEAQ       rowmask<>+0(SB), BX
+	VMOVUPS    (BX)(DI*4), Y1
+	VMASKMOVPS (CX)(SI*4), Y1, Y2
+	VMULPS     Y0, Y2, Y2
+	VMASKMOVPS (DX)(SI*4), Y1, Y0
+	VMULPS     Y0, Y2, Y2
+	VMASKMOVPS Y2, Y1, (AX)(SI*4)
+
+rms_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormParamGradAVX2(dw *float32, dy *float32, x *float32, n int, rs float32)
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·rmsNormParamGradAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dw+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        rs+32(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         SI, SI
+	MOVQ         BX, DI
+	ANDQ         $-8, DI
+	JMP          rmsParam_check
+
+rmsParam_block:
+	VMOVUPS     (DX)(SI*4), Y1
+	VMOVUPS     (CX)(SI*4), Y2
+	VMULPS      Y2, Y1, Y1
+	VMOVUPS     (AX)(SI*4), Y2
+	VFMADD231PS Y0, Y1, Y2
+	VMOVUPS     Y2, (AX)(SI*4)
+	ADDQ        $+8, SI
+
+rmsParam_check:
+	CMPQ        SI, DI
+	JL          rmsParam_block
+	CMPQ        SI, BX
+	JGE         rmsParam_done
+	MOVQ        $+8, DI
+	ADDQ        SI, DI
+	SUBQ        BX, DI
+	LEAQ        rowmask<>+0(SB), BX
+	VMOVUPS     (BX)(DI*4), Y1
+	VMASKMOVPS  (DX)(SI*4), Y1, Y2
+	VMASKMOVPS  (CX)(SI*4), Y1, Y3
+	VMULPS      Y3, Y2, Y2
+	VMASKMOVPS  (AX)(SI*4), Y1, Y3
+	VFMADD231PS Y0, Y2, Y3
+	VMASKMOVPS  Y3, Y1, (AX)(SI*4)
+
+rmsParam_done:
+	VZEROUPPER
+	RET
+
+// func siluAVX2(y *float32, x *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·siluAVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+	MOVQ DX, SI
+	ANDQ $-8, SI
+	JMP  silu_check
+
+silu_block:
+	VMOVUPS      (CX)(BX*4), Y0
+	VORPS        rowconst<>+32(SB), Y0, Y1
+	VMOVUPS      rowconst<>+352(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       rowconst<>+448(SB), Y2, Y1
+	VCVTPS2DQ    Y1, Y1
+	VCVTDQ2PS    Y1, Y3
+	VFNMADD231PS rowconst<>+480(SB), Y3, Y2
+	VFNMADD231PS rowconst<>+512(SB), Y3, Y2
+	VMOVUPS      rowconst<>+544(SB), Y3
+	VFMADD213PS  rowconst<>+576(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+608(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+640(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+672(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+704(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+128(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+128(SB), Y2, Y3
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y3, Y3
+	VADDPS       rowconst<>+128(SB), Y3, Y1
+	VMOVUPS      rowconst<>+128(SB), Y2
+	VDIVPS       Y1, Y2, Y2
+	VMULPS       Y2, Y3, Y1
+	VBLENDVPS    Y0, Y1, Y2, Y3
+	VBLENDVPS    Y0, Y2, Y1, Y1
+	VMAXPS       rowconst<>+416(SB), Y0, Y0
+	VMULPS       Y3, Y0, Y0
+	VMOVUPS      Y0, (AX)(BX*4)
+	ADDQ         $+8, BX
+
+silu_check:
+	CMPQ         BX, SI
+	JL           silu_block
+	CMPQ         BX, DX
+	JGE          silu_done
+	MOVQ         $+8, SI
+	ADDQ         BX, SI
+	SUBQ         DX, SI
+	LEAQ         rowmask<>+0(SB), DX
+	VMOVUPS      (DX)(SI*4), Y0
+	VMASKMOVPS   (CX)(BX*4), Y0, Y1
+	VORPS        rowconst<>+32(SB), Y1, Y2
+	VMOVUPS      rowconst<>+352(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       rowconst<>+448(SB), Y3, Y2
+	VCVTPS2DQ    Y2, Y2
+	VCVTDQ2PS    Y2, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y3
+	VMOVUPS      rowconst<>+544(SB), Y4
+	VFMADD213PS  rowconst<>+576(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+608(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VADDPS       rowconst<>+128(SB), Y4, Y2
+	VMOVUPS      rowconst<>+128(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y4, Y2
+	VBLENDVPS    Y1, Y2, Y3, Y4
+	VBLENDVPS    Y1, Y3, Y2, Y2
+	VMAXPS       rowconst<>+416(SB), Y1, Y1
+	VMULPS       Y4, Y1, Y1
+	VMASKMOVPS   Y1, Y0, (AX)(BX*4)
+
+silu_done:
+	VZEROUPPER
+	RET
+
+// func siluBackwardAVX2(dx *float32, x *float32, dy *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·siluBackwardAVX2(SB), NOSPLIT, $0-32
+	MOVQ dx+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ dy+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+	MOVQ BX, DI
+	ANDQ $-8, DI
+	JMP  siluBwd_check
+
+siluBwd_block:
+	VMOVUPS      (CX)(SI*4), Y0
+	VORPS        rowconst<>+32(SB), Y0, Y1
+	VMOVUPS      rowconst<>+352(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       rowconst<>+448(SB), Y2, Y1
+	VCVTPS2DQ    Y1, Y1
+	VCVTDQ2PS    Y1, Y3
+	VFNMADD231PS rowconst<>+480(SB), Y3, Y2
+	VFNMADD231PS rowconst<>+512(SB), Y3, Y2
+	VMOVUPS      rowconst<>+544(SB), Y3
+	VFMADD213PS  rowconst<>+576(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+608(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+640(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+672(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+704(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+128(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+128(SB), Y2, Y3
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y3, Y3
+	VADDPS       rowconst<>+128(SB), Y3, Y1
+	VMOVUPS      rowconst<>+128(SB), Y2
+	VDIVPS       Y1, Y2, Y2
+	VMULPS       Y2, Y3, Y1
+	VBLENDVPS    Y0, Y1, Y2, Y3
+	VBLENDVPS    Y0, Y2, Y1, Y1
+	VMAXPS       rowconst<>+416(SB), Y0, Y0
+	VMINPS       rowconst<>+384(SB), Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VFMADD213PS  Y3, Y3, Y0
+	VMOVUPS      (DX)(SI*4), Y1
+	VMULPS       Y1, Y0, Y0
+	VMOVUPS      (AX)(SI*4), Y1
+	VADDPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)(SI*4)
+	ADDQ         $+8, SI
+
+siluBwd_check:
+	CMPQ         SI, DI
+	JL           siluBwd_block
+	CMPQ         SI, BX
+	JGE          siluBwd_done
+	MOVQ         $+8, DI
+	ADDQ         SI, DI
+	SUBQ         BX, DI
+	LEAQ         rowmask<>+0(SB), BX
+	VMOVUPS      (BX)(DI*4), Y0
+	VMASKMOVPS   (CX)(SI*4), Y0, Y1
+	VORPS        rowconst<>+32(SB), Y1, Y2
+	VMOVUPS      rowconst<>+352(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       rowconst<>+448(SB), Y3, Y2
+	VCVTPS2DQ    Y2, Y2
+	VCVTDQ2PS    Y2, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y3
+	VMOVUPS      rowconst<>+544(SB), Y4
+	VFMADD213PS  rowconst<>+576(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+608(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VADDPS       rowconst<>+128(SB), Y4, Y2
+	VMOVUPS      rowconst<>+128(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y4, Y2
+	VBLENDVPS    Y1, Y2, Y3, Y4
+	VBLENDVPS    Y1, Y3, Y2, Y2
+	VMAXPS       rowconst<>+416(SB), Y1, Y1
+	VMINPS       rowconst<>+384(SB), Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VFMADD213PS  Y4, Y4, Y1
+	VMASKMOVPS   (DX)(SI*4), Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   (AX)(SI*4), Y0, Y2
+	VADDPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)(SI*4)
+
+siluBwd_done:
+	VZEROUPPER
+	RET
+
+// func swigluAVX2(y *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+	MOVQ BX, DI
+	ANDQ $-8, DI
+	JMP  swiglu_check
+
+swiglu_block:
+	VMOVUPS      (CX)(SI*4), Y0
+	VORPS        rowconst<>+32(SB), Y0, Y1
+	VMOVUPS      rowconst<>+352(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       rowconst<>+448(SB), Y2, Y1
+	VCVTPS2DQ    Y1, Y1
+	VCVTDQ2PS    Y1, Y3
+	VFNMADD231PS rowconst<>+480(SB), Y3, Y2
+	VFNMADD231PS rowconst<>+512(SB), Y3, Y2
+	VMOVUPS      rowconst<>+544(SB), Y3
+	VFMADD213PS  rowconst<>+576(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+608(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+640(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+672(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+704(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+128(SB), Y2, Y3
+	VFMADD213PS  rowconst<>+128(SB), Y2, Y3
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y1, Y3, Y3
+	VADDPS       rowconst<>+128(SB), Y3, Y1
+	VMOVUPS      rowconst<>+128(SB), Y2
+	VDIVPS       Y1, Y2, Y2
+	VMULPS       Y2, Y3, Y1
+	VBLENDVPS    Y0, Y1, Y2, Y3
+	VBLENDVPS    Y0, Y2, Y1, Y1
+	VMAXPS       rowconst<>+416(SB), Y0, Y0
+	VMULPS       Y3, Y0, Y0
+	VMOVUPS      (DX)(SI*4), Y1
+	VMULPS       Y1, Y0, Y0
+	VMOVUPS      Y0, (AX)(SI*4)
+	ADDQ         $+8, SI
+
+swiglu_check:
+	CMPQ         SI, DI
+	JL           swiglu_block
+	CMPQ         SI, BX
+	JGE          swiglu_done
+	MOVQ         $+8, DI
+	ADDQ         SI, DI
+	SUBQ         BX, DI
+	LEAQ         rowmask<>+0(SB), BX
+	VMOVUPS      (BX)(DI*4), Y0
+	VMASKMOVPS   (CX)(SI*4), Y0, Y1
+	VORPS        rowconst<>+32(SB), Y1, Y2
+	VMOVUPS      rowconst<>+352(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       rowconst<>+448(SB), Y3, Y2
+	VCVTPS2DQ    Y2, Y2
+	VCVTDQ2PS    Y2, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y3
+	VMOVUPS      rowconst<>+544(SB), Y4
+	VFMADD213PS  rowconst<>+576(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+608(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VADDPS       rowconst<>+128(SB), Y4, Y2
+	VMOVUPS      rowconst<>+128(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y4, Y2
+	VBLENDVPS    Y1, Y2, Y3, Y4
+	VBLENDVPS    Y1, Y3, Y2, Y2
+	VMAXPS       rowconst<>+416(SB), Y1, Y1
+	VMULPS       Y4, Y1, Y1
+	VMASKMOVPS   (DX)(SI*4), Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   Y1, Y0, (AX)(SI*4)
+
+swiglu_done:
+	VZEROUPPER
+	RET
+
+// func swigluBackwardAVX2(dgate *float32, dup *float32, gate *float32, up *float32, dy *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·swigluBackwardAVX2(SB), NOSPLIT, $0-48
+	MOVQ dgate+0(FP), AX
+	MOVQ dup+8(FP), CX
+	MOVQ gate+16(FP), DX
+	MOVQ up+24(FP), BX
+	MOVQ dy+32(FP), SI
+	MOVQ n+40(FP), DI
+	XORQ R8, R8
+	MOVQ DI, R9
+	ANDQ $-8, R9
+	JMP  swigluBwd_check
+
+swigluBwd_block:
+	VMOVUPS      (DX)(R8*4), Y0
+	VMOVUPS      (SI)(R8*4), Y1
+	VORPS        rowconst<>+32(SB), Y0, Y2
+	VMOVUPS      rowconst<>+352(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       rowconst<>+448(SB), Y3, Y2
+	VCVTPS2DQ    Y2, Y2
+	VCVTDQ2PS    Y2, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y3
+	VMOVUPS      rowconst<>+544(SB), Y4
+	VFMADD213PS  rowconst<>+576(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+608(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VADDPS       rowconst<>+128(SB), Y4, Y2
+	VMOVUPS      rowconst<>+128(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y4, Y2
+	VBLENDVPS    Y0, Y2, Y3, Y4
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VMAXPS       rowconst<>+416(SB), Y0, Y3
+	VMULPS       Y4, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VMOVUPS      (CX)(R8*4), Y5
+	VADDPS       Y3, Y5, Y5
+	VMOVUPS      Y5, (CX)(R8*4)
+	VMAXPS       rowconst<>+416(SB), Y0, Y0
+	VMINPS       rowconst<>+384(SB), Y0, Y0
+	VMULPS       Y2, Y0, Y0
+	VFMADD213PS  Y4, Y4, Y0
+	VMOVUPS      (BX)(R8*4), Y2
+	VMULPS       Y2, Y1, Y1
+	VMULPS       Y1, Y0, Y0
+	VMOVUPS      (AX)(R8*4), Y1
+	VADDPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)(R8*4)
+	ADDQ         $+8, R8
+
+swigluBwd_check:
+	CMPQ         R8, R9
+	JL           swigluBwd_block
+	CMPQ         R8, DI
+	JGE          swigluBwd_done
+	MOVQ         $+8, R9
+	ADDQ         R8, R9
+	SUBQ         DI, R9
+	LEAQ         rowmask<>+0(SB), DI
+	VMOVUPS      (DI)(R9*4), Y0
+	VMASKMOVPS   (DX)(R8*4), Y0, Y1
+	VMASKMOVPS   (SI)(R8*4), Y0, Y2
+	VORPS        rowconst<>+32(SB), Y1, Y3
+	VMOVUPS      rowconst<>+352(SB), Y4
+	VMAXPS       Y3, Y4, Y4
+	VMULPS       rowconst<>+448(SB), Y4, Y3
+	VCVTPS2DQ    Y3, Y3
+	VCVTDQ2PS    Y3, Y5
+	VFNMADD231PS rowconst<>+480(SB), Y5, Y4
+	VFNMADD231PS rowconst<>+512(SB), Y5, Y4
+	VMOVUPS      rowconst<>+544(SB), Y5
+	VFMADD213PS  rowconst<>+576(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+608(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+640(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+672(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+704(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+128(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+128(SB), Y4, Y5
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y5, Y5
+	VADDPS       rowconst<>+128(SB), Y5, Y3
+	VMOVUPS      rowconst<>+128(SB), Y4
+	VDIVPS       Y3, Y4, Y4
+	VMULPS       Y4, Y5, Y3
+	VBLENDVPS    Y1, Y3, Y4, Y5
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VMAXPS       rowconst<>+416(SB), Y1, Y4
+	VMULPS       Y5, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMASKMOVPS   (CX)(R8*4), Y0, Y6
+	VADDPS       Y4, Y6, Y6
+	VMASKMOVPS   Y6, Y0, (CX)(R8*4)
+	VMAXPS       rowconst<>+416(SB), Y1, Y1
+	VMINPS       rowconst<>+384(SB), Y1, Y1
+	VMULPS       Y3, Y1, Y1
+	VFMADD213PS  Y5, Y5, Y1
+	VMASKMOVPS   (BX)(R8*4), Y0, Y3
+	VMULPS       Y3, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   (AX)(R8*4), Y0, Y2
+	VADDPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)(R8*4)
+
+swigluBwd_done:
+	VZEROUPPER
+	RET
+
+// func swigluGateBackwardAVX2(dgate *float32, gate *float32, up *float32, dy *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·swigluGateBackwardAVX2(SB), NOSPLIT, $0-40
+	MOVQ dgate+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ up+16(FP), DX
+	MOVQ dy+24(FP), BX
+	MOVQ n+32(FP), SI
+	XORQ DI, DI
+	MOVQ SI, R8
+	ANDQ $-8, R8
+	JMP  swigluGateBwd_check
+
+swigluGateBwd_block:
+	VMOVUPS      (CX)(DI*4), Y0
+	VMOVUPS      (BX)(DI*4), Y1
+	VORPS        rowconst<>+32(SB), Y0, Y2
+	VMOVUPS      rowconst<>+352(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       rowconst<>+448(SB), Y3, Y2
+	VCVTPS2DQ    Y2, Y2
+	VCVTDQ2PS    Y2, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y3
+	VMOVUPS      rowconst<>+544(SB), Y4
+	VFMADD213PS  rowconst<>+576(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+608(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VADDPS       rowconst<>+128(SB), Y4, Y2
+	VMOVUPS      rowconst<>+128(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y4, Y2
+	VBLENDVPS    Y0, Y2, Y3, Y4
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VMAXPS       rowconst<>+416(SB), Y0, Y3
+	VMULPS       Y4, Y3, Y3
+	VMAXPS       rowconst<>+416(SB), Y0, Y0
+	VMINPS       rowconst<>+384(SB), Y0, Y0
+	VMULPS       Y2, Y0, Y0
+	VFMADD213PS  Y4, Y4, Y0
+	VMOVUPS      (DX)(DI*4), Y2
+	VMULPS       Y2, Y1, Y1
+	VMULPS       Y1, Y0, Y0
+	VMOVUPS      (AX)(DI*4), Y1
+	VADDPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)(DI*4)
+	ADDQ         $+8, DI
+
+swigluGateBwd_check:
+	CMPQ         DI, R8
+	JL           swigluGateBwd_block
+	CMPQ         DI, SI
+	JGE          swigluGateBwd_done
+	MOVQ         $+8, R8
+	ADDQ         DI, R8
+	SUBQ         SI, R8
+	LEAQ         rowmask<>+0(SB), SI
+	VMOVUPS      (SI)(R8*4), Y0
+	VMASKMOVPS   (CX)(DI*4), Y0, Y1
+	VMASKMOVPS   (BX)(DI*4), Y0, Y2
+	VORPS        rowconst<>+32(SB), Y1, Y3
+	VMOVUPS      rowconst<>+352(SB), Y4
+	VMAXPS       Y3, Y4, Y4
+	VMULPS       rowconst<>+448(SB), Y4, Y3
+	VCVTPS2DQ    Y3, Y3
+	VCVTDQ2PS    Y3, Y5
+	VFNMADD231PS rowconst<>+480(SB), Y5, Y4
+	VFNMADD231PS rowconst<>+512(SB), Y5, Y4
+	VMOVUPS      rowconst<>+544(SB), Y5
+	VFMADD213PS  rowconst<>+576(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+608(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+640(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+672(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+704(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+128(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+128(SB), Y4, Y5
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y5, Y5
+	VADDPS       rowconst<>+128(SB), Y5, Y3
+	VMOVUPS      rowconst<>+128(SB), Y4
+	VDIVPS       Y3, Y4, Y4
+	VMULPS       Y4, Y5, Y3
+	VBLENDVPS    Y1, Y3, Y4, Y5
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VMAXPS       rowconst<>+416(SB), Y1, Y4
+	VMULPS       Y5, Y4, Y4
+	VMAXPS       rowconst<>+416(SB), Y1, Y1
+	VMINPS       rowconst<>+384(SB), Y1, Y1
+	VMULPS       Y3, Y1, Y1
+	VFMADD213PS  Y5, Y5, Y1
+	VMASKMOVPS   (DX)(DI*4), Y0, Y3
+	VMULPS       Y3, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   (AX)(DI*4), Y0, Y2
+	VADDPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)(DI*4)
+
+swigluGateBwd_done:
+	VZEROUPPER
+	RET
+
+// func swigluUpBackwardAVX2(dup *float32, gate *float32, dy *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·swigluUpBackwardAVX2(SB), NOSPLIT, $0-32
+	MOVQ dup+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ dy+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+	MOVQ BX, DI
+	ANDQ $-8, DI
+	JMP  swigluUpBwd_check
+
+swigluUpBwd_block:
+	VMOVUPS      (CX)(SI*4), Y0
+	VMOVUPS      (DX)(SI*4), Y1
+	VORPS        rowconst<>+32(SB), Y0, Y2
+	VMOVUPS      rowconst<>+352(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       rowconst<>+448(SB), Y3, Y2
+	VCVTPS2DQ    Y2, Y2
+	VCVTDQ2PS    Y2, Y4
+	VFNMADD231PS rowconst<>+480(SB), Y4, Y3
+	VFNMADD231PS rowconst<>+512(SB), Y4, Y3
+	VMOVUPS      rowconst<>+544(SB), Y4
+	VFMADD213PS  rowconst<>+576(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+608(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+640(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+672(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+704(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VFMADD213PS  rowconst<>+128(SB), Y3, Y4
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VPADDD       rowconst<>+96(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y2, Y4, Y4
+	VADDPS       rowconst<>+128(SB), Y4, Y2
+	VMOVUPS      rowconst<>+128(SB), Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y3, Y4, Y2
+	VBLENDVPS    Y0, Y2, Y3, Y4
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VMAXPS       rowconst<>+416(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VMOVUPS      (AX)(SI*4), Y1
+	VADDPS       Y0, Y1, Y1
+	VMOVUPS      Y1, (AX)(SI*4)
+	ADDQ         $+8, SI
+
+swigluUpBwd_check:
+	CMPQ         SI, DI
+	JL           swigluUpBwd_block
+	CMPQ         SI, BX
+	JGE          swigluUpBwd_done
+	MOVQ         $+8, DI
+	ADDQ         SI, DI
+	SUBQ         BX, DI
+	LEAQ         rowmask<>+0(SB), BX
+	VMOVUPS      (BX)(DI*4), Y0
+	VMASKMOVPS   (CX)(SI*4), Y0, Y1
+	VMASKMOVPS   (DX)(SI*4), Y0, Y2
+	VORPS        rowconst<>+32(SB), Y1, Y3
+	VMOVUPS      rowconst<>+352(SB), Y4
+	VMAXPS       Y3, Y4, Y4
+	VMULPS       rowconst<>+448(SB), Y4, Y3
+	VCVTPS2DQ    Y3, Y3
+	VCVTDQ2PS    Y3, Y5
+	VFNMADD231PS rowconst<>+480(SB), Y5, Y4
+	VFNMADD231PS rowconst<>+512(SB), Y5, Y4
+	VMOVUPS      rowconst<>+544(SB), Y5
+	VFMADD213PS  rowconst<>+576(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+608(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+640(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+672(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+704(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+128(SB), Y4, Y5
+	VFMADD213PS  rowconst<>+128(SB), Y4, Y5
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       rowconst<>+96(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y4, Y5, Y5
+	VPADDD       rowconst<>+96(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y3, Y5, Y5
+	VADDPS       rowconst<>+128(SB), Y5, Y3
+	VMOVUPS      rowconst<>+128(SB), Y4
+	VDIVPS       Y3, Y4, Y4
+	VMULPS       Y4, Y5, Y3
+	VBLENDVPS    Y1, Y3, Y4, Y5
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VMAXPS       rowconst<>+416(SB), Y1, Y1
+	VMULPS       Y5, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   (AX)(SI*4), Y0, Y2
+	VADDPS       Y1, Y2, Y2
+	VMASKMOVPS   Y2, Y0, (AX)(SI*4)
+
+swigluUpBwd_done:
 	VZEROUPPER
 	RET

@@ -94,3 +94,57 @@ func layerNormGradAVX512(dx, dy, x, w *float32, n int, m, rs, c0, c1 float32) {
 func layerNormParamGradAVX512(dw, db, dy, x *float32, n int, m, rs float32) {
 	panic("kernels: layerNormParamGradAVX512 without assembly")
 }
+
+func siluAVX2(y, x *float32, n int) { panic("kernels: siluAVX2 without assembly") }
+
+func siluBackwardAVX2(dx, x, dy *float32, n int) {
+	panic("kernels: siluBackwardAVX2 without assembly")
+}
+
+func swigluAVX2(y, gate, up *float32, n int) { panic("kernels: swigluAVX2 without assembly") }
+
+func swigluBackwardAVX2(dgate, dup, gate, up, dy *float32, n int) {
+	panic("kernels: swigluBackwardAVX2 without assembly")
+}
+
+func swigluGateBackwardAVX2(dgate, gate, up, dy *float32, n int) {
+	panic("kernels: swigluGateBackwardAVX2 without assembly")
+}
+
+func swigluUpBackwardAVX2(dup, gate, dy *float32, n int) {
+	panic("kernels: swigluUpBackwardAVX2 without assembly")
+}
+
+func siluAVX512(y, x *float32, n int) { panic("kernels: siluAVX512 without assembly") }
+
+func siluBackwardAVX512(dx, x, dy *float32, n int) {
+	panic("kernels: siluBackwardAVX512 without assembly")
+}
+
+func swigluAVX512(y, gate, up *float32, n int) { panic("kernels: swigluAVX512 without assembly") }
+
+func swigluBackwardAVX512(dgate, dup, gate, up, dy *float32, n int) {
+	panic("kernels: swigluBackwardAVX512 without assembly")
+}
+
+func swigluGateBackwardAVX512(dgate, gate, up, dy *float32, n int) {
+	panic("kernels: swigluGateBackwardAVX512 without assembly")
+}
+
+func swigluUpBackwardAVX512(dup, gate, dy *float32, n int) {
+	panic("kernels: swigluUpBackwardAVX512 without assembly")
+}
+
+func rmsNormAVX2(y, x, w *float32, n int, rs float32) { panic("kernels: rmsNormAVX2 without assembly") }
+
+func rmsNormParamGradAVX2(dw, dy, x *float32, n int, rs float32) {
+	panic("kernels: rmsNormParamGradAVX2 without assembly")
+}
+
+func rmsNormAVX512(y, x, w *float32, n int, rs float32) {
+	panic("kernels: rmsNormAVX512 without assembly")
+}
+
+func rmsNormParamGradAVX512(dw, dy, x *float32, n int, rs float32) {
+	panic("kernels: rmsNormParamGradAVX512 without assembly")
+}

@@ -63,3 +63,43 @@ func layerNormGradAVX2(dx *float32, dy *float32, x *float32, w *float32, n int, 
 //
 //go:noescape
 func layerNormParamGradAVX2(dw *float32, db *float32, dy *float32, x *float32, n int, m float32, rs float32)
+
+// rmsNormAVX2 sets y[j] = w[j]·(x[j]·rs) for j < n.
+//
+//go:noescape
+func rmsNormAVX2(y *float32, x *float32, w *float32, n int, rs float32)
+
+// rmsNormParamGradAVX2 adds dy[j]·x[j]·rs into dw[j] for j < n.
+//
+//go:noescape
+func rmsNormParamGradAVX2(dw *float32, dy *float32, x *float32, n int, rs float32)
+
+// siluAVX2 sets y[j] = silu(x[j]) = x[j]·σ(x[j]) for j < n.
+//
+//go:noescape
+func siluAVX2(y *float32, x *float32, n int)
+
+// siluBackwardAVX2 adds dy[j]·silu'(x[j]) into dx[j] for j < n.
+//
+//go:noescape
+func siluBackwardAVX2(dx *float32, x *float32, dy *float32, n int)
+
+// swigluAVX2 sets y[j] = silu(gate[j])·up[j] for j < n.
+//
+//go:noescape
+func swigluAVX2(y *float32, gate *float32, up *float32, n int)
+
+// swigluBackwardAVX2 adds dy[j]·up[j]·silu'(gate[j]) into dgate[j] and dy[j]·silu(gate[j]) into dup[j] for j < n.
+//
+//go:noescape
+func swigluBackwardAVX2(dgate *float32, dup *float32, gate *float32, up *float32, dy *float32, n int)
+
+// swigluGateBackwardAVX2 adds dy[j]·up[j]·silu'(gate[j]) into dgate[j] for j < n.
+//
+//go:noescape
+func swigluGateBackwardAVX2(dgate *float32, gate *float32, up *float32, dy *float32, n int)
+
+// swigluUpBackwardAVX2 adds dy[j]·silu(gate[j]) into dup[j] for j < n.
+//
+//go:noescape
+func swigluUpBackwardAVX2(dup *float32, gate *float32, dy *float32, n int)

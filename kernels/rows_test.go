@@ -352,7 +352,7 @@ func TestRowVecSpecialValues(t *testing.T) {
 			for _, v := range special {
 				x, w, b, dy := rkRand(rng, n, 3), rkRand(rng, n, 1), rkRand(rng, n, 1), rkRand(rng, n, 1)
 				x[pos] = v
-				type out struct{ gelu, gdx, sm, add, ln, dw, db []float32 }
+				type out struct{ gelu, gdx, sm, add, ln, dw, db, silu, sdx, sw, sdg, sdu []float32 }
 				run := func(p isa) (o out) {
 					withRowPath(p, func() {
 						var buf [geluBlock]float32
@@ -369,6 +369,12 @@ func TestRowVecSpecialValues(t *testing.T) {
 						o.dw = make([]float32, n)
 						db := make([]float32, n)
 						layerNormParamGradRowVec(o.dw, db, dy, x, 0.25, 2)
+						o.silu, o.sdx = make([]float32, n), make([]float32, n)
+						siluRowVec(o.silu, x)
+						siluBackwardRowVec(o.sdx, x, dy)
+						o.sw, o.sdg, o.sdu = make([]float32, n), make([]float32, n), make([]float32, n)
+						swigluRowVec(o.sw, x, w)
+						swigluBackwardRowVec(o.sdg, o.sdu, x, w, dy)
 					})
 					return o
 				}
@@ -383,6 +389,11 @@ func TestRowVecSpecialValues(t *testing.T) {
 					agree(what("add"), a.add, g.add, 0, 0)
 					agree(what("layernorm"), a.ln, g.ln, 1e-6, 1)
 					agree(what("layernorm dw"), a.dw, g.dw, 1e-6, 1)
+					agree(what("silu"), a.silu, g.silu, 2e-6, 1e-30)
+					agree(what("silu dx"), a.sdx, g.sdx, 2e-6, 1)
+					agree(what("swiglu"), a.sw, g.sw, 2e-6, 1e-30)
+					agree(what("swiglu dgate"), a.sdg, g.sdg, 2e-6, 1)
+					agree(what("swiglu dup"), a.sdu, g.sdu, 2e-6, 1e-30)
 				}
 			}
 		}

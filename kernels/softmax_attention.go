@@ -27,6 +27,7 @@ func SoftmaxAttention(y, x []float32, rows, cols, tq int, scale float32, causal 
 			panic("kernels: SoftmaxAttention: keep is shorter than the sequences' keys")
 		}
 	}
+	spans := keepSpans(keep, rows/tq, per, cols)
 	neg := float32(math.Inf(-1))
 	parallelRows(rows, rowCost(8, asmCost)*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -38,6 +39,17 @@ func SoftmaxAttention(y, x []float32, rows, cols, tq int, scale float32, causal 
 			if keep == nil {
 				softmaxRowVec(yr[:n], xr[:n], scale)
 				clear(yr[n:])
+				continue
+			}
+			if sp := spans[r/tq/per]; sp.lo >= 0 { // padding only before or after the tokens
+				lo, hi := sp.lo, min(sp.hi, n)
+				if lo >= hi {
+					clear(yr)
+					continue
+				}
+				softmaxRowVec(yr[lo:hi], xr[lo:hi], scale)
+				clear(yr[:lo])
+				clear(yr[hi:])
 				continue
 			}
 			km := keep[(r/tq/per)*cols:][:n]
@@ -60,4 +72,42 @@ func SoftmaxAttention(y, x []float32, rows, cols, tq int, scale float32, causal 
 			clear(yr[n:])
 		}
 	})
+}
+
+// keepSpan is where a sequence's keep mask is 1: keys [lo, hi), all the
+// others 0; lo = −1 when its ones are not one run.
+type keepSpan struct{ lo, hi int }
+
+// keepSpans returns the keepSpan of each sequence of keep (nil without a
+// mask). A padded batch, padded on the right (training) or the left
+// (generation), has one run per sequence, and then a row's softmax runs
+// over its run of keys like an unmasked one, at the same cost: the planner
+// times attention's softmax unmasked. (Summing from key lo rather than 0
+// changes which lanes add which terms: the same values up to rounding as
+// the masking loop, which the other masks keep.)
+func keepSpans(keep []int32, blocks, per, cols int) []keepSpan {
+	if keep == nil {
+		return nil
+	}
+	spans := make([]keepSpan, (blocks+per-1)/per)
+	for s := range spans {
+		km := keep[s*cols : (s+1)*cols]
+		lo := 0
+		for lo < cols && km[lo] == 0 {
+			lo++
+		}
+		hi := lo
+		for hi < cols && km[hi] != 0 {
+			hi++
+		}
+		rest := hi
+		for rest < cols && km[rest] == 0 {
+			rest++
+		}
+		if rest < cols {
+			lo = -1 // a hole: more than one run
+		}
+		spans[s] = keepSpan{lo, hi}
+	}
+	return spans
 }

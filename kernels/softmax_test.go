@@ -190,3 +190,34 @@ func BenchmarkSoftmaxBackward(b *testing.B) {
 	}
 	rkPerElem(b, len(x))
 }
+
+// BenchmarkSoftmaxAttention compares the causal attention softmax of a
+// LLaMA step (batch 8 × 4 heads × 256 queries, 256 keys) without a padding
+// mask, with one of all ones (a full batch) and with each sequence's last
+// quarter padded:
+//
+//	go test ./kernels -run '^$' -bench SoftmaxAttention -count 4
+func BenchmarkSoftmaxAttention(b *testing.B) {
+	const B, heads, T = 8, 4, 256
+	rows := B * heads * T
+	x := rkRand(rkRNG(1), rows*T, 4)
+	y := make([]float32, len(x))
+	ones, padded := make([]int32, B*T), make([]int32, B*T)
+	for i := range ones {
+		ones[i] = 1
+		if i%T < 3*T/4 {
+			padded[i] = 1
+		}
+	}
+	for _, c := range []struct {
+		name string
+		keep []int32
+	}{{"nomask", nil}, {"mask-ones", ones}, {"mask-padded", padded}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				SoftmaxAttention(y, x, rows, T, T, 0.125, true, c.keep, heads)
+			}
+			rkPerElem(b, len(x)/2)
+		})
+	}
+}

@@ -25,6 +25,12 @@ func rmsNormRef64(x, w []float64, rows, cols int, eps float64) []float64 {
 }
 
 func TestRMSNorm(t *testing.T) {
+	for _, p := range paths() {
+		t.Run(p.String(), func(t *testing.T) { withRowPath(p, func() { testRMSNorm(t) }) })
+	}
+}
+
+func testRMSNorm(t *testing.T) {
 	for _, cols := range rkSizes {
 		t.Run(fmt.Sprint(cols), func(t *testing.T) {
 			rng := rkRNG(uint64(cols))
@@ -66,6 +72,12 @@ func TestRMSNormBackwardChunks(t *testing.T) {
 func silu64(x float64) float64 { return x / (1 + math.Exp(-x)) }
 
 func TestSwiGLU(t *testing.T) {
+	for _, p := range paths() {
+		t.Run(p.String(), func(t *testing.T) { withRowPath(p, func() { testSwiGLU(t) }) })
+	}
+}
+
+func testSwiGLU(t *testing.T) {
 	rng := rkRNG(5)
 	const n = 97
 	g, u, dy := rkRand(rng, n, 6), rkRand(rng, n, 2), rkRand(rng, n, 1)
@@ -179,8 +191,10 @@ func TestSoftmaxAttention(t *testing.T) {
 			tq, cols int
 			causal   bool
 			mask     bool
-		}{{5, 5, true, false}, {5, 5, false, true}, {5, 5, true, true}, {2, 7, true, false}, {1, 19, true, true}, {4, 9, false, false}} {
-			t.Run(fmt.Sprintf("%s,tq=%d,cols=%d,causal=%v,mask=%v", path, tc.tq, tc.cols, tc.causal, tc.mask), func(t *testing.T) {
+			pad      int // with mask: 0 random holes, 1 padded on the right, −1 on the left
+		}{{5, 5, true, false, 0}, {5, 5, false, true, 0}, {5, 5, true, true, 0}, {2, 7, true, false, 0}, {1, 19, true, true, 0}, {4, 9, false, false, 0},
+			{5, 5, true, true, 1}, {19, 19, true, true, 1}, {19, 19, false, true, -1}, {3, 40, true, true, -1}, {3, 40, false, true, 1}} {
+			t.Run(fmt.Sprintf("%s,tq=%d,cols=%d,causal=%v,mask=%v,pad=%d", path, tc.tq, tc.cols, tc.causal, tc.mask, tc.pad), func(t *testing.T) {
 				old, err := SetKernelPath(path)
 				if err != nil {
 					t.Fatal(err)
@@ -195,6 +209,14 @@ func TestSoftmaxAttention(t *testing.T) {
 						keep[i] = int32(rng.IntN(4) % 3 % 2) // mostly ones
 					}
 					keep[0], keep[tc.cols-1] = 1, 0
+					if tc.pad != 0 { // the first sequence: tokens then padding, or the reverse (one run)
+						for j := range tc.cols {
+							keep[j] = 0
+							if j < tc.cols*2/3 == (tc.pad > 0) {
+								keep[j] = 1
+							}
+						}
+					}
 					for j := 0; j < tc.cols; j++ { // the second sequence: nothing to attend to
 						keep[tc.cols+j] = 0
 					}

@@ -1,6 +1,7 @@
 // Command rows writes golora's row kernels with avo (GELU forward and
 // backward in the exact erf form, softmax forward and backward, the
-// LayerNorm rows, elementwise adds), on AVX2/FMA to rows_amd64.s and on
+// LayerNorm and RMSNorm rows, SiLU and SwiGLU forward and backward,
+// elementwise adds), on AVX2/FMA to rows_amd64.s and on
 // AVX-512 to rows512_amd64.s, with their Go declarations in
 // rows_stub_amd64.go and rows512_stub_amd64.go. It is separate from the GEMM
 // generator (package main one directory up) so each owns its output files.

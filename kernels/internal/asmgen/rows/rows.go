@@ -44,6 +44,7 @@ type constant struct {
 // as millsa, millsb, ...
 var constants = []constant{
 	{"absMask", 0x7fffffff},
+	{"signBit", 0x80000000},
 	{"negInf", 0xff800000},
 	{"expBias", 127},
 	{"one", f32(1)},
@@ -54,6 +55,8 @@ var constants = []constant{
 	{"forty", f32(40)},
 	{"negForty", f32(-40)},
 	{"expMin", f32(expMin)},
+	{"siluClamp", f32(-expMin)},
+	{"negSiluClamp", f32(expMin)},
 	{"log2e", f32(math.Log2E)},
 	// ln2 = ln2Hi + ln2Lo, ln2Hi with 9 significant bits so that n·ln2Hi
 	// is exact for |n| < 2^15.
@@ -380,6 +383,13 @@ func genRows(ctx *build.Context, zmm bool) {
 	genAdd(g)
 	genLayerNormStats(g)
 	genLayerNormRows(g)
+	genRMSNormRows(g)
+	genSiLU(g)
+	genSiLUBackward(g)
+	genSwiGLU(g)
+	genSwiGLUBackward(g, true, true)
+	genSwiGLUBackward(g, true, false)
+	genSwiGLUBackward(g, false, true)
 }
 
 // genGELU writes geluAVX2(y, x, n): y[j] = x[j]·Φ(x[j]), the formula of
