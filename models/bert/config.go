@@ -90,26 +90,15 @@ func (c *Config) ClassifierDropoutProb() float64 {
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (Config, error) {
-	b, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
-	if err != nil {
-		return Config{}, fmt.Errorf("bert: %w", err)
-	}
-	c, err := ParseConfig(b)
-	if err != nil {
-		return Config{}, fmt.Errorf("bert: %s: %w", path, err)
-	}
-	return c, nil
+	return models.LoadConfigFile("bert", path, ParseConfig)
 }
 
 // ParseConfig decodes and validates config.json content; errors name the
 // field.
 func ParseConfig(data []byte) (Config, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return Config{}, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if raw == nil {
-		return Config{}, fmt.Errorf("invalid JSON: the top level is not an object")
+	raw, err := models.ConfigObject(data)
+	if err != nil {
+		return Config{}, err
 	}
 	c := DefaultConfig()
 	c.Extra = map[string]json.RawMessage{}

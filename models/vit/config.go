@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/golora/golora/internal/sizecheck"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 )
 
@@ -113,26 +114,15 @@ func (c *Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }
 
 // LoadConfig reads and validates a config.json.
 func LoadConfig(path string) (Config, error) {
-	data, err := sizecheck.ReadFile(path, sizecheck.MaxConfigFile)
-	if err != nil {
-		return Config{}, fmt.Errorf("vit: %w", err)
-	}
-	c, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("vit: %s: %w", path, err)
-	}
-	return c, nil
+	return models.LoadConfigFile("vit", path, ParseConfig)
 }
 
 // ParseConfig decodes and validates config.json content. Errors name the
 // offending field.
 func ParseConfig(data []byte) (Config, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return Config{}, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if raw == nil {
-		return Config{}, fmt.Errorf("invalid JSON: the top level is not an object")
+	raw, err := models.ConfigObject(data)
+	if err != nil {
+		return Config{}, err
 	}
 	c := DefaultConfig()
 	c.Extra = map[string]json.RawMessage{}
