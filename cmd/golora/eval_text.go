@@ -59,18 +59,7 @@ func runEvalText(modelDir, adapterDir, dataset, split string, batch int, tf *tex
 	if err := tf.check("eval"); err != nil {
 		return err
 	}
-	if err := checkModelDir(modelDir); err != nil {
-		return err
-	}
-	tok, err := loadTokenizer(modelDir, tf.tokenizer)
-	if err != nil {
-		return err
-	}
-	corpus, err := loadTextCorpus(dataset)
-	if err != nil {
-		return err
-	}
-	task, err := tf.taskOf(corpus)
+	tok, corpus, task, err := tf.open(modelDir, dataset)
 	if err != nil {
 		return err
 	}

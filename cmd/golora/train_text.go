@@ -90,6 +90,28 @@ func (f *textFlags) blockLen(maxPos int) (int, error) {
 // positions: --max-seq-length, at most maxPos (run_glue's min).
 func (f *textFlags) classLen(maxPos int) int { return min(f.maxSeqLength, maxPos) }
 
+// open checks the model directory and loads its tokenizer (or
+// --tokenizer), the data set and the task the flags and the data ask for:
+// what every text command starts with.
+func (f *textFlags) open(modelDir, dataset string) (*tokenizer.Tokenizer, *textCorpus, string, error) {
+	if err := checkModelDir(modelDir); err != nil {
+		return nil, nil, "", err
+	}
+	tok, err := loadTokenizer(modelDir, f.tokenizer)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	corpus, err := loadTextCorpus(dataset)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	task, err := f.taskOf(corpus)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return tok, corpus, task, nil
+}
+
 // textData is a tokenized corpus ready for training: datasets for the
 // trainer, the task, the classes, the sequence length used.
 type textData struct {
@@ -230,18 +252,7 @@ func loadTextModel(dir, task string, classes []string, seed uint64) (models.Mode
 // runTrainText is train on a text data set: causal language modelling or
 // sequence classification, with LoRA or in full.
 func runTrainText(a train.Args, lf *loraFlags, tf *textFlags, modelDir, method, dataset string, base nn.Storage, comm collective.Comm, ckpt bool, resume string, stdout, stderr io.Writer) error {
-	if err := checkModelDir(modelDir); err != nil {
-		return err
-	}
-	tok, err := loadTokenizer(modelDir, tf.tokenizer)
-	if err != nil {
-		return err
-	}
-	corpus, err := loadTextCorpus(dataset)
-	if err != nil {
-		return err
-	}
-	task, err := tf.taskOf(corpus)
+	tok, corpus, task, err := tf.open(modelDir, dataset)
 	if err != nil {
 		return err
 	}
