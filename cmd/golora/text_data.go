@@ -297,13 +297,11 @@ var (
 // documents apart; then grouped into blocks of blockSize tokens (run_clm's
 // group_texts over batches of 1,000 documents, remainders dropped).
 func tokenizeLM(tok *tokenizer.Tokenizer, docs []string, eos int32, hasEOS bool, blockSize int) ([][]int32, error) {
-	encs, err := tok.EncodeBatch(docs, true)
+	seqs, err := tok.IDsBatch(docs, true) // ids only: no token strings for a whole corpus
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([][]int32, len(encs))
-	for i, e := range encs {
-		ids := e.IDs
+	for i, ids := range seqs {
 		if hasEOS && (len(ids) == 0 || ids[len(ids)-1] != eos) {
 			ids = append(ids, eos)
 		}
@@ -324,16 +322,14 @@ func tokenizeClassification(tok *tokenizer.Tokenizer, docs []string, maxLen int,
 	saved := tok.Truncation
 	tok.Truncation = &tokenizer.Truncation{Direction: dir, MaxLength: maxLen, Strategy: tokenizer.LongestFirst}
 	defer func() { tok.Truncation = saved }()
-	encs, err := tok.EncodeBatch(docs, true)
+	seqs, err := tok.IDsBatch(docs, true) // ids only: no token strings for a whole corpus
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([][]int32, len(encs))
-	for i, e := range encs {
-		if len(e.IDs) == 0 {
+	for i, ids := range seqs {
+		if len(ids) == 0 {
 			return nil, fmt.Errorf("document %d encodes to no tokens", i)
 		}
-		seqs[i] = e.IDs
 	}
 	return seqs, nil
 }
