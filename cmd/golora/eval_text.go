@@ -71,6 +71,7 @@ func runEvalText(modelDir, adapterDir, dataset, split string, batch int, tf *tex
 	if err != nil {
 		return err
 	}
+	tf.evalOnly = true
 	td, err := tf.prepareText(corpus, task, tok, m, eosOf(m))
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ type textFlags struct {
 	maxEvalSamples  int
 	tokenizer       string
 	truncationSide  string
+	// evalOnly (eval's, not a flag) prepares the held-out part alone:
+	// evaluating need not tokenize a whole training corpus.
+	evalOnly bool
 }
 
 func (f *textFlags) register(fs interface {
@@ -164,13 +167,15 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		// Assigned, not declared: a := here would shadow err, and the
 		// CausalLM errors below would be lost.
 		var trainBlocks, evalBlocks [][]int32
-		if trainBlocks, err = tokenizeLM(tok, c.train, eos, hasEOS, td.seqLen); err != nil {
-			return nil, err
+		if !f.evalOnly {
+			if trainBlocks, err = tokenizeLM(tok, c.train, eos, hasEOS, td.seqLen); err != nil {
+				return nil, err
+			}
 		}
 		if evalBlocks, err = tokenizeLM(tok, c.test, eos, hasEOS, td.seqLen); err != nil {
 			return nil, err
 		}
-		if len(trainBlocks) == 0 || len(evalBlocks) == 0 {
+		if len(evalBlocks) == 0 || !f.evalOnly && len(trainBlocks) == 0 {
 			return nil, fmt.Errorf("%s: fewer tokens than one block of %d (train %d, validation %d blocks); lower --block-size", c.name, td.seqLen, len(trainBlocks), len(evalBlocks))
 		}
 		trainBlocks, evalBlocks = limit(trainBlocks, f.maxTrainSamples), limit(evalBlocks, f.maxEvalSamples)
@@ -182,7 +187,10 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 				return nil, err
 			}
 		}
-		if td.trainSet, err = train.CausalLM(trainBlocks, pad); err == nil {
+		if !f.evalOnly {
+			td.trainSet, err = train.CausalLM(trainBlocks, pad)
+		}
+		if err == nil {
 			td.evalSt, err = train.CausalLM(evalBlocks, pad)
 		}
 	case "classification":
@@ -193,8 +201,10 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		trainDocs, trainLabels := limit(c.train, f.maxTrainSamples), limit(c.trainLabels, f.maxTrainSamples)
 		testDocs, testLabels := limit(c.test, f.maxEvalSamples), limit(c.testLabels, f.maxEvalSamples)
 		var trainSeqs, testSeqs [][]int32
-		if trainSeqs, err = tokenizeClassification(tok, trainDocs, td.seqLen, f.truncationSide); err != nil {
-			return nil, err
+		if !f.evalOnly {
+			if trainSeqs, err = tokenizeClassification(tok, trainDocs, td.seqLen, f.truncationSide); err != nil {
+				return nil, err
+			}
 		}
 		if testSeqs, err = tokenizeClassification(tok, testDocs, td.seqLen, f.truncationSide); err != nil {
 			return nil, err
@@ -205,7 +215,10 @@ func (f *textFlags) prepareText(c *textCorpus, task string, tok *tokenizer.Token
 		if err := checkVocab(testSeqs, spec.Vocab, "test data"); err != nil {
 			return nil, err
 		}
-		if td.trainSet, err = train.SequenceClassification(trainSeqs, trainLabels, len(c.classes), pad); err == nil {
+		if !f.evalOnly {
+			td.trainSet, err = train.SequenceClassification(trainSeqs, trainLabels, len(c.classes), pad)
+		}
+		if err == nil {
 			td.evalSt, err = train.SequenceClassification(testSeqs, testLabels, len(c.classes), pad)
 		}
 	}
