@@ -22,6 +22,10 @@
 // registry reads config.json with sizecheck.ReadFile (at most
 // sizecheck.MaxConfigFile bytes).
 //
+// Stack runs a family's transformer blocks (every Block) on one set of
+// handed-over buffers, with gradient checkpointing and the blocks' input
+// gradients in two buffers by parity; vit, llama and bert use it.
+//
 // Optional: a family whose Backward reports each block as it finishes it
 // (nn.GradUnits, as the ViT does) lets data-parallel ZeRO-2 reduce the
 // gradients block by block, so a rank never holds the whole gradient; its

@@ -45,8 +45,9 @@ type Layer struct {
 	s1t, s2t *tensor.Tensor // s1, s2 when no backward reads them
 	// y is the block's own copy of the output: output.LayerNorm writes into
 	// the workspace that the next block takes over.
-	y      *tensor.Tensor
-	da, dx *tensor.Tensor
+	y  *tensor.Tensor
+	da *tensor.Tensor
+	dx models.BlockGrad // lent by the Stack
 }
 
 var _ models.Block = (*Layer)(nil)
@@ -88,6 +89,9 @@ func (l *Layer) SetInputGrad(need bool) { l.needDX = need }
 
 // SetPooled implements models.Block.
 func (l *Layer) SetPooled(on bool) { l.pooled = on }
+
+// BlockGrad implements models.Block.
+func (l *Layer) BlockGrad() *models.BlockGrad { return &l.dx }
 
 // setMask gives the self-attention the batch's padding mask.
 func (l *Layer) setMask(mask []int32) { l.Attention.Self.Mask = mask }
@@ -143,9 +147,9 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !l.needDX {
 		return nil
 	}
-	l.dx = nn.ReuseAs(memory.Workspace, l.dx, dy.Shape()...)
-	kernels.Add(l.dx.F32(), g1.F32(), gs.F32())
-	return l.dx
+	l.dx.DX = nn.ReuseAs(memory.Workspace, l.dx.DX, dy.Shape()...)
+	kernels.Add(l.dx.DX.F32(), g1.F32(), gs.F32())
+	return l.dx.DX
 }
 
 // layerFlags is which parts of a block's backward run.
@@ -188,14 +192,15 @@ func (l *Layer) prepare() layerFlags {
 	return f
 }
 
-// Buffers implements nn.Buffered: the internal buffers only (y and dx stay
-// with the block).
+// Buffers implements nn.Buffered: the internal buffers only (y stays with
+// the block; the Stack lends dx).
 func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
 	return []**tensor.Tensor{&l.s1, &l.s2}, []**tensor.Tensor{&l.da, &l.s1t, &l.s2t}
 }
 
-// Plan implements nn.Planner for x [B, T, H]: y and dx are the block's
-// own, the rest is handed from block to block (nn.Pool).
+// Plan implements nn.Planner for x [B, T, H]: y is the block's own, dx the
+// Stack's buffer of its parity (BlockGrad.Slot), the rest is handed from
+// block to block (nn.Pool).
 func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 	f := l.prepare()
 	bw := backward && f.active
@@ -220,7 +225,7 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
-		own.Bytes[memory.Workspace] += 4 * int64(n) // dx
+		own.Slot(l.dx.Slot, memory.Workspace, n)
 		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inter := append(append([]int(nil), in[:len(in)-1]...), nn.OutFeatures(l.Intermediate.Dense))

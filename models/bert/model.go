@@ -24,12 +24,11 @@ type Model struct {
 
 	seed                     uint64
 	seqLen                   int
-	stack                    models.Stack
+	stack                    *models.Stack
 	gradUnit                 func(int) // nn.GradUnits' callback
 	bert, encoder, layerList *node
 	b, t                     int
 	cls                      *tensor.Tensor // [B, H]: the first token's rows
-	dseq                     *tensor.Tensor // [B, T, H]
 }
 
 // node is a named module without parameters of its own.
@@ -77,6 +76,7 @@ func build(cfg Config, seed uint64) (*Model, error) {
 	m := &Model{Config: cfg, seed: seed, seqLen: cfg.MaxPositionEmbeddings}
 	m.Embeddings = newEmbeddings("bert.embeddings", &m.Config, seed)
 	scratch := &nn.AttentionScratch{}
+	var blocks []models.Block
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		l, err := newLayer(fmt.Sprintf("bert.encoder.layer.%d", i), &m.Config, seed)
 		if err != nil {
@@ -84,7 +84,7 @@ func build(cfg Config, seed uint64) (*Model, error) {
 		}
 		l.Attention.Self.Scratch = scratch
 		m.Layers = append(m.Layers, l)
-		m.stack.Blocks = append(m.stack.Blocks, l)
+		blocks = append(blocks, l)
 	}
 	pooler, err := nn.NewIntermediate("bert.pooler", cfg.HiddenSize, cfg.HiddenSize, "tanh")
 	if err != nil {
@@ -102,7 +102,7 @@ func build(cfg Config, seed uint64) (*Model, error) {
 	}}
 	m.encoder = &node{"bert.encoder", func() []nn.Module { return []nn.Module{m.layerList} }}
 	m.bert = &node{"bert", func() []nn.Module { return []nn.Module{m.Embeddings, m.encoder, m.Pooler} }}
-	m.stack.SetCheckpointing(false)
+	m.stack = models.NewStack("bert.encoder.layer", blocks)
 	return m, nil
 }
 
@@ -180,13 +180,13 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
-	m.dseq = nn.ReuseAs(memory.Workspace, m.dseq, B, T, H)
-	d := m.dseq.F32()
+	dseq := m.stack.TopGrad(B, T, H)
+	d := dseq.F32()
 	clear(d)
 	for b := 0; b < B; b++ {
 		copy(d[b*T*H:b*T*H+H], g.F32()[b*H:(b+1)*H])
 	}
-	g = m.dseq
+	g = dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		m.Layers[i].SetInputGrad(below(i))
 		g = m.stack.Backward(i, g)
@@ -255,7 +255,7 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	c = c.Plus(m.Pooler.Plan(cls, goes))
 	goes = goes && belowPooler
 	if goes {
-		c.Bytes[memory.Workspace] += 4 * int64(B*T*H) // dseq
+		m.stack.PlanTopGrad(&c, B*T*H) // dseq
 		c.Ran(nn.Elementwise(nn.OpClear, B*T*H))
 		c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	}

@@ -20,7 +20,7 @@ type Decoder struct {
 
 	cfg       *Config
 	seqLen    int
-	stack     models.Stack
+	stack     *models.Stack
 	layerList *node
 	b, t      int
 
@@ -51,6 +51,7 @@ func newDecoder(cfg *Config, seed uint64) (*Decoder, error) {
 	d := &Decoder{cfg: cfg, Rotary: rot, seqLen: cfg.MaxPositionEmbeddings}
 	d.EmbedTokens = nn.NewEmbedding("model.embed_tokens", cfg.VocabSize, cfg.HiddenSize)
 	scratch := &nn.AttentionScratch{} // blocks run in turn: one attention workspace
+	var blocks []models.Block
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		l, err := newLayer(fmt.Sprintf("model.layers.%d", i), cfg, rot, seed)
 		if err != nil {
@@ -58,7 +59,7 @@ func newDecoder(cfg *Config, seed uint64) (*Decoder, error) {
 		}
 		l.SelfAttn.Scratch = scratch
 		d.Layers = append(d.Layers, l)
-		d.stack.Blocks = append(d.stack.Blocks, l)
+		blocks = append(blocks, l)
 	}
 	d.Norm = nn.NewRMSNorm("model.norm", cfg.HiddenSize, float32(cfg.RMSNormEps))
 	d.layerList = &node{"model.layers", func() []nn.Module {
@@ -68,7 +69,7 @@ func newDecoder(cfg *Config, seed uint64) (*Decoder, error) {
 		}
 		return c
 	}}
-	d.stack.SetCheckpointing(false)
+	d.stack = models.NewStack("model.layers", blocks)
 	return d, nil
 }
 

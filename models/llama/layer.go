@@ -23,7 +23,8 @@ type Layer struct {
 	pooled bool // gradient checkpointing: internal buffers shared by all blocks
 	r, y   *tensor.Tensor
 	rt     *tensor.Tensor // r when no backward reads it
-	dr, dx *tensor.Tensor
+	dr     *tensor.Tensor
+	dx     models.BlockGrad // lent by the Stack
 }
 
 var _ models.Block = (*Layer)(nil)
@@ -69,6 +70,9 @@ func (l *Layer) SetInputGrad(need bool) { l.needDX = need }
 // SetPooled implements models.Block.
 func (l *Layer) SetPooled(on bool) { l.pooled = on }
 
+// BlockGrad implements models.Block.
+func (l *Layer) BlockGrad() *models.BlockGrad { return &l.dx }
+
 // Forward implements nn.Layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	f := l.prepare()
@@ -106,9 +110,9 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !l.needDX {
 		return nil
 	}
-	l.dx = nn.ReuseAs(memory.Workspace, l.dx, dy.Shape()...)
-	kernels.Add(l.dx.F32(), l.dr.F32(), g.F32())
-	return l.dx
+	l.dx.DX = nn.ReuseAs(memory.Workspace, l.dx.DX, dy.Shape()...)
+	kernels.Add(l.dx.DX.F32(), l.dr.F32(), g.F32())
+	return l.dx.DX
 }
 
 // layerFlags is which parts of a block's backward run.
@@ -145,15 +149,15 @@ func (l *Layer) prepare() layerFlags {
 }
 
 // Buffers implements nn.Buffered: the internal buffers only (y, the next
-// block's input, and dx, its incoming gradient, stay with the block).
+// block's input, stays with the block; the Stack lends dx).
 func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
 	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr, &l.rt}
 }
 
 // Plan implements nn.Planner for x [B, T, H]. The internal workspace is
 // handed from block to block, and with pooled buffers (gradient
-// checkpointing) the internal activations too: only y and dx are the
-// block's own (nn.Pool).
+// checkpointing) the internal activations too: only y is the block's own
+// (nn.Pool), and dx is the Stack's buffer of its parity (BlockGrad.Slot).
 func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 	f := l.prepare()
 	bw := backward && f.active
@@ -171,7 +175,7 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
-		own.Bytes[memory.Workspace] += 4 * int64(n) // dx
+		own.Slot(l.dx.Slot, memory.Workspace, n)
 		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inner = inner.Plus(l.MLP.Plan(in, bw))

@@ -25,10 +25,11 @@
 // trainable block are never entered, and the patch embedding computes no
 // input gradient unless Model.InputGrad asks for dL/dpixel_values.
 //
-// Memory: the encoder blocks run on one set of internal workspace, handed
-// from block to block; with SetGradientCheckpointing they also share one set
-// of internal activations, each block keeping only its output (the next
-// block's input), and the backward recomputes each block before its
+// Memory: the encoder blocks run on a models.Stack: one set of internal
+// workspace, handed from block to block, and the blocks' input gradients in
+// two buffers by parity; with SetGradientCheckpointing they also share one
+// set of internal activations, each block keeping only its output (the
+// next block's input), and the backward recomputes each block before its
 // backward. Model.Plan declares the bytes and GEMM FLOPs of a step, exactly.
 //
 // Sizes are checked before anything is allocated, as internal/sizecheck

@@ -80,7 +80,7 @@ func (m *Model) PlanBatch(n int, backward bool) nn.Cost {
 func (m *Model) Blocks() (forward, backward int) {
 	backward = m.BlocksBackward()
 	forward = len(m.Layers)
-	if m.checkpoint && backward > 1 {
+	if m.GradientCheckpointing() && backward > 1 {
 		forward += backward - 1
 	}
 	return forward, backward

@@ -3,6 +3,7 @@ package vit
 import (
 	"github.com/golora/golora/kernels"
 	"github.com/golora/golora/memory"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -99,11 +100,11 @@ type Layer struct {
 	pooled bool
 	r, y   *tensor.Tensor
 	rt     *tensor.Tensor // r when no backward reads it
-	dr, dx *tensor.Tensor
-	// dxSlot is the plan's key of dx: the model hands every other block
-	// the same dx buffer (see Model.Backward), so the key names the parity.
-	dxSlot string
+	dr     *tensor.Tensor
+	dx     models.BlockGrad // lent by the Stack
 }
+
+var _ models.Block = (*Layer)(nil)
 
 func newLayer(name string, cfg *Config, seed uint64) (*Layer, error) {
 	h, eps := cfg.HiddenSize, float32(cfg.LayerNormEps)
@@ -134,6 +135,12 @@ func (l *Layer) Children() []nn.Module {
 
 // SetInputGrad implements nn.Layer.
 func (l *Layer) SetInputGrad(need bool) { l.needDX = need }
+
+// SetPooled implements models.Block.
+func (l *Layer) SetPooled(on bool) { l.pooled = on }
+
+// BlockGrad implements models.Block.
+func (l *Layer) BlockGrad() *models.BlockGrad { return &l.dx }
 
 // Forward implements nn.Layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
@@ -175,9 +182,9 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	if !l.needDX {
 		return nil
 	}
-	l.dx = nn.ReuseAs(memory.Workspace, l.dx, dy.Shape()...)
-	kernels.Add(l.dx.F32(), l.dr.F32(), g.F32())
-	return l.dx
+	l.dx.DX = nn.ReuseAs(memory.Workspace, l.dx.DX, dy.Shape()...)
+	kernels.Add(l.dx.DX.F32(), l.dr.F32(), g.F32())
+	return l.dx.DX
 }
 
 // layerFlags is which parts of a block's backward run.
@@ -219,16 +226,16 @@ func (l *Layer) prepare() layerFlags {
 }
 
 // Buffers implements nn.Buffered: the internal buffers only. y (the next
-// block's input, kept by checkpointing) and dx (the next block's incoming
-// gradient) stay with their block.
+// block's input, kept by checkpointing) stays with its block; the Stack
+// lends dx.
 func (l *Layer) Buffers() (act, work []**tensor.Tensor) {
 	return []**tensor.Tensor{&l.r}, []**tensor.Tensor{&l.dr, &l.rt}
 }
 
 // Plan implements nn.Planner for x [B, T, H]. The internal workspace is
 // handed from block to block, and with pooled buffers (gradient
-// checkpointing) the internal activations too: only y and dx are the
-// block's own (nn.Pool).
+// checkpointing) the internal activations too: only y is the block's own
+// (nn.Pool), and dx is the Stack's buffer of its parity (BlockGrad.Slot).
 func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 	f := l.prepare()
 	bw := backward && f.active
@@ -246,7 +253,7 @@ func (l *Layer) Plan(in []int, backward bool) nn.Cost {
 		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	if bw && l.needDX {
-		own.Slot(l.dxSlot, memory.Workspace, n)
+		own.Slot(l.dx.Slot, memory.Workspace, n)
 		inner.Ran(nn.Elementwise(nn.OpAdd, n))
 	}
 	inter := withLast(in, nn.OutFeatures(l.Intermediate.Dense))

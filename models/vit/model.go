@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/golora/golora/memory"
+	"github.com/golora/golora/models"
 	"github.com/golora/golora/nn"
 	"github.com/golora/golora/tensor"
 )
@@ -25,24 +26,10 @@ type Model struct {
 	vit, encoder, layerList *node
 	b, t                    int
 	cls                     *tensor.Tensor // [B, H]: the CLS rows of the encoder output
-	dseq                    *tensor.Tensor // [B, T, H]
-	// dxs are the blocks' input gradients by parity: block i writes its
-	// dx into dxs[i%2] while it reads block i+1's from the other, so two
-	// buffers serve all blocks (dseq, the top block's incoming gradient,
-	// is the one of parity len(Layers)%2).
-	dxs [2]*tensor.Tensor
-
-	// holder is the block that holds the blocks' one pooled set of internal
-	// buffers (workspace; with checkpointing, activations too); park keeps
-	// the own buffers of wrappers that only some blocks have. With
-	// checkpointing, inputs are the blocks' inputs (references to the
-	// previous block's output) and rewind the dropout rewinds of each
-	// block's forward.
-	holder     int
-	park       nn.Parking
-	checkpoint bool
-	inputs     []*tensor.Tensor
-	rewind     []func()
+	dseq                    *tensor.Tensor // [B, T, H]: the top block's incoming gradient
+	// stack runs the blocks on one set of handed-over buffers, with their
+	// input gradients in two buffers by parity (models.Stack).
+	stack *models.Stack
 
 	gradUnit func(int) // nn.GradUnits' callback
 }
@@ -102,15 +89,17 @@ func build(cfg Config, seed uint64) (*Model, error) {
 	// The blocks run one after another, so their attention workspace
 	// ([B, heads, T, T] buffers that live within one call) is shared.
 	scratch := &nn.AttentionScratch{}
+	var blocks []models.Block
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		l, err := newLayer(fmt.Sprintf("vit.encoder.layer.%d", i), &m.Config, seed)
 		if err != nil {
 			return nil, fmt.Errorf("vit: config: %w", err)
 		}
 		l.Attention.Attention.Scratch = scratch
-		l.dxSlot = dxSlot(i)
 		m.Layers = append(m.Layers, l)
+		blocks = append(blocks, l)
 	}
+	m.stack = models.NewStack("vit.encoder.layer", blocks)
 	m.LayerNorm = nn.NewLayerNorm("vit.layernorm", cfg.HiddenSize, float32(cfg.LayerNormEps))
 	m.Classifier = nn.NewLinear("classifier", cfg.HiddenSize, cfg.NumLabels, true)
 	m.layerList = &node{"vit.encoder.layer", func() []nn.Module {
@@ -158,12 +147,8 @@ func New(cfg Config, seed uint64) (*Model, error) {
 func (m *Model) Forward(pix *tensor.Tensor) *tensor.Tensor {
 	m.prepare()
 	h := m.Embeddings.Forward(pix)
-	for i, l := range m.Layers {
-		m.take(i)
-		if m.checkpoint {
-			m.inputs[i], m.rewind[i] = h, nn.Rewind(l)
-		}
-		h = l.Forward(h)
+	for i := range m.Layers {
+		h = m.stack.Forward(i, h)
 	}
 	B, T, H := h.Dim(0), h.Dim(1), h.Dim(2)
 	m.b, m.t = B, T
@@ -194,9 +179,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	B, T, H := m.b, m.t, m.Config.HiddenSize
-	top := &m.dxs[len(m.Layers)%2]
-	*top = nn.ReuseAs(memory.Workspace, *top, B, T, H)
-	m.dseq = *top
+	m.dseq = m.stack.TopGrad(B, T, H)
 	d := m.dseq.F32()
 	clear(d)
 	for b := 0; b < B; b++ {
@@ -204,18 +187,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	g = m.dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		switch {
-		case m.holder == i: // the last forward on the shared buffers was its own
-		case m.checkpoint:
-			m.recompute(i)
-		default: // other blocks ran on its transient buffers since
-			m.take(i)
-			nn.Restore(m.Layers[i])
-		}
-		l, dx := m.Layers[i], &m.dxs[i%2]
-		l.dx, *dx = *dx, l.dx
-		g = l.Backward(g)
-		l.dx, *dx = *dx, l.dx
+		g = m.stack.Backward(i, g)
 		m.unitDone(2 + len(m.Layers) - 1 - i)
 		if g == nil {
 			return nil
@@ -244,9 +216,6 @@ func (m *Model) unitDone(u int) {
 		m.gradUnit(u)
 	}
 }
-
-// dxSlot is the plan's key of the input gradient of block i (m.dxs).
-func dxSlot(i int) string { return fmt.Sprintf("vit.encoder.layer#dx%d", i%2) }
 
 // prepare sets the input-gradient and keep flags of the top-level modules
 // and blocks as Backward needs them; Forward, Backward and Plan share it.

@@ -26,27 +26,13 @@ func (m *Model) Plan(in []int, backward bool) nn.Cost {
 	c = c.Plus(m.LayerNorm.Plan(cls, goes))
 	goes = goes && belowNorm
 	if goes {
-		c.Slot(dxSlot(len(m.Layers)), memory.Workspace, B*T*H) // dseq
+		m.stack.PlanTopGrad(&c, B*T*H) // dseq
 		c.Ran(nn.Elementwise(nn.OpClear, B*T*H))
 		c.Run(nn.Elementwise(nn.OpCopy, H), int64(B))
 	}
 	c.Restores = nil // the top-level modules' buffers are their own
 	for i := len(m.Layers) - 1; i >= 0; i-- {
-		l := m.Layers[i]
-		k := l.Plan(seq, goes)
-		switch {
-		case !goes || i == len(m.Layers)-1:
-		case m.checkpoint: // the recomputation
-			re := l.Plan(seq, false)
-			k.Forward += re.Forward
-			k.Attention += re.Attention
-			k.LowRank += re.LowRank
-			k.Ops = nn.AddOps(k.Ops, re.Ops)
-		default: // nn.Restore
-			k.Ops = nn.AddOps(k.Ops, k.Restores)
-		}
-		k.Restores = nil
-		c = c.Plus(k)
+		c = c.Plus(m.stack.PlanBlock(i, seq, goes))
 		goes = goes && below(i)
 	}
 	return c.Plus(m.Embeddings.Plan(in, goes))
