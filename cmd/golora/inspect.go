@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/golora/golora/models"
+	"github.com/golora/golora/peft"
 	"github.com/golora/golora/tensor"
 )
 
@@ -76,6 +79,11 @@ func parseInspect(args []string, stderr io.Writer) (inspectOptions, error) {
 	}
 	if len(pos) == 1 {
 		opts.dir = pos[0]
+		// An adapter directory given as MODEL_DIR (no config.json beside
+		// its adapter_config.json) is described as --adapter would be.
+		if opts.adapter == "" && isFile(filepath.Join(opts.dir, peft.ConfigName)) && !isFile(filepath.Join(opts.dir, "config.json")) {
+			opts.dir, opts.adapter = "", opts.dir
+		}
 	}
 	return opts, nil
 }
@@ -159,4 +167,10 @@ func humanBytes(b int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", b)
+}
+
+// isFile reports whether path names an existing regular file.
+func isFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -58,6 +58,12 @@ func TestInspectAdapter(t *testing.T) {
 	if a.R != 4 || len(a.Tensors) != 10 || a.LoraParams != (5+3+4+2)*64 || a.OtherParams != 165 {
 		t.Errorf("report %+v", a)
 	}
+	// An adapter directory given where a model directory goes is
+	// described as with --adapter.
+	var pos bytes.Buffer
+	if code := run([]string{"inspect", "../../testdata/lora-rank-pattern/adapter", "--json"}, &pos, &se); code != 0 || pos.String() != so.String() {
+		t.Errorf("inspect ADAPTER_DIR: exit %d, %d bytes of report against %d with --adapter: %s", code, pos.Len(), so.Len(), se.String())
+	}
 	so.Reset()
 	if code := run([]string{"inspect", "../../testdata/vit-tiny", "--adapter", "../../testdata/lora/adapter"}, &so, &se); code != 0 {
 		t.Fatalf("exit %d: %s", code, se.String())

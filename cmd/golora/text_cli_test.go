@@ -220,6 +220,11 @@ func TestTextCommands(t *testing.T) {
 	if code != 0 || strings.Count(out, `"label":`) != 2 {
 		t.Errorf("predict texts: exit %d\n%s%s", code, out, errs)
 	}
+	// An empty text is named in a one-line error, not "document 0".
+	code, _, errs = golora("predict", "--model", base, "--adapter", clsOut, "the sea", "")
+	if code != 1 || !strings.Contains(errs, `text 2 ("") encodes to no tokens`) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("predict of an empty text: exit %d, stderr %q", code, errs)
+	}
 
 	merged := filepath.Join(dir, "merged")
 	if code, out, errs = golora("merge", "--model", base, "--adapter", lm, "--out", merged); code != 0 {

@@ -328,7 +328,11 @@ func tokenizeClassification(tok *tokenizer.Tokenizer, docs []string, maxLen int,
 	}
 	for i, ids := range seqs {
 		if len(ids) == 0 {
-			return nil, fmt.Errorf("document %d encodes to no tokens", i)
+			head := []rune(docs[i])
+			if len(head) > 40 {
+				head = append(head[:40], '…')
+			}
+			return nil, fmt.Errorf("text %d (%q) encodes to no tokens: give it some text", i+1, string(head))
 		}
 	}
 	return seqs, nil
