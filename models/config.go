@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -34,4 +35,20 @@ func ConfigObject(data []byte) (map[string]json.RawMessage, error) {
 		return nil, fmt.Errorf("invalid JSON: the top level is not an object")
 	}
 	return raw, nil
+}
+
+// MarshalConfigFile is config.json's bytes for c (a family's Config, whose
+// MarshalJSON writes transformers' fields): indented by 2 with a final
+// newline, as save_pretrained writes it.
+func MarshalConfigFile(c json.Marshaler) ([]byte, error) {
+	compact, err := c.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, compact, "", "  "); err != nil {
+		return nil, err
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
 }

@@ -340,18 +340,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 }
 
 // configFile is config.json's bytes: indented by 2 with a final newline.
-func (c Config) configFile() ([]byte, error) {
-	compact, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, compact, "", "  "); err != nil {
-		return nil, err
-	}
-	b.WriteByte('\n')
-	return b.Bytes(), nil
-}
+func (c Config) configFile() ([]byte, error) { return models.MarshalConfigFile(c) }
 
 // saveDType is the dtype Save writes f32 weights in: bf16 when torch_dtype
 // is "bfloat16" (as save_pretrained), else as stored.

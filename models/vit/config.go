@@ -1,7 +1,6 @@
 package vit
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -315,15 +314,4 @@ func (c Config) MarshalJSON() ([]byte, error) {
 
 // configFile is config.json's bytes: indented by 2 with a final newline,
 // as transformers' to_json_file writes it.
-func (c Config) configFile() ([]byte, error) {
-	compact, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, compact, "", "  "); err != nil {
-		return nil, err
-	}
-	b.WriteByte('\n')
-	return b.Bytes(), nil
-}
+func (c Config) configFile() ([]byte, error) { return models.MarshalConfigFile(c) }
