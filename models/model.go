@@ -77,3 +77,14 @@ type InputGradienter interface {
 type SeqLener interface {
 	SetSeqLen(n int) error
 }
+
+// UnitHook is the callback a model's nn.GradUnits OnGradUnit stores;
+// Done reports a unit whose gradients are final (nothing when unset).
+type UnitHook func(unit int)
+
+// Done calls the hook for unit u, if one is set.
+func (h UnitHook) Done(u int) {
+	if h != nil {
+		h(u)
+	}
+}

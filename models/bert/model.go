@@ -25,7 +25,7 @@ type Model struct {
 	seed                     uint64
 	seqLen                   int
 	stack                    *models.Stack
-	gradUnit                 func(int) // nn.GradUnits' callback
+	gradUnit                 models.UnitHook // nn.GradUnits' callback
 	bert, encoder, layerList *node
 	b, t                     int
 	cls                      *tensor.Tensor // [B, H]: the first token's rows
@@ -167,7 +167,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	poolDX := belowPooler || nn.HasTrainable(m.Pooler)
 	m.Classifier.SetInputGrad(poolDX)
 	g := m.Classifier.Backward(dlogits)
-	m.unitDone(0)
+	m.gradUnit.Done(0)
 	if g == nil {
 		return nil
 	}
@@ -175,7 +175,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	g = m.Dropout.Backward(g)
 	m.Pooler.SetInputGrad(belowPooler)
 	g = m.Pooler.Backward(g)
-	m.unitDone(1)
+	m.gradUnit.Done(1)
 	if g == nil {
 		return nil
 	}
@@ -190,13 +190,13 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		m.Layers[i].SetInputGrad(below(i))
 		g = m.stack.Backward(i, g)
-		m.unitDone(2 + len(m.Layers) - 1 - i)
+		m.gradUnit.Done(2 + len(m.Layers) - 1 - i)
 		if g == nil {
 			return nil
 		}
 	}
 	m.Embeddings.Backward(g)
-	m.unitDone(2 + len(m.Layers))
+	m.gradUnit.Done(2 + len(m.Layers))
 	return nil
 }
 
@@ -212,12 +212,6 @@ func (m *Model) GradUnits() []nn.Module {
 
 // OnGradUnit implements nn.GradUnits.
 func (m *Model) OnGradUnit(fn func(unit int)) { m.gradUnit = fn }
-
-func (m *Model) unitDone(u int) {
-	if m.gradUnit != nil {
-		m.gradUnit(u)
-	}
-}
 
 // belowFunc returns below(i), whether anything under block i needs a
 // gradient, and below(len(Layers)) for the pooler.

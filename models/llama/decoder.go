@@ -24,7 +24,7 @@ type Decoder struct {
 	layerList *node
 	b, t      int
 
-	gradUnit func(int) // nn.GradUnits' callback (the model's)
+	gradUnit models.UnitHook // nn.GradUnits' callback (the model's)
 }
 
 // node is a named module without parameters of its own ("model.layers")
@@ -134,13 +134,13 @@ func (d *Decoder) Backward(g *tensor.Tensor) {
 	for i := len(d.Layers) - 1; i >= 0; i-- {
 		d.Layers[i].SetInputGrad(below(i))
 		g = d.stack.Backward(i, g)
-		d.unitDone(headUnits + len(d.Layers) - 1 - i)
+		d.gradUnit.Done(headUnits + len(d.Layers) - 1 - i)
 		if g == nil {
 			return
 		}
 	}
 	d.EmbedTokens.Backward(g)
-	d.unitDone(headUnits + len(d.Layers))
+	d.gradUnit.Done(headUnits + len(d.Layers))
 }
 
 // headUnits is how many gradient units the heads have before the blocks:
@@ -157,12 +157,6 @@ func (d *Decoder) gradUnits(h nn.Module) []nn.Module {
 		us = append(us, d.Layers[i])
 	}
 	return append(us, d.EmbedTokens)
-}
-
-func (d *Decoder) unitDone(u int) {
-	if d.gradUnit != nil {
-		d.gradUnit(u)
-	}
 }
 
 // belowFunc returns below(i), whether anything under block i needs a

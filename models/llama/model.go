@@ -118,12 +118,12 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	m.LMHead.SetInputGrad(m.headInputGrad())
 	g := m.LMHead.Backward(tensor.FromF32(dlogits.F32(), B, T, V))
-	m.unitDone(0)
+	m.gradUnit.Done(0)
 	if g == nil {
 		return nil
 	}
 	g = m.Norm.Backward(g)
-	m.unitDone(1)
+	m.gradUnit.Done(1)
 	if g != nil {
 		m.Decoder.Backward(g)
 	}

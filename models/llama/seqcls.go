@@ -141,12 +141,12 @@ func (m *SeqCls) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	m.Score.SetInputGrad(m.headInputGrad())
 	g := m.Score.Backward(dlogits)
-	m.unitDone(0)
+	m.gradUnit.Done(0)
 	if g == nil {
 		return nil
 	}
 	g = m.Norm.Backward(g)
-	m.unitDone(1)
+	m.gradUnit.Done(1)
 	if g == nil {
 		return nil
 	}

@@ -31,7 +31,7 @@ type Model struct {
 	// input gradients in two buffers by parity (models.Stack).
 	stack *models.Stack
 
-	gradUnit func(int) // nn.GradUnits' callback
+	gradUnit models.UnitHook // nn.GradUnits' callback
 }
 
 // node is a named module without parameters of its own ("vit",
@@ -169,12 +169,12 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	}
 	m.prepare()
 	g := m.Classifier.Backward(dlogits)
-	m.unitDone(0)
+	m.gradUnit.Done(0)
 	if g == nil {
 		return nil
 	}
 	g = m.LayerNorm.Backward(g)
-	m.unitDone(1)
+	m.gradUnit.Done(1)
 	if g == nil {
 		return nil
 	}
@@ -188,13 +188,13 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	g = m.dseq
 	for i := len(m.Layers) - 1; i >= 0; i-- {
 		g = m.stack.Backward(i, g)
-		m.unitDone(2 + len(m.Layers) - 1 - i)
+		m.gradUnit.Done(2 + len(m.Layers) - 1 - i)
 		if g == nil {
 			return nil
 		}
 	}
 	g = m.Embeddings.Backward(g)
-	m.unitDone(2 + len(m.Layers))
+	m.gradUnit.Done(2 + len(m.Layers))
 	return g
 }
 
@@ -210,12 +210,6 @@ func (m *Model) GradUnits() []nn.Module {
 
 // OnGradUnit implements nn.GradUnits.
 func (m *Model) OnGradUnit(fn func(unit int)) { m.gradUnit = fn }
-
-func (m *Model) unitDone(u int) {
-	if m.gradUnit != nil {
-		m.gradUnit(u)
-	}
-}
 
 // prepare sets the input-gradient and keep flags of the top-level modules
 // and blocks as Backward needs them; Forward, Backward and Plan share it.
